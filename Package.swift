@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "SwiftSM",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "VHD", targets: ["VHD"]),
+        .library(name: "SMCore", targets: ["SMCore"]),
+        .executable(name: "vhd", targets: ["vhd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+    ],
+    targets: [
+        // C shims over Debian's libraries (system-library targets, found with pkg-config).
+        .systemLibrary(name: "CISCSI", path: "Sources/CLibs/CISCSI", pkgConfig: "libiscsi",
+                       providers: [.apt(["libiscsi-dev"])]),
+        .systemLibrary(name: "CNFS", path: "Sources/CLibs/CNFS", pkgConfig: "libnfs",
+                       providers: [.apt(["libnfs-dev"])]),
+        .systemLibrary(name: "CDeviceMapper", path: "Sources/CLibs/CDeviceMapper", pkgConfig: "devmapper",
+                       providers: [.apt(["libdevmapper-dev"])]),
+        .systemLibrary(name: "CLVM2Cmd", path: "Sources/CLibs/CLVM2Cmd",
+                       providers: [.apt(["liblvm2-dev"])]),
+        .systemLibrary(name: "CXenCtrl", path: "Sources/CLibs/CXenCtrl", pkgConfig: "xencontrol",
+                       providers: [.apt(["libxen-dev"])]),
+
+        // The VHD engine: formats, images, chains and operations over BlockStore.
+        .target(name: "VHD",
+                dependencies: [.product(name: "SystemPackage", package: "swift-system")],
+                path: "Sources/VHD"),
+        // The storage manager core (SMAPIv1, VHD repository, journal, locks, datapath, GC).
+        .target(name: "SMCore", dependencies: ["VHD"], path: "Sources/SMCore"),
+        // SR drivers.
+        .target(name: "EXTDriver", dependencies: ["SMCore"], path: "Sources/Drivers/EXT"),
+        .target(name: "NFSDriver", dependencies: ["SMCore"], path: "Sources/Drivers/NFS"),
+        .target(name: "LVMoISCSIDriver", dependencies: ["SMCore"], path: "Sources/Drivers/LVMoISCSI"),
+        // The thin toolstack on top of SMAPIv1.
+        .target(name: "Toolstack", dependencies: ["SMCore"], path: "Sources/Toolstack"),
+
+        // Executables: thin, parse arguments, call a library, print.
+        .executableTarget(name: "vhd",
+                          dependencies: ["VHD", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Commands/vhd"),
+
+        .testTarget(name: "VHDTests", dependencies: ["VHD"], path: "Tests/VHDTests"),
+        .testTarget(name: "SMCoreTests", dependencies: ["SMCore"], path: "Tests/SMCoreTests"),
+    ],
+    swiftLanguageModes: [.v6]
+)

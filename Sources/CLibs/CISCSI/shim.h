@@ -1,0 +1,1 @@
+#include <iscsi/iscsi.h>

@@ -1,0 +1,1 @@
+#include <nfsc/libnfs.h>

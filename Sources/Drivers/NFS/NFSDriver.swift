@@ -1,0 +1,1 @@
+// The NFS SR driver (NFSv3 through libnfs). Built by its own issue; nothing here yet.

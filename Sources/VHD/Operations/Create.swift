@@ -1,0 +1,36 @@
+/// Creating new standalone images, as `vhd-util create` does.
+public enum Create {
+    /// Rounds a requested size up to 2 MiB and enforces XenServer's limits.
+    public static func validatedSize(_ requested: UInt64) throws -> UInt64 {
+        guard requested > 0 else { throw VHDError.invalidArgument("size must be positive") }
+        let size = roundUp(requested, to: 2 << 20)
+        guard size <= Footer.maxVirtualSize else {
+            throw VHDError.invalidArgument("size \(requested) exceeds the 2040 GiB VHD limit")
+        }
+        return size
+    }
+
+    /// Creates a dynamic VHD of `size` bytes (rounded up to 2 MiB) whose BAT can later grow
+    /// quickly up to `fastResizeLimit` bytes.
+    @discardableResult
+    public static func dynamic(at path: String, size: UInt64, fastResizeLimit: UInt64 = 0,
+                               provider: any StoreProvider, uuid: VHDUUID = .random()) throws -> VHDUUID {
+        let size = try validatedSize(size)
+        let capacity = fastResizeLimit > 0 ? try validatedSize(fastResizeLimit) : 0
+        let layout = ImageLayout(type: .dynamic, size: size, capacity: capacity, uuid: uuid)
+        let store = try provider.create(path)
+        try store.write(layout.encoded(), at: 0)
+        return uuid
+    }
+
+    /// Creates a fixed VHD: `size` bytes of zeros (a sparse file) and a footer.
+    @discardableResult
+    public static func fixed(at path: String, size: UInt64, provider: any StoreProvider,
+                             uuid: VHDUUID = .random()) throws -> VHDUUID {
+        let size = try validatedSize(size)
+        let store = try provider.create(path)
+        try store.resize(to: size)
+        try store.write(Footer(type: .fixed, size: size, uuid: uuid).encoded(), at: size)
+        return uuid
+    }
+}

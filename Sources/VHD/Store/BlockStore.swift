@@ -1,0 +1,46 @@
+/// Random-access bytes that hold one image: a file, an LV slice of a LUN, an NFS file.
+///
+/// Everything the engine does is expressed as reads and writes at byte offsets. Implementations
+/// must read or write the whole buffer or throw; reading past `size` is an error.
+public protocol BlockStore: AnyObject {
+    /// Current size in bytes.
+    var size: UInt64 { get }
+    /// Whether this store is a block device whose size is fixed (the footer lives at its end).
+    var isBlockDevice: Bool { get }
+    /// Fills `buffer` with the bytes at `offset`; throws `VHDError.shortRead` past the end.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws
+    /// Writes all of `buffer` at `offset`, growing the store if needed.
+    func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws
+    /// Grows or shrinks the store to `size` bytes (new bytes read as zeros).
+    func resize(to size: UInt64) throws
+    /// Makes every completed write durable.
+    func sync() throws
+}
+
+extension BlockStore {
+    /// Stores are ordinary files unless they say otherwise.
+    public var isBlockDevice: Bool { false }
+
+    /// Reads `count` bytes at `offset` into a new array.
+    public func read(count: Int, at offset: UInt64) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        try bytes.withUnsafeMutableBytes { try read(into: $0, at: offset) }
+        return bytes
+    }
+
+    /// Writes `bytes` at `offset`.
+    public func write(_ bytes: [UInt8], at offset: UInt64) throws {
+        try bytes.withUnsafeBytes { try write($0, at: offset) }
+    }
+
+    /// Reads `count` bytes at `offset`, returning zeros for the part past the end of the store.
+    public func readZeroFilled(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
+        let available = offset >= size ? 0 : Int(min(UInt64(buffer.count), size - offset))
+        if available > 0 {
+            try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<available]), at: offset)
+        }
+        if available < buffer.count {
+            UnsafeMutableRawBufferPointer(rebasing: buffer[available...]).initializeMemory(as: UInt8.self, repeating: 0)
+        }
+    }
+}

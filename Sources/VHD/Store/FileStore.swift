@@ -1,0 +1,134 @@
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A `BlockStore` over a POSIX file or block device (pread/pwrite).
+public final class FileStore: BlockStore {
+    /// The path the store was opened with.
+    public let path: String
+    /// The open descriptor.
+    public let descriptor: FileDescriptor
+    /// Whether writes are allowed.
+    public let writable: Bool
+    /// Whether the path is a block device.
+    public let isBlockDevice: Bool
+    private var cachedSize: UInt64
+
+    /// Opens an existing file or block device.
+    public init(path: String, writable: Bool) throws {
+        self.path = path
+        self.writable = writable
+        do {
+            descriptor = try FileDescriptor.open(FilePath(path), writable ? .readWrite : .readOnly,
+                                                 options: [.closeOnExec])
+        } catch let errno as Errno {
+            throw VHDError.io(path: path, operation: "open", errno: errno.rawValue)
+        }
+        var st = stat()
+        guard fstat(descriptor.rawValue, &st) == 0 else {
+            let e = errno
+            try? descriptor.close()
+            throw VHDError.io(path: path, operation: "stat", errno: e)
+        }
+        isBlockDevice = (st.st_mode & S_IFMT) == S_IFBLK
+        if isBlockDevice {
+            let end = lseek(descriptor.rawValue, 0, SEEK_END)
+            cachedSize = UInt64(max(0, end))
+        } else {
+            cachedSize = UInt64(st.st_size)
+        }
+    }
+
+    /// Creates a new empty file (failing if it exists) and opens it read-write.
+    public static func create(path: String, mode: FilePermissions = [.ownerReadWrite, .groupRead, .otherRead]) throws -> FileStore {
+        do {
+            let fd = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
+                                             permissions: mode)
+            try fd.close()
+        } catch let errno as Errno {
+            throw VHDError.io(path: path, operation: "create", errno: errno.rawValue)
+        }
+        return try FileStore(path: path, writable: true)
+    }
+
+    deinit { try? descriptor.close() }
+
+    /// Current size in bytes.
+    public var size: UInt64 { cachedSize }
+
+    /// Reads exactly `buffer.count` bytes at `offset`.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
+        guard offset + UInt64(buffer.count) <= cachedSize else {
+            throw VHDError.shortRead(path: path, offset: offset, count: buffer.count)
+        }
+        var done = 0
+        while done < buffer.count {
+            let n = pread(descriptor.rawValue, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw VHDError.io(path: path, operation: "read", errno: errno)
+            }
+            if n == 0 { throw VHDError.shortRead(path: path, offset: offset, count: buffer.count) }
+            done += n
+        }
+    }
+
+    /// Writes all of `buffer` at `offset`.
+    public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        guard writable else { throw VHDError.readOnly(path: path) }
+        if isBlockDevice && offset + UInt64(buffer.count) > cachedSize {
+            throw VHDError.noSpace(path: path, needed: offset + UInt64(buffer.count), available: cachedSize)
+        }
+        var done = 0
+        while done < buffer.count {
+            let n = pwrite(descriptor.rawValue, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw VHDError.io(path: path, operation: "write", errno: errno)
+            }
+            done += n
+        }
+        cachedSize = max(cachedSize, offset + UInt64(buffer.count))
+    }
+
+    /// Truncates or extends the file (block devices cannot change size).
+    public func resize(to size: UInt64) throws {
+        guard writable else { throw VHDError.readOnly(path: path) }
+        if isBlockDevice {
+            guard size <= cachedSize else { throw VHDError.noSpace(path: path, needed: size, available: cachedSize) }
+            return
+        }
+        guard ftruncate(descriptor.rawValue, off_t(size)) == 0 else {
+            throw VHDError.io(path: path, operation: "truncate", errno: errno)
+        }
+        cachedSize = size
+    }
+
+    /// fdatasync.
+    public func sync() throws {
+        guard fdatasync(descriptor.rawValue) == 0 else {
+            throw VHDError.io(path: path, operation: "sync", errno: errno)
+        }
+    }
+
+    /// Seconds since the Unix epoch of the last modification.
+    public func modificationTime() -> Int? {
+        var st = stat()
+        guard fstat(descriptor.rawValue, &st) == 0 else { return nil }
+        return Int(st.st_mtim.tv_sec)
+    }
+
+    /// The next offset at or after `offset` that holds data (3 /* SEEK_DATA */), or nil past the last data.
+    public func nextData(from offset: UInt64) -> UInt64? {
+        let r = lseek(descriptor.rawValue, off_t(offset), 3 /* SEEK_DATA */)
+        if r < 0 { return errno == ENXIO ? nil : offset }
+        return UInt64(r)
+    }
+
+    /// The next hole at or after `offset` (4 /* SEEK_HOLE */); the end of the file if none.
+    public func nextHole(from offset: UInt64) -> UInt64 {
+        let r = lseek(descriptor.rawValue, off_t(offset), 4 /* SEEK_HOLE */)
+        return r < 0 ? cachedSize : UInt64(r)
+    }
+}
