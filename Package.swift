@@ -44,6 +44,10 @@ let package = Package(
                           dependencies: ["VHD", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Commands/vhd"),
 
+        .executableTarget(name: "vhd-bench",
+                          dependencies: ["VHD", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Commands/vhd-bench"),
+
         .testTarget(name: "VHDTests", dependencies: ["VHD"], path: "Tests/VHDTests"),
         .testTarget(name: "SMCoreTests", dependencies: ["SMCore"], path: "Tests/SMCoreTests"),
     ],
