@@ -1,3 +1,3 @@
-// Placeholder replaced by the benchmark helper: makes benchmark inputs and times in-process
-// operations for bench/run.sh.
-print("vhd-bench: not built yet")
+// vhd-bench: makes benchmark inputs with the VHD library and times in-process operations
+// (snapshot, scan) for bench/run.sh. One file per subcommand.
+VHDBench.main()

@@ -29,7 +29,7 @@ struct QueryCommand: ParsableCommand {
             if parent {
                 if info.parentUUID == nil { Output.line("\(name) has no parent") } else if unresolved {
                     Output.line(info.parentName ?? "")
-                } else if let pp = info.parentPath { Output.line(pp) } else {
+                } else if let pp = info.parentPath { Output.line(p.canonical(pp)) } else {
                     throw VHDError.parentNotFound(path: name, tried: [info.parentName ?? ""])
                 }
             }

@@ -53,7 +53,8 @@ public enum Check {
             do {
                 image = try VHDImage(store: store, path: path, writable: false)
             } catch let e as VHDError {
-                problems.append(e.reason)
+                // A footer problem was already named by checkFooters.
+                if case .invalidFooter = e, !problems.isEmpty {} else { problems.append(e.reason) }
                 return (Report(path: path, problems: problems), nil)
             }
             checkFooterFields(image.footer, options: options, problems: &problems)

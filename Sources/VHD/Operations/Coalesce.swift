@@ -46,8 +46,9 @@ public enum Coalesce {
                                               found: parent.footer.uuid.description)
         }
         if parent.virtualSize < child.virtualSize {
-            try Resize.grow(parent, to: child.virtualSize)
-            parent = try parent.reload()
+            // The parent takes the child's size first (journaled if its BAT must grow).
+            try Resize.run(path: parentPath, size: child.virtualSize, provider: provider)
+            parent = try VHDImage(store: try provider.open(parentPath, writable: true), path: parentPath, writable: true)
         }
         parent.deferMetadata = true
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: parent.blockSize, alignment: 4096)

@@ -42,13 +42,6 @@ public enum Resize {
         try growMetadata(image, to: target, journalPath: journalPath, provider: provider)
     }
 
-    /// Grows an open image in place (used by coalesce when the child is larger).
-    static func grow(_ image: VHDImage, to size: UInt64) throws {
-        if image.diskType == .fixed { return try resizeFixed(image, to: size) }
-        guard size > fastLimit(image) else { return try setSize(image, size) }
-        throw VHDError.unsupported(path: image.path, reason: "parent BAT too small to grow to \(size) in place; resize it first")
-    }
-
     static func setSize(_ image: VHDImage, _ size: UInt64) throws {
         try image.updateFooter {
             $0.currentSize = size
