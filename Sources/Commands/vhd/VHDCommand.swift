@@ -10,7 +10,7 @@ struct VHDCommand: ParsableCommand {
         abstract: "Create, snapshot, query, check, repair, resize and coalesce VHD images (vhd-util compatible).",
         subcommands: [CreateCommand.self, SnapshotCommand.self, QueryCommand.self, CoalesceCommand.self,
                       CheckCommand.self, RepairCommand.self, ResizeCommand.self, SetCommand.self, ModifyCommand.self,
-                      RevertCommand.self, ScanCommand.self, ReadCommand.self, ConvertCommand.self, CatCommand.self,
+                      RevertCommand.self, ScanCommand.self, ReadCommand.self, WriteCommand.self, ConvertCommand.self, CatCommand.self,
                       MapCommand.self, InfoCommand.self])
 
     /// Runs a command body, turning engine errors into vhd-util style exit codes and messages.
