@@ -10,6 +10,10 @@ public final class VHDImage {
     /// BAT value of an unallocated block.
     public static let unused: UInt32 = 0xFFFF_FFFF
 
+    /// Largest BAT accepted (4 Mi entries: 8 TiB of 2 MiB blocks, four times what a VHD can
+    /// address), so no allocation is sized by an absurd field.
+    public static let maxTableEntriesAccepted: UInt32 = 1 << 22
+
     /// The path the image was opened under (for messages and parent resolution).
     public let path: String
     /// The bytes of the image.
@@ -109,6 +113,9 @@ public final class VHDImage {
         guard h.blockSize >= 4096, h.blockSize <= 1 << 28, h.blockSize & (h.blockSize - 1) == 0 else {
             throw VHDError.invalidHeader(path: path, reason: "block size \(h.blockSize) is not a power of two in 4 KiB...256 MiB")
         }
+        guard h.maxTableEntries <= Self.maxTableEntriesAccepted else {
+            throw VHDError.invalidBAT(path: path, reason: "\(h.maxTableEntries) entries is absurd")
+        }
         let needed = (footer.currentSize + UInt64(h.blockSize) - 1) / UInt64(h.blockSize)
         guard UInt64(h.maxTableEntries) >= needed else {
             throw VHDError.invalidBAT(path: path, reason: "\(h.maxTableEntries) entries for a disk of \(needed) blocks")
@@ -150,6 +157,7 @@ public final class VHDImage {
         let bytes = UInt64(bh.mapSectors) * 512
         guard bh.version == 0x0001_0002 || bh.version == 0x0001_0001, bh.mapOffset % 512 == 0,
               bh.mapOffset <= size, bytes <= size - bh.mapOffset, bytes >= UInt64(mapSize),
+              bh.mapSectors <= 2 * BatmapHeader.sectors(forEntries: h.maxTableEntries) + 8,
               bytes * 8 >= UInt64(h.maxTableEntries) || bytes >= 512 * UInt64(BatmapHeader.sectors(forEntries: h.maxTableEntries)) else {
             if writable && !repairing { throw VHDError.invalidBatmap(path: path, reason: "map outside the file or too small") }
             return
