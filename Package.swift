@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // C shims over Debian's libraries (system-library targets, found with pkg-config).
@@ -31,7 +32,8 @@ let package = Package(
                 dependencies: [.product(name: "SystemPackage", package: "swift-system")],
                 path: "Sources/VHD"),
         // The storage manager core (SMAPIv1, VHD repository, journal, locks, datapath, GC).
-        .target(name: "SMCore", dependencies: ["VHD"], path: "Sources/SMCore"),
+        .target(name: "SMCore", dependencies: ["VHD", .product(name: "Logging", package: "swift-log")],
+                path: "Sources/SMCore"),
         // SR drivers.
         .target(name: "EXTDriver", dependencies: ["SMCore"], path: "Sources/Drivers/EXT"),
         .target(name: "NFSDriver", dependencies: ["SMCore"], path: "Sources/Drivers/NFS"),
@@ -44,12 +46,14 @@ let package = Package(
                           dependencies: ["VHD", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Commands/vhd"),
 
+        .executableTarget(name: "smdriver", dependencies: ["SMCore", "EXTDriver"], path: "Sources/Commands/smdriver"),
         .executableTarget(name: "vhd-bench",
                           dependencies: ["VHD", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Commands/vhd-bench"),
 
         .testTarget(name: "VHDTests", dependencies: ["VHD"], path: "Tests/VHDTests"),
         .testTarget(name: "SMCoreTests", dependencies: ["SMCore"], path: "Tests/SMCoreTests"),
+        .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "SMCore", "VHD"], path: "Tests/EXTDriverTests"),
     ],
     swiftLanguageModes: [.v6]
 )

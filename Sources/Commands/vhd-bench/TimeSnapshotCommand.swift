@@ -9,7 +9,8 @@ import VHD
 /// fresh child name each time (the child is removed after each timing, untimed). With
 /// `--breakdown`, also times the two halves of a snapshot separately: opening the parent with
 /// its BAT (what `Snapshot.create` does to find its uuid, size and keyhash) and writing a new
-/// image's metadata (`Create.dynamic` of the parent's size, the same layout a child gets).
+/// image's metadata (`Create.dynamic` of the parent's size, the same layout a child gets), and
+/// opening the parent without its BAT (`loadBAT: false`), what a dynamic parent would need.
 struct TimeSnapshotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "time-snapshot", abstract: "Median time of Snapshot.create over a parent, in-process.")
@@ -36,17 +37,21 @@ struct TimeSnapshotCommand: ParsableCommand {
             print("snapshot " + Timing.summary(samples, extra: "parent_size=\(image.virtualSize) bat_entries=\(image.maxTableEntries)"))
             if verbose { print("samples_ms=" + samples.map { String(format: "%.3f", $0 * 1000) }.joined(separator: ",")) }
             guard breakdown else { return }
-            var open: [Double] = [], write: [Double] = []
+            var open: [Double] = [], openHeader: [Double] = [], write: [Double] = []
             for i in 0..<(warmup + iterations) {
                 let to = try Timing.seconds {
                     _ = try VHDImage(store: try p.open(parent, writable: false), path: parent, writable: false)
                 }
+                let th = try Timing.seconds {
+                    _ = try VHDImage(store: try p.open(parent, writable: false), path: parent, writable: false, loadBAT: false)
+                }
                 let path = StorePath.join(dir, "\(tag)-create-\(i).vhd")
                 let tw = try Timing.seconds { try Create.dynamic(at: path, size: image.virtualSize, provider: p) }
                 try p.remove(path)
-                if i >= warmup { open.append(to); write.append(tw) }
+                if i >= warmup { open.append(to); openHeader.append(th); write.append(tw) }
             }
             print("open-parent-with-bat " + Timing.summary(open))
+            print("open-parent-header-only " + Timing.summary(openHeader))
             print("write-new-metadata " + Timing.summary(write))
         }
     }

@@ -1,0 +1,70 @@
+/// The XenAPI calls a storage driver makes back into the toolstack while it handles a command
+/// (responses.md §5): VDI records introduced, forgotten and updated, SR sizes. Without a
+/// `session_ref` there is nobody to tell and `NoToolstack` is used.
+public protocol ToolstackCallbacks {
+    /// DB-INTRODUCE: a record for a new VDI (leaf, clone, snapshot or base copy).
+    func introduce(_ vdi: VDIState, record: VDIRecordFields) throws
+    /// DB-FORGET: the VDI is gone.
+    func forget(uuid: String) throws
+    /// VDI-UPDATE: sizes, read-only flag and sm_config (`vhd-parent`) now on disk.
+    func update(_ vdi: VDIState) throws
+    /// `VDI.set_managed`.
+    func setManaged(uuid: String, _ managed: Bool) throws
+    /// SR-STATS: virtual allocation moved by `delta`, physical size and utilisation now.
+    func srStats(virtualAllocationDelta delta: Int64, physicalSize: UInt64, physicalUtilisation: UInt64) throws
+    /// SR-STATS-SCAN and SCAN-SYNC after a scan: records matched by location.
+    func scanSync(_ vdis: [VDIState], physicalSize: UInt64, physicalUtilisation: UInt64) throws
+    /// `SR.add_to_other_config(dirty)` at attach on the master.
+    func markDirty() throws
+    /// `VDI.get_uuid(ref)` (nil when unknown or without a session).
+    func vdiUUID(ref: String) throws -> String?
+}
+
+/// The fields of a VDI record that are not facts of the VHD.
+public struct VDIRecordFields: Sendable, Equatable {
+    /// name_label.
+    public var nameLabel = ""
+    /// name_description.
+    public var nameDescription = ""
+    /// xapi VDI type (`user`, `system`, ...).
+    public var type = "user"
+    /// read_only.
+    public var readOnly = false
+    /// managed (false for base copies).
+    public var managed = true
+    /// metadata_of_pool ref.
+    public var metadataOfPool = "OpaqueRef:NULL"
+    /// is_a_snapshot.
+    public var isASnapshot = false
+    /// snapshot_time (XML-RPC dateTime text).
+    public var snapshotTime = "19700101T00:00:00Z"
+    /// snapshot_of ref.
+    public var snapshotOf = "OpaqueRef:NULL"
+    /// Extra sm_config keys copied from the request (`key_hash`, `base_mirror`).
+    public var extraSMConfig: [String: String] = [:]
+
+    /// Defaults as the Python SM uses them for records it makes itself.
+    public init() {}
+}
+
+/// Callbacks when the call carries no session: nothing to tell.
+public struct NoToolstack: ToolstackCallbacks {
+    /// A no-op callback set.
+    public init() {}
+    /// Nothing.
+    public func introduce(_ vdi: VDIState, record: VDIRecordFields) throws {}
+    /// Nothing.
+    public func forget(uuid: String) throws {}
+    /// Nothing.
+    public func update(_ vdi: VDIState) throws {}
+    /// Nothing.
+    public func setManaged(uuid: String, _ managed: Bool) throws {}
+    /// Nothing.
+    public func srStats(virtualAllocationDelta delta: Int64, physicalSize: UInt64, physicalUtilisation: UInt64) throws {}
+    /// Nothing.
+    public func scanSync(_ vdis: [VDIState], physicalSize: UInt64, physicalUtilisation: UInt64) throws {}
+    /// Nothing.
+    public func markDirty() throws {}
+    /// Unknown without a toolstack.
+    public func vdiUUID(ref: String) throws -> String? { nil }
+}

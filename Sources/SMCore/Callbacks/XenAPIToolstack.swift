@@ -1,0 +1,170 @@
+import Foundation
+
+/// The callbacks over XenAPI, made with the call's `session_ref` exactly as the Python SM makes
+/// them (responses.md §5): DB-INTRODUCE, DB-FORGET, VDI-UPDATE, SR-STATS, SCAN-SYNC.
+public final class XenAPIToolstack: ToolstackCallbacks {
+    /// The connection.
+    public let client: XenAPIClient
+    /// The SR's ref from the request.
+    public let srRef: String
+    /// The SR's uuid from the request.
+    public let srUUID: String
+
+    /// sm_config keys owned by other actors, never touched by VDI-UPDATE.
+    static let foreignKeys: Set<String> = ["paused", "vhd-blocks", "relinking", "activating", "key_hash"]
+
+    /// Callbacks for a request: XenAPI when it carries a session, else none.
+    public static func callbacks(for request: SMAPIRequest) throws -> any ToolstackCallbacks {
+        guard let session = request.sessionRef, !session.isEmpty else { return NoToolstack() }
+        do {
+            let client = try XenAPIClient(sessionRef: session, subtaskOf: request.subtaskOf)
+            return XenAPIToolstack(client: client, srRef: request.srRef ?? XenAPIClient.nullRef, srUUID: request.srUUID ?? "")
+        } catch {
+            throw SMAPIError(.APISession, opterr: "\(error)")
+        }
+    }
+
+    /// Callbacks over `client` for SR `srRef`.
+    public init(client: XenAPIClient, srRef: String, srUUID: String) {
+        self.client = client
+        self.srRef = srRef
+        self.srUUID = srUUID
+    }
+
+    /// DB-INTRODUCE.
+    public func introduce(_ vdi: VDIState, record f: VDIRecordFields) throws {
+        var sm = vdi.smConfig
+        sm["vdi_type"] = nil          // the file family keeps only vhd-parent (+ key_hash, base_mirror)
+        sm.merge(f.extraSMConfig) { $1 }
+        let intro = XenAPIVDIIntroduction(
+            uuid: vdi.uuid, nameLabel: f.nameLabel, nameDescription: f.nameDescription, sr: srRef, type: f.type,
+            sharable: false, readOnly: f.readOnly || vdi.readOnly, managed: f.managed && !vdi.hidden,
+            virtualSize: Int64(vdi.virtualSize), physicalUtilisation: Int64(vdi.physicalUtilisation))
+        var i = intro
+        i.location = vdi.location
+        i.smConfig = sm
+        i.metadataOfPool = f.metadataOfPool
+        i.isASnapshot = f.isASnapshot
+        i.snapshotTime = f.snapshotTime
+        i.snapshotOf = f.snapshotOf
+        try wrap { _ = try client.vdiDBIntroduce(i) }
+    }
+
+    /// DB-FORGET.
+    public func forget(uuid: String) throws {
+        try wrap {
+            let ref = try client.vdiGetByUUID(uuid)
+            try client.vdiDBForget(ref)
+        }
+    }
+
+    /// VDI-UPDATE: sizes, read-only and the driver's sm_config keys.
+    public func update(_ vdi: VDIState) throws {
+        try wrap {
+            let ref = try client.vdiGetByUUID(vdi.uuid)
+            try client.vdiSetVirtualSize(ref, Int64(vdi.virtualSize))
+            try client.vdiSetPhysicalUtilisation(ref, Int64(vdi.physicalUtilisation))
+            try client.vdiSetReadOnly(ref, vdi.readOnly)
+            let current = try client.vdiGetSMConfig(ref)
+            var wanted = vdi.smConfig
+            wanted["vdi_type"] = nil
+            for (k, v) in wanted where current[k] != v {
+                if current[k] != nil { try client.vdiRemoveFromSMConfig(ref, key: k) }
+                try client.vdiAddToSMConfig(ref, key: k, value: v)
+            }
+            for k in current.keys where wanted[k] == nil && !Self.foreignKeys.contains(k) && !k.hasPrefix("host_")
+                && ["vhd-parent", "vdi_type"].contains(k) {
+                try client.vdiRemoveFromSMConfig(ref, key: k)
+            }
+        }
+    }
+
+    /// `VDI.set_managed`.
+    public func setManaged(uuid: String, _ managed: Bool) throws {
+        try wrap { try client.vdiSetManaged(try client.vdiGetByUUID(uuid), managed) }
+    }
+
+    /// SR-STATS.
+    public func srStats(virtualAllocationDelta delta: Int64, physicalSize: UInt64, physicalUtilisation: UInt64) throws {
+        try wrap {
+            let sr = try client.srGetByUUID(srUUID)
+            let v = try client.srGetVirtualAllocation(sr)
+            try client.srSetVirtualAllocation(sr, max(0, v + delta))
+            try client.srSetPhysicalSize(sr, Int64(physicalSize))
+            try client.srSetPhysicalUtilisation(sr, Int64(physicalUtilisation))
+        }
+    }
+
+    /// SR-STATS-SCAN then SCAN-SYNC: introduce what is only on disk (hidden leaves excepted),
+    /// forget what is only in the database, update what differs; matched by location.
+    public func scanSync(_ vdis: [VDIState], physicalSize: UInt64, physicalUtilisation: UInt64) throws {
+        try wrap {
+            let sr = try client.srGetByUUID(srUUID)
+            let visible = vdis.filter { !$0.hidden }
+            try client.srSetVirtualAllocation(sr, Int64(visible.reduce(0) { $0 + $1.virtualSize }))
+            try client.srSetPhysicalSize(sr, Int64(physicalSize))
+            try client.srSetPhysicalUtilisation(sr, Int64(physicalUtilisation))
+            let records = try client.callWithSession("VDI.get_all_records_where", [.string("field \"SR\" = \"\(srRef)\"")])
+            var known: [String: XenAPIVDIRecord] = [:]
+            for m in records.structMembers ?? [] {
+                if let r = try? XenAPIVDIRecord(m.value) { known[r.location] = r }
+            }
+            let parents = Set(vdis.compactMap(\.parent))
+            var updates: [VDIState] = []
+            for v in vdis.sorted(by: { $0.uuid < $1.uuid }) {
+                if let r = known[v.location] {
+                    let sm = v.smConfig.filter { $0.key != "vdi_type" }
+                    if r.virtualSize != Int64(v.virtualSize) || r.physicalUtilisation != Int64(v.physicalUtilisation)
+                        || r.readOnly != v.readOnly || r.smConfig["vhd-parent"] != sm["vhd-parent"] {
+                        updates.append(v)
+                    }
+                    continue
+                }
+                // Hidden leaves are garbage awaiting the collector; never introduced.
+                if v.hidden && !parents.contains(v.uuid) { continue }
+                var f = VDIRecordFields()
+                f.readOnly = v.readOnly
+                f.managed = !v.hidden
+                if v.hidden { f.nameLabel = "base copy" }
+                try introduceRaw(v, f)
+            }
+            let onDisk = Set(vdis.map(\.location))
+            for (location, r) in known where !onDisk.contains(location) {
+                try client.vdiDBForget(try client.vdiGetByUUID(r.uuid))
+            }
+            for v in updates { try update(v) }
+        }
+    }
+
+    private func introduceRaw(_ v: VDIState, _ f: VDIRecordFields) throws {
+        try introduce(v, record: f)
+    }
+
+    /// `SR.add_to_other_config(dirty)`, ignoring "already set".
+    public func markDirty() throws {
+        do {
+            let sr = try client.srGetByUUID(srUUID)
+            try client.srAddToOtherConfig(sr, key: "dirty", value: "")
+        } catch let e as XenAPIError {
+            if case .failure(let d) = e, d.first == "MAP_DUPLICATE_KEY" { return }
+            throw SMAPIError(.APIProtocolError, opterr: "\(e)")
+        }
+    }
+
+    /// `VDI.get_uuid`.
+    public func vdiUUID(ref: String) throws -> String? {
+        var out: String? = nil
+        try wrap { out = try XenAPIValue.string(try client.callWithSession("VDI.get_uuid", [.string(ref)]), "VDI uuid") }
+        return out
+    }
+
+    /// XenAPI failures become the command's fault upstream; transport problems are 154.
+    private func wrap(_ body: () throws -> Void) throws {
+        do { try body() } catch let e as XenAPIError {
+            switch e {
+            case .failure: throw e
+            default: throw SMAPIError(.APIProtocolError, opterr: "\(e)")
+            }
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import Logging
+
+/// Everything one SMAPIv1 call gives a driver: the request, the host's run directory, the
+/// callbacks into the toolstack and the log.
+public struct DriverContext {
+    /// The parsed request.
+    public var request: SMAPIRequest
+    /// The host's run directory.
+    public var run: RunDirectory
+    /// XenAPI callbacks (no-ops without a session).
+    public var toolstack: any ToolstackCallbacks
+    /// The log, tagged with the SR and VDI.
+    public var log: Logger
+
+    /// A context for `request`.
+    public init(request: SMAPIRequest, run: RunDirectory, toolstack: any ToolstackCallbacks, log: Logger) {
+        self.request = request
+        self.run = run
+        self.toolstack = toolstack
+        self.log = log
+    }
+
+    /// `sr_uuid`, required for SR-scoped calls (143 when absent or not a uuid).
+    public func srUUID() throws -> String {
+        guard let u = request.srUUID, VDIName.isUUID(u) else {
+            throw SMAPIError(SMErrorCode.BadRequest)
+        }
+        return u
+    }
+
+    /// A device_config value.
+    public func config(_ key: String) -> String? { request.deviceConfig[key] }
+}

@@ -1,0 +1,29 @@
+import Foundation
+
+/// The journal entry of a snapshot or clone in progress: which VDI, which base copy uuid, which
+/// second leaf. Stored as JSON under `snapshot_<vdi>`.
+struct SnapshotJournal: Codable, Equatable {
+    /// The VDI being snapshotted.
+    var vdi: String
+    /// The uuid its data moves to.
+    var base: String
+    /// The snapshot or clone leaf, nil for a single snapshot.
+    var copy: String?
+
+    /// The journal name.
+    var name: String { "snapshot_" + vdi }
+
+    /// JSON bytes.
+    func encoded() -> [UInt8] { Array(try! JSONEncoder().encode(self)) }
+
+    /// Decodes an entry named `snapshot_*`; nil for other journals.
+    init?(name: String, bytes: [UInt8]) {
+        guard name.hasPrefix("snapshot_"), let j = try? JSONDecoder().decode(SnapshotJournal.self, from: Data(bytes)) else { return nil }
+        self = j
+    }
+
+    /// A new entry.
+    init(vdi: String, base: String, copy: String?) {
+        self.vdi = vdi; self.base = base; self.copy = copy
+    }
+}

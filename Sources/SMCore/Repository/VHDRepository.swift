@@ -1,0 +1,272 @@
+import Foundation
+import VHD
+
+/// The VDIs of one SR as a tree of VHDs in a `VolumeContainer`, with the Python SM's model:
+/// user-visible VDIs are leaves; snapshot and clone turn the current image into a hidden,
+/// read-only base copy with a fresh uuid and give the VDI a new empty leaf over it. Written once
+/// for every driver; every multi-step operation is journaled in the container and brought to a
+/// consistent state by `recover()`.
+public final class VHDRepository {
+    /// Longest chain a snapshot may produce (fault 109 beyond).
+    public static let maxChainDepth = 30
+    /// Suffix of VHD volumes.
+    public static let suffix = ".vhd"
+
+    /// Where the volumes live.
+    public let container: any VolumeContainer
+
+    /// A repository over `container`.
+    public init(container: any VolumeContainer) { self.container = container }
+
+    /// Volume name of VDI `uuid`.
+    public func volume(_ uuid: String) -> String { uuid + Self.suffix }
+
+    /// Engine path of VDI `uuid`.
+    public func path(_ uuid: String) -> String { container.path(of: volume(uuid)) }
+
+    // MARK: - Scan
+
+    /// Every VDI of the SR from one scan of the container (headers only), parents resolved by
+    /// footer uuid to the VDI uuid of the volume that holds it.
+    public func scan() throws -> [String: VDIState] {
+        let names = try container.list().filter { $0.hasSuffix(Self.suffix) && VDIName.isUUID(String($0.dropLast(4))) }
+        var entries: [String: Scan.Entry] = [:]
+        for name in names {
+            let e = Scan.entry(name: name, path: container.path(of: name), provider: container.provider)
+            if let err = e.error { throw RepositoryError.corruptVolume(name, err) }
+            entries[String(name.dropLast(4))] = e
+        }
+        var byFooter: [String: String] = [:]
+        for (uuid, e) in entries { if let f = e.uuid { byFooter[f] = uuid } }
+        var out: [String: VDIState] = [:]
+        var hasChildren: Set<String> = []
+        for (uuid, e) in entries {
+            var parent: String? = nil
+            if e.type == "differencing", let pu = e.parentUUID {
+                parent = byFooter[pu] ?? e.parentName.map { String($0.dropLast(Self.suffix.count)) }
+            }
+            if let p = parent { hasChildren.insert(p) }
+            out[uuid] = VDIState(uuid: uuid, location: uuid, virtualSize: e.virtualSize ?? 0,
+                                 physicalUtilisation: e.physicalSize ?? 0, parent: parent,
+                                 hidden: e.hidden ?? false, readOnly: false)
+        }
+        for p in hasChildren where out[p] != nil { out[p]!.readOnly = true }
+        for (uuid, s) in out where s.hidden { out[uuid]!.readOnly = true }
+        return out
+    }
+
+    /// The state of one VDI.
+    public func state(_ uuid: String) throws -> VDIState {
+        guard VDIName.isUUID(uuid) else { throw RepositoryError.invalidName(uuid) }
+        guard container.exists(volume(uuid)) else { throw RepositoryError.missing(uuid) }
+        let info = try ImageInfo.of(path: path(uuid), provider: container.provider)
+        var parent: String? = nil
+        if let pp = info.parentPath { parent = String(StorePath.basename(pp).dropLast(Self.suffix.count)) }
+        return VDIState(uuid: uuid, location: uuid, virtualSize: info.virtualSize,
+                        physicalUtilisation: try container.utilisation(of: volume(uuid)), parent: parent,
+                        hidden: info.hidden, readOnly: info.hidden)
+    }
+
+    // MARK: - Create, delete, resize
+
+    /// Creates an empty dynamic VHD for VDI `uuid` (size rounded up to 2 MiB, at most 2040 GiB).
+    public func create(uuid: String, size: UInt64) throws -> VDIState {
+        guard VDIName.isUUID(uuid) else { throw RepositoryError.invalidName(uuid) }
+        guard !container.exists(volume(uuid)) else { throw RepositoryError.exists(uuid) }
+        let rounded: UInt64
+        do { rounded = try Create.validatedSize(max(size, 1)) } catch { throw RepositoryError.invalidSize(size) }
+        let tmp = volume(uuid) + ".new"
+        if container.exists(tmp) { try container.remove(tmp) }
+        try Create.dynamic(at: container.path(of: tmp), size: rounded, provider: container.provider)
+        FaultPoint.hit("create.before-rename")
+        try container.rename(tmp, to: volume(uuid))
+        try container.sync()
+        return try state(uuid)
+    }
+
+    /// Deletes leaf VDI `uuid` (a VDI with children is refused: those are base copies the
+    /// collector removes when nothing needs them).
+    public func delete(uuid: String) throws {
+        let all = try scan()
+        guard all[uuid] != nil else { throw RepositoryError.missing(uuid) }
+        if all.values.contains(where: { $0.parent == uuid }) { throw RepositoryError.hasChildren(uuid) }
+        try container.remove(volume(uuid))
+        try container.sync()
+    }
+
+    /// Grows VDI `uuid` to `size` bytes (journaled when the BAT must grow).
+    public func resize(uuid: String, size: UInt64) throws -> VDIState {
+        let s = try state(uuid)
+        guard size >= s.virtualSize else { throw RepositoryError.shrink(uuid) }
+        guard size <= Footer.maxVirtualSize else { throw RepositoryError.invalidSize(size) }
+        if size == s.virtualSize { return s }
+        try container.prepareForGrowth(volume(uuid), virtualSize: size)
+        try Resize.run(path: path(uuid), size: size, provider: container.provider,
+                       journal: container.path(of: ".journal-" + uuid))
+        return try state(uuid)
+    }
+
+    // MARK: - Snapshot and clone
+
+    /// The outcome of a snapshot or clone.
+    public struct SnapshotResult: Sendable, Equatable {
+        /// The new leaf (the snapshot or clone), nil for a single snapshot.
+        public var copy: VDIState?
+        /// The new hidden base copy, nil when the VDI had nothing new since its last snapshot.
+        public var base: VDIState?
+        /// The VDI itself after the operation.
+        public var vdi: VDIState
+    }
+
+    /// Snapshot (or clone) of VDI `uuid`: its data becomes the hidden base copy `baseUUID`, the VDI
+    /// a new empty leaf over it, and `copyUUID` (when given) a second leaf. A VDI with nothing
+    /// written since its last snapshot adds no empty base: the copy links to the current parent.
+    public func snapshot(uuid: String, copyUUID: String?, baseUUID: String = VDIName.newUUID()) throws -> SnapshotResult {
+        let s = try state(uuid)
+        guard !s.hidden else { throw RepositoryError.hidden(uuid) }
+        if let c = copyUUID { guard VDIName.isUUID(c), !container.exists(volume(c)) else { throw RepositoryError.exists(c) } }
+        let leaf = try VHDImage(store: try container.provider.open(path(uuid), writable: false), path: path(uuid), writable: false)
+        let depth = try Snapshot.chainDepth(of: leaf, provider: container.provider, limit: Self.maxChainDepth + 2)
+        guard depth < Self.maxChainDepth else { throw RepositoryError.chainTooLong(uuid) }
+        if leaf.diskType == .differencing && leaf.allocatedBlockCount == 0, let parent = s.parent {
+            guard let c = copyUUID else { return SnapshotResult(copy: nil, base: nil, vdi: s) }
+            try makeChild(c, of: parent)
+            try container.sync()
+            return SnapshotResult(copy: try state(c), base: nil, vdi: try state(uuid))
+        }
+        let journal = SnapshotJournal(vdi: uuid, base: baseUUID, copy: copyUUID)
+        try container.writeJournal(journal.name, journal.encoded())
+        FaultPoint.hit("snapshot.after-journal")
+        try container.rename(volume(uuid), to: volume(baseUUID))
+        FaultPoint.hit("snapshot.after-rename")
+        try makeChild(uuid, of: baseUUID)
+        FaultPoint.hit("snapshot.after-leaf")
+        if let c = copyUUID { try makeChild(c, of: baseUUID) }
+        FaultPoint.hit("snapshot.after-copy")
+        try setHidden(baseUUID, true)
+        try container.settleReadOnly(volume(baseUUID))
+        try container.sync()
+        FaultPoint.hit("snapshot.before-commit")
+        try container.removeJournal(journal.name)
+        return SnapshotResult(copy: try copyUUID.map { try state($0) }, base: try state(baseUUID), vdi: try state(uuid))
+    }
+
+    /// Creates `uuid` as an empty differencing leaf over `parent`, atomically (temp + rename).
+    func makeChild(_ uuid: String, of parent: String) throws {
+        let tmp = volume(uuid) + ".new"
+        if container.exists(tmp) { try container.remove(tmp) }
+        var o = Snapshot.Options()
+        o.linkEmptyParent = true
+        try Snapshot.create(child: container.path(of: tmp), parent: path(parent), provider: container.provider, options: o)
+        try container.rename(tmp, to: volume(uuid))
+    }
+
+    /// Sets the hidden flag of VDI `uuid`'s VHD.
+    public func setHidden(_ uuid: String, _ hidden: Bool) throws {
+        let image = try VHDImage(store: try container.provider.open(path(uuid), writable: true), path: path(uuid), writable: true)
+        if image.hidden != hidden { try image.updateFooter { $0.hidden = hidden ? 1 : 0 } }
+        try image.store.sync()
+    }
+
+    // MARK: - Compose, reset
+
+    /// `vdi_compose`: makes `child`'s VHD a child of `parent` and hides `parent`.
+    public func compose(parent: String, child: String) throws {
+        _ = try state(parent)
+        _ = try state(child)
+        try Relink.run(child: path(child), newParent: path(parent), provider: container.provider)
+        try setHidden(parent, true)
+    }
+
+    /// `vdi_epoch_begin` with on-boot reset: the leaf's writes are discarded (an empty leaf over
+    /// the same parent, or an empty disk of the same size for a root).
+    public func resetLeaf(_ uuid: String) throws {
+        let s = try state(uuid)
+        let tmp = volume(uuid) + ".new"
+        if container.exists(tmp) { try container.remove(tmp) }
+        let image = try VHDImage(store: try container.provider.open(path(uuid), writable: false), path: path(uuid), writable: false)
+        if let p = s.parent {
+            var o = Snapshot.Options()
+            o.linkEmptyParent = true
+            try Snapshot.create(child: container.path(of: tmp), parent: path(p), provider: container.provider, options: o,
+                                uuid: image.footer.uuid)
+        } else {
+            try Create.dynamic(at: container.path(of: tmp), size: s.virtualSize, provider: container.provider, uuid: image.footer.uuid)
+        }
+        try container.rename(tmp, to: volume(uuid))
+        try container.sync()
+    }
+
+    // MARK: - Recovery
+
+    /// What recovery did.
+    public struct Recovery: Sendable, Equatable {
+        /// Operations rolled back, by journal name.
+        public var rolledBack: [String] = []
+        /// Operations completed, by journal name.
+        public var completed: [String] = []
+        /// Half-made files removed.
+        public var removed: [String] = []
+    }
+
+    /// Finishes or rolls back every journaled operation and removes half-made files; run at
+    /// attach and scan under the SR lock.
+    @discardableResult
+    public func recover() throws -> Recovery {
+        var r = Recovery()
+        for (name, bytes) in try container.journals() {
+            if let j = SnapshotJournal(name: name, bytes: bytes) {
+                if try finishSnapshot(j) { r.completed.append(name) } else { r.rolledBack.append(name) }
+            } else {
+                throw RepositoryError.corruptVolume("journal-" + name, "unknown journal")
+            }
+        }
+        for name in try container.list() {
+            if name.hasSuffix(Self.suffix + ".new") {
+                try container.remove(name); r.removed.append(name)
+            } else if name.hasPrefix(".journal-") {
+                let uuid = String(name.dropFirst(9))
+                if container.exists(volume(uuid)) {
+                    try Resize.recover(path: path(uuid), journal: container.path(of: name), provider: container.provider)
+                    r.completed.append(name)
+                } else { try container.remove(name); r.removed.append(name) }
+            }
+        }
+        try container.sync()
+        return r
+    }
+
+    /// Completes an interrupted snapshot when both leaves are in place, else undoes it.
+    /// Returns whether it was completed.
+    func finishSnapshot(_ j: SnapshotJournal) throws -> Bool {
+        for u in [j.vdi] + (j.copy.map { [$0] } ?? []) where container.exists(volume(u) + ".new") {
+            try container.remove(volume(u) + ".new")
+        }
+        let baseExists = container.exists(volume(j.base))
+        let leafOK = baseExists && isChild(j.vdi, of: j.base)
+        let copyOK = j.copy.map { baseExists && isChild($0, of: j.base) } ?? true
+        if leafOK && copyOK {
+            try setHidden(j.base, true)
+            try container.settleReadOnly(volume(j.base))
+        } else if baseExists {
+            // Undo: the base still holds every acknowledged byte of the VDI.
+            if let c = j.copy, container.exists(volume(c)), isChild(c, of: j.base) { try container.remove(volume(c)) }
+            try setHidden(j.base, false)
+            try container.rename(volume(j.base), to: volume(j.vdi))
+        } else if let c = j.copy, container.exists(volume(c)), !container.exists(volume(j.vdi)) {
+            throw RepositoryError.corruptVolume(volume(j.vdi), "snapshot journal without base or VDI")
+        }
+        try container.sync()
+        try container.removeJournal(j.name)
+        return leafOK && copyOK
+    }
+
+    func isChild(_ uuid: String, of parent: String) -> Bool {
+        guard container.exists(volume(uuid)),
+              let child = try? VHDImage(store: try container.provider.open(path(uuid), writable: false), path: path(uuid),
+                                        writable: false, loadBAT: false),
+              let p = try? VHDImage(store: try container.provider.open(path(parent), writable: false), path: path(parent),
+                                    writable: false, loadBAT: false) else { return false }
+        return child.diskType == .differencing && child.parentUUID == p.footer.uuid
+    }
+}

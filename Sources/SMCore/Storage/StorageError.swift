@@ -1,0 +1,15 @@
+/// Failures of containers and the run directory.
+public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A path that must be a directory is not.
+    case notADirectory(String)
+    /// A system call failed.
+    case system(String, String, Int32)
+
+    /// A one-line explanation.
+    public var description: String {
+        switch self {
+        case let .notADirectory(p): return "\(p) is not a directory"
+        case let .system(p, op, e): return "\(p): \(op) failed (errno \(e))"
+        }
+    }
+}
