@@ -24,6 +24,7 @@ test: unit-test cli-test
 
 run: build
 	VHD=$(BIN)/vhd scripts/quickstart.sh
+	VHD=$(BIN)/vhd SMDRIVER=$(BIN)/smdriver scripts/quickstart-sm.sh
 
 bench: deps
 	bench/run.sh
