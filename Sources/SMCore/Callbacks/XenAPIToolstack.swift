@@ -104,11 +104,8 @@ public final class XenAPIToolstack: ToolstackCallbacks {
             try client.srSetVirtualAllocation(sr, Int64(visible.reduce(0) { $0 + $1.virtualSize }))
             try client.srSetPhysicalSize(sr, Int64(physicalSize))
             try client.srSetPhysicalUtilisation(sr, Int64(physicalUtilisation))
-            let records = try client.callWithSession("VDI.get_all_records_where", [.string("field \"SR\" = \"\(srRef)\"")])
             var known: [String: XenAPIVDIRecord] = [:]
-            for m in records.structMembers ?? [] {
-                if let r = try? XenAPIVDIRecord(m.value) { known[r.location] = r }
-            }
+            for r in try client.vdiGetAllRecordsWhere("field \"SR\" = \"\(srRef)\"").values { known[r.location] = r }
             let parents = Set(vdis.compactMap(\.parent))
             var updates: [VDIState] = []
             for v in vdis.sorted(by: { $0.uuid < $1.uuid }) {
@@ -142,19 +139,19 @@ public final class XenAPIToolstack: ToolstackCallbacks {
 
     /// `SR.add_to_other_config(dirty)`, ignoring "already set".
     public func markDirty() throws {
-        do {
+        do throws(XenAPIError) {
             let sr = try client.srGetByUUID(srUUID)
             try client.srAddToOtherConfig(sr, key: "dirty", value: "")
-        } catch let e as XenAPIError {
-            if case .failure(let d) = e, d.first == "MAP_DUPLICATE_KEY" { return }
-            throw SMAPIError(.APIProtocolError, opterr: "\(e)")
+        } catch {
+            if case .failure(let d) = error, d.first == "MAP_DUPLICATE_KEY" { return }
+            throw SMAPIError(.APIProtocolError, opterr: "\(error)")
         }
     }
 
     /// `VDI.get_uuid`.
     public func vdiUUID(ref: String) throws -> String? {
         var out: String? = nil
-        try wrap { out = try XenAPIValue.string(try client.callWithSession("VDI.get_uuid", [.string(ref)]), "VDI uuid") }
+        try wrap { out = try client.vdiGetUUID(ref) }
         return out
     }
 

@@ -21,6 +21,22 @@ extension XenAPIClient {
         try XenAPIVDIRecord(callWithSession("VDI.get_record", [.string(vdi)]))
     }
 
+    /// `VDI.get_all_records_where`: the records matching `expression` (e.g. `field "SR" = "<sr ref>"`), by reference.
+    public func vdiGetAllRecordsWhere(_ expression: String) throws(XenAPIError) -> [String: XenAPIVDIRecord] {
+        let result = try callWithSession("VDI.get_all_records_where", [.string(expression)])
+        guard let members = result.structMembers else {
+            throw .protocolError("VDI.get_all_records_where: expected a struct, found \(result.typeName)")
+        }
+        var records: [String: XenAPIVDIRecord] = [:]
+        for member in members { records[member.name] = try XenAPIVDIRecord(member.value) }
+        return records
+    }
+
+    /// `VDI.get_uuid`: the uuid of the VDI `vdi`.
+    public func vdiGetUUID(_ vdi: String) throws(XenAPIError) -> String {
+        try XenAPIValue.string(callWithSession("VDI.get_uuid", [.string(vdi)]), "VDI.get_uuid")
+    }
+
     /// `VDI.get_sm_config`: the VDI's `sm_config` map.
     public func vdiGetSMConfig(_ vdi: String) throws(XenAPIError) -> [String: String] {
         try XenAPIValue.stringMap(callWithSession("VDI.get_sm_config", [.string(vdi)]), "VDI.get_sm_config")

@@ -123,7 +123,7 @@ final class XenAPISocket {
     private func connectTCP(host: String, port: UInt16, timeout: TimeInterval, deadline: ContinuousClock.Instant) throws(XenAPIError) {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Self.streamType
+        hints.ai_socktype = Self.plainStreamType
         hints.ai_flags = AI_NUMERICSERV
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
@@ -218,11 +218,15 @@ final class XenAPISocket {
     #if canImport(Glibc)
     /// `SOCK_STREAM` with close-on-exec.
     private static let streamType = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+    /// `SOCK_STREAM` alone (for `getaddrinfo` hints).
+    private static let plainStreamType = Int32(SOCK_STREAM.rawValue)
     /// Flags for `send`: never raise SIGPIPE.
     private static let sendFlags = Int32(MSG_NOSIGNAL)
     #else
     /// `SOCK_STREAM`.
     private static let streamType = SOCK_STREAM
+    /// `SOCK_STREAM` alone (for `getaddrinfo` hints).
+    private static let plainStreamType = SOCK_STREAM
     /// Flags for `send` (SIGPIPE is disabled per socket on Darwin).
     private static let sendFlags: Int32 = 0
     #endif
