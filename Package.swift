@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // C shims over Debian's libraries (system-library targets, found with pkg-config).
@@ -32,7 +33,9 @@ let package = Package(
                 dependencies: [.product(name: "SystemPackage", package: "swift-system")],
                 path: "Sources/VHD"),
         // The storage manager core (SMAPIv1, VHD repository, journal, locks, datapath, GC).
-        .target(name: "SMCore", dependencies: ["VHD", .product(name: "Logging", package: "swift-log")],
+        .target(name: "SMCore", dependencies: ["VHD", .product(name: "Logging", package: "swift-log"),
+                                               .product(name: "NIOCore", package: "swift-nio"),
+                                               .product(name: "NIOPosix", package: "swift-nio")],
                 path: "Sources/SMCore"),
         // SR drivers.
         .target(name: "EXTDriver", dependencies: ["SMCore"], path: "Sources/Drivers/EXT"),

@@ -169,9 +169,14 @@ public enum Resize {
 
     /// Writes a plan in place: image disabled, metadata, header, enabled footers.
     static func apply(_ plan: Plan, to store: any BlockStore) throws {
+        // Both footer copies say "disabled" while the metadata is rewritten in place, so no
+        // reader trusts a half-written layout; `recover` replays the journal.
         var poisoned = plan.footer
         poisoned.disabled = true
         try store.write(poisoned.encoded(), at: 0)
+        if store.size >= 512, case .success = Footer.decode(try store.read(count: 512, at: store.size - 512)) {
+            try store.write(poisoned.encoded(), at: store.size - 512)
+        }
         try store.sync()
         for (at, bytes) in plan.pieces { try store.write(bytes, at: at) }
         try store.write(plan.header.encoded(), at: plan.footer.dataOffset)
