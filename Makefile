@@ -13,9 +13,9 @@ deps:
 build: deps
 	$(SWIFT) build $(BUILDFLAGS)
 
-unit-test: deps
+unit-test: build
 	$(SWIFT) build $(BUILDFLAGS) --build-tests
-	$(SWIFT) test $(BUILDFLAGS) --skip-build
+	SMDRIVER=$(BIN)/smdriver $(SWIFT) test $(BUILDFLAGS) --skip-build
 
 cli-test: build
 	VHD=$(BIN)/vhd scripts/cli-tests.sh
