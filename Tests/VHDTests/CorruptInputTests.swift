@@ -452,7 +452,8 @@ import Testing
                     Issue.record("\(path) cut at \(n): \(error)")
                 }
                 let valid = Check.run(path: path, provider: q).allValid
-                #expect(valid == (n == full.count || (n == full.count - 1 && path != "/t/f.vhd")), "\(path) cut at \(n): check says \(valid)")
+                // One byte short is the 511-byte footer of pre-2004 images: valid for every type.
+                #expect(valid == (n == full.count || n == full.count - 1), "\(path) cut at \(n): check says \(valid)")
                 _ = Scan.entry(name: "x", path: path, provider: q)
             }
         }
@@ -474,7 +475,7 @@ import Testing
             let log = Fuzz.logPath(pid: getppid())
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             let handle = FileHandle(forWritingAtPath: log)
-            if let f = Fuzz.run(seed: 0x5eed_2026, iterations: 1500, logTo: handle) {
+            if let f = Fuzz.run(seed: 0x5eed_2026, iterations: 1200, logTo: handle) {
                 handle?.write(Data(("FAIL " + f + "\n").utf8))
                 exit(1)
             }
@@ -488,7 +489,10 @@ import Testing
     /// The same damage without the child process, restricted to random bytes and bit flips
     /// (what a disk or a bad copy does), so that failures show up as ordinary issues.
     @Test func randomByteFlipsInProcess() {
-        if let f = Fuzz.run(seed: 0xf11b_5eed, iterations: 600, boundaryValues: false) { Issue.record(Comment(rawValue: f)) }
+        var stats = Fuzz.Stats()
+        if let f = Fuzz.run(seed: 0xf11b_5eed, iterations: 400, boundaryValues: false, stats: &stats) { Issue.record(Comment(rawValue: f)) }
+        // The damage must reach every layer: some images refused, some read, some written and read back.
+        #expect(stats.refused > 50 && stats.read > 100 && stats.written > 50, "\(stats)")
     }
 
     // MARK: - Crashes found by this suite (each in a child process)
@@ -544,6 +548,21 @@ import Testing
                 try Snapshot.create(child: "/h/c.vhd", parent: "/h/p.vhd", provider: p, options: o)
                 exit(2)   // p's locators are unusable: must be refused
             } catch is VHDError {}
+        }
+    }
+
+    /// Resize.fastLimit computes `UInt64(mapSectors) * 512 * 8 * blockSize`, which overflows for a
+    /// batmap header claiming >= 2^31 sectors. The batmap header has no checksum of its own, so one
+    /// damaged byte at offset 16 of it is enough; ImageInfo.of (vhd query/info) reaches it read-only.
+    @Test func imageInfoWithHugeBatmapSizeDoesNotCrash() async {
+        await #expect(processExitsWith: .success) {
+            let p = MemoryStoreProvider()
+            var b = try Hostile.image(p, type: .dynamic, mib: 4)
+            b[2048 + 16] = 0x80   // batmap_size 0x80000001
+            p.add(MemoryStore(bytes: b), at: "/h/a.vhd")
+            let image = try VHDImage(store: p.open("/h/a.vhd", writable: false), path: "/h/a.vhd", writable: false)
+            _ = Resize.fastLimit(image)
+            _ = try? ImageInfo.of(path: "/h/a.vhd", provider: p)
         }
     }
 
@@ -796,7 +815,20 @@ enum Fuzz {
     /// Runs the campaign; returns a description of the first failure, or nil.
     static func logPath(pid: Int32) -> String { NSTemporaryDirectory() + "swiftsm-fuzz-\(pid).log" }
 
-    static func run(seed: UInt64, iterations: Int, boundaryValues: Bool = true, logTo handle: FileHandle? = nil) -> String? {
+    /// How far the damaged images got.
+    struct Stats: CustomStringConvertible {
+        var refused = 0, read = 0, written = 0
+        var description: String { "refused \(refused), read \(read), written and read back \(written)" }
+    }
+
+    static func run(seed: UInt64, iterations: Int, boundaryValues: Bool = true, logTo handle: FileHandle? = nil,
+                    avoid: ((String, Int, Int) -> Bool)? = nil) -> String? {
+        var stats = Stats()
+        return run(seed: seed, iterations: iterations, boundaryValues: boundaryValues, logTo: handle, avoid: avoid, stats: &stats)
+    }
+
+    static func run(seed: UInt64, iterations: Int, boundaryValues: Bool = true, logTo handle: FileHandle? = nil,
+                    avoid: ((String, Int, Int) -> Bool)? = nil, stats: inout Stats) -> String? {
         guard let built = try? targets() else { return "could not build the base images" }
         let targets = built.1
         var rng = RNG(state: seed)
@@ -807,6 +839,7 @@ enum Fuzz {
             for _ in 0..<(1 + rng.int(4)) {
                 let region = t.regions[rng.int(t.regions.count)]
                 let at = region.lowerBound + rng.int(region.count)
+                if let avoid, avoid(t.path, at, b.count) { continue }
                 switch boundaryValues ? rng.int(4) : rng.int(2) {
                 case 0:
                     b[at] = UInt8(truncatingIfNeeded: rng.next()); log.append("byte@\(at)")
@@ -833,14 +866,14 @@ enum Fuzz {
             let p = MemoryStoreProvider()
             for other in targets where other.path != t.path { p.add(MemoryStore(bytes: other.bytes), at: other.path) }
             p.add(MemoryStore(bytes: b), at: t.path)
-            if let f = exercise(t.path, p, &rng) { return what + ": " + f }
+            if let f = exercise(t.path, p, &rng, &stats) { return what + ": " + f }
         }
         handle?.write(Data("done\n".utf8))
         return nil
     }
 
     /// Every entry point over the damaged image; nil when each either worked or threw VHDError.
-    static func exercise(_ path: String, _ p: MemoryStoreProvider, _ rng: inout RNG) -> String? {
+    static func exercise(_ path: String, _ p: MemoryStoreProvider, _ rng: inout RNG, _ stats: inout Stats) -> String? {
         func guarded(_ step: String, _ body: () throws -> Void) -> String? {
             do { try body() } catch is VHDError {} catch { return "\(step) threw \(type(of: error)): \(error)" }
             return nil
@@ -850,14 +883,18 @@ enum Fuzz {
         o.parents = true
         _ = Check.run(path: path, provider: p, options: o)
         if let f = guarded("info", { _ = try ImageInfo.of(path: path, provider: p, withDepth: true) }) { return f }
+        var opened = false
         if let f = guarded("read", {
             let chain = try VHDChain(path: path, provider: p)
+            opened = true
             let size = chain.virtualSize
             _ = try chain.read(count: Int(min(size, 64 << 10)), at: 0)
             if size > 4 << 20 { _ = try chain.read(count: 4096, at: size - 4096) }
             if size >= (2 << 20) + (64 << 10) { _ = try chain.read(count: 64 << 10, at: 2 << 20) }
             _ = try AllocationMap.extents(chain, in: 0..<min(size, 4 << 20))
+            stats.read += 1
         }) { return f }
+        if !opened { stats.refused += 1 }
         // Writes must read back, whatever the metadata looked like when the image was accepted.
         return guarded("write", {
             let chain = try VHDChain(path: path, provider: p, writable: true)
@@ -868,6 +905,7 @@ enum Fuzz {
             try chain.flush()
             let again = try VHDChain(path: path, provider: p)
             if try again.read(count: 4096, at: at) != data { throw ReadBack(at: at) }
+            stats.written += 1
         })
     }
 

@@ -20,7 +20,7 @@ public struct Geometry: Equatable, Sendable {
 
     /// The specification's CHS algorithm (rounds down), as blktap computes it for a size.
     public static func forSize(_ size: UInt64) -> Geometry {
-        var secs = (size + 511) / 512
+        var secs = size / 512 + (size % 512 == 0 ? 0 : 1)
         secs = min(secs, 65535 * 16 * 255)
         var spt: UInt64, heads: UInt64, cth: UInt64
         if secs >= 65535 * 16 * 63 {

@@ -73,7 +73,7 @@ public final class VHDImage {
             throw VHDError.invalidFooter(path: path, reason: "virtual size \(footer.currentSize) is absurd")
         }
         if footer.diskType == .fixed {
-            guard footer.currentSize <= size - 512 else {
+            guard footer.currentSize <= size - (footerSource == .short ? 511 : 512) else {
                 throw VHDError.invalidFooter(path: path, reason: "fixed disk of \(footer.currentSize) bytes in a file of \(size)")
             }
             endOfData = footer.currentSize
@@ -125,19 +125,17 @@ public final class VHDImage {
             throw VHDError.invalidBAT(path: path, reason: "table at \(h.tableOffset) of \(h.batBytes) bytes outside the file or over the header")
         }
         header = h
+        var metaEnd = max(footer.dataOffset + 1024, h.tableOffset + h.batBytes)
+        for (slot, l) in h.locators.enumerated() where l.rawCode != 0 {
+            guard let space = l.spaceInBytes, l.dataOffset % 512 == 0, l.dataOffset <= size,
+                  space <= size - l.dataOffset, UInt64(l.dataLength) <= space else {
+                throw VHDError.invalidLocator(path: path, reason: "slot \(slot) points outside the file or has a bad size")
+            }
+            metaEnd = max(metaEnd, l.dataOffset + space)
+        }
         guard batLoaded else { return }
         batRaw = try store.read(count: Int(h.batBytes), at: h.tableOffset)
-        var metaEnd = max(footer.dataOffset + 1024, h.tableOffset + h.batBytes)
         try loadBatmap(size: size, metaEnd: &metaEnd)
-        if footer.diskType == .differencing || h.locators.contains(where: { $0.rawCode != 0 }) {
-            for (slot, l) in h.locators.enumerated() where l.rawCode != 0 {
-                guard let space = l.spaceInBytes, l.dataOffset % 512 == 0, l.dataOffset <= size,
-                      space <= size - l.dataOffset, UInt64(l.dataLength) <= space else {
-                    throw VHDError.invalidLocator(path: path, reason: "slot \(slot) points outside the file or has a bad size")
-                }
-                metaEnd = max(metaEnd, l.dataOffset + space)
-            }
-        }
         endOfMetadata = metaEnd
         try validateBAT(size: size)
     }

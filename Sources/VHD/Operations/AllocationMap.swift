@@ -15,7 +15,14 @@ public enum AllocationMap {
     /// allocated everywhere it has data).
     public static func blockAllocated(_ chain: VHDChain, _ b: Int) -> Bool {
         if chain.rawParent != nil { return true }
-        return chain.images.contains { b < $0.blockCount && $0.isAllocated(b) }
+        let bs = UInt64(chain.leaf.blockSize)
+        return chain.images.contains { image in
+            // Images of a foreign chain may use another block size: look at every block of
+            // theirs that overlaps the leaf's block b.
+            let ibs = UInt64(image.blockSize)
+            let first = Int(UInt64(b) * bs / ibs), last = Int((UInt64(b + 1) * bs - 1) / ibs)
+            return (first...last).contains { $0 < image.blockCount && image.isAllocated($0) }
+        }
     }
 
     /// The sector-exact map of `range` (default: the whole disk), adjacent runs merged.
@@ -37,7 +44,8 @@ public enum AllocationMap {
             let blockEnd = min((UInt64(b) + 1) * bs, r.upperBound)
             if !blockAllocated(chain, b) {
                 add(off, blockEnd - off, false)
-            } else if chain.rawParent != nil || chain.images.contains(where: { $0.diskType == .fixed }) {
+            } else if chain.rawParent != nil
+                        || chain.images.contains(where: { $0.diskType == .fixed || $0.blockSize != chain.leaf.blockSize }) {
                 add(off, blockEnd - off, true)
             } else {
                 let union = try unionBitmap(chain, b)

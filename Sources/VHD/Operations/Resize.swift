@@ -13,11 +13,10 @@ public enum Resize {
     /// The largest size `image` can reach without moving metadata.
     public static func fastLimit(_ image: VHDImage) -> UInt64 {
         guard image.diskType != .fixed else { return image.virtualSize }
-        var limit = UInt64(image.maxTableEntries) * UInt64(image.blockSize)
-        if let bh = image.batmapHeader {
-            limit = min(limit, UInt64(bh.mapSectors) * 512 * 8 * UInt64(image.blockSize))
-        }
-        return limit
+        // In blocks first: a damaged batmap size must not overflow the product.
+        var blocks = UInt64(image.maxTableEntries)
+        if let bh = image.batmapHeader { blocks = min(blocks, UInt64(bh.mapSectors) * 512 * 8) }
+        return blocks * UInt64(image.blockSize)
     }
 
     /// Resizes the image at `path` to `size` bytes (rounded up to 2 MiB). `fastOnly` refuses

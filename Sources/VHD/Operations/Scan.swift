@@ -68,9 +68,10 @@ public enum Scan {
                     e.parentUUID = h.parentUUID.description
                     e.parentName = h.parentName
                 }
-                if footer.isTap, footer.creatorVersion >= 0x0001_0001 {
+                if footer.isTap, footer.creatorVersion >= 0x0001_0001, h.tableOffset <= store.size,
+                   h.batBytes <= store.size - h.tableOffset {
                     let at = h.tableOffset + h.batBytes
-                    if at + 512 <= store.size, let bh = BatmapHeader.decode(try store.read(count: 512, at: at)) {
+                    if store.size - at >= 512, let bh = BatmapHeader.decode(try store.read(count: 512, at: at)) {
                         e.marker = Int(bh.marker)
                     }
                 }

@@ -44,8 +44,10 @@ public enum Snapshot {
                                      loadBAT: !options.linkEmptyParent)
             if !options.linkEmptyParent {
                 // An empty differencing parent adds nothing: link to the first ancestor with data.
+                var seen: Set<String> = [provider.canonical(parent)]
                 while image.diskType == .differencing && image.allocatedBlockCount == 0 && !image.parentUUID.isNull {
                     let up = try ParentResolver.resolve(image, provider: provider)
+                    guard seen.insert(provider.canonical(up)).inserted else { throw VHDError.chainCycle(path: up) }
                     image = try VHDImage(store: try provider.open(up, writable: false), path: up, writable: false)
                     target = up
                 }

@@ -59,7 +59,7 @@ public final class FileStore: BlockStore {
 
     /// Reads exactly `buffer.count` bytes at `offset`.
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
-        guard offset + UInt64(buffer.count) <= cachedSize else {
+        guard offset <= cachedSize, UInt64(buffer.count) <= cachedSize - offset else {
             throw VHDError.shortRead(path: path, offset: offset, count: buffer.count)
         }
         var done = 0
@@ -77,8 +77,8 @@ public final class FileStore: BlockStore {
     /// Writes all of `buffer` at `offset`.
     public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws {
         guard writable else { throw VHDError.readOnly(path: path) }
-        if isBlockDevice && offset + UInt64(buffer.count) > cachedSize {
-            throw VHDError.noSpace(path: path, needed: offset + UInt64(buffer.count), available: cachedSize)
+        if isBlockDevice && (offset > cachedSize || UInt64(buffer.count) > cachedSize - offset) {
+            throw VHDError.noSpace(path: path, needed: offset &+ UInt64(buffer.count), available: cachedSize)
         }
         var done = 0
         while done < buffer.count {

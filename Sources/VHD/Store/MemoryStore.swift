@@ -18,7 +18,7 @@ public final class MemoryStore: BlockStore {
 
     /// Copies bytes out; throws past the end.
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
-        guard offset + UInt64(buffer.count) <= size else {
+        guard offset <= size, UInt64(buffer.count) <= size - offset else {
             throw VHDError.shortRead(path: "memory", offset: offset, count: buffer.count)
         }
         bytes.withUnsafeBytes { src in
@@ -28,6 +28,7 @@ public final class MemoryStore: BlockStore {
 
     /// Copies bytes in, growing the store.
     public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        guard offset <= 1 << 40 else { throw VHDError.noSpace(path: "memory", needed: offset, available: size) }
         let end = Int(offset) + buffer.count
         if end > bytes.count {
             if isBlockDevice { throw VHDError.noSpace(path: "memory", needed: UInt64(end), available: size) }
