@@ -219,7 +219,10 @@ public final class VHDImage {
     public var marker: UInt8 { batmapHeader?.marker ?? 0 }
 
     /// BAT entry of block `b`: sector of its bitmap, or `unused`.
-    public func entry(_ b: Int) -> UInt32 { batRaw.be32(b * 4) }
+    public func entry(_ b: Int) -> UInt32 {
+        precondition(batLoaded, "metadata-only image: the BAT was not loaded")
+        return batRaw.be32(b * 4)
+    }
 
     /// Whether block `b` has storage in this image.
     public func isAllocated(_ b: Int) -> Bool { diskType == .fixed || entry(b) != Self.unused }
@@ -480,17 +483,26 @@ extension VHDImage {
     /// Appends unallocated block `b` holding `data` (a whole block): gap and all-ones bitmap,
     /// then the data, then the BAT entry (deferred with `deferMetadata`) and batmap bit.
     public func appendFullBlock(_ b: Int, data: UnsafeRawBufferPointer) throws {
+        guard data.count == blockSize else { throw VHDError.invalidArgument("data is not one block") }
+        try appendBlock(b, bitmap: [UInt8](repeating: 0xff, count: bitmapBytes), data: data, firstSector: 0)
+    }
+
+    /// Appends unallocated block `b` in two writes: gap and final `bitmap`, then `data` at
+    /// sector `firstSector` of the block. Safe in this order because nothing points at the
+    /// block until its BAT entry is written (after, or at `commit()` with `deferMetadata`).
+    public func appendBlock(_ b: Int, bitmap: [UInt8], data: UnsafeRawBufferPointer, firstSector: Int) throws {
         guard writable else { throw VHDError.readOnly(path: path) }
-        guard entry(b) == Self.unused, data.count == blockSize, diskType != .fixed else {
-            throw VHDError.invalidArgument("block \(b) is allocated or the data is not one block")
+        guard b < maxTableEntries, entry(b) == Self.unused, diskType != .fixed, bitmap.count == bitmapBytes,
+              data.count % 512 == 0, firstSector * 512 + data.count <= blockSize else {
+            throw VHDError.invalidArgument("block \(b) is allocated or the data does not fit it")
         }
         let (e, headBytes, newEnd) = try nextBlockPosition()
         var head = [UInt8](repeating: 0, count: headBytes)
-        for i in headBytes - bitmapBytes..<headBytes { head[i] = 0xff }
+        head.replaceSubrange(headBytes - bitmapBytes..<headBytes, with: bitmap)
         try store.write(head, at: endOfData)
-        try store.write(data, at: UInt64(e) * 512 + UInt64(bitmapBytes))
-        publish(b, entry: e, newEnd: newEnd, bitmap: [UInt8](repeating: 0xff, count: bitmapBytes))
-        setBatmapBit(b)
+        try store.write(data, at: UInt64(e) * 512 + UInt64(bitmapBytes) + UInt64(firstSector) * 512)
+        publish(b, entry: e, newEnd: newEnd, bitmap: bitmap)
+        if SectorBitmap.isFull(bitmap, count: sectorsPerBlock) { setBatmapBit(b) }
         if !deferMetadata { try commit() }
     }
 }

@@ -29,6 +29,8 @@ public enum Coalesce {
         let parentPath = try ParentResolver.resolve(child, provider: provider)
         if child.parentUUID.isNull {
             let raw = try provider.open(parentPath, writable: true)
+            (raw as? FileStore)?.preferDirectIO = true
+            (child.store as? FileStore)?.preferDirectIO = true
             let sectors = try merge(child, progress: progress, shouldCancel: shouldCancel) { b, map, data, span in
                 let base = UInt64(b) * UInt64(child.blockSize)
                 try SectorBitmap.forEachRun(map, in: span) { start, count, present in
@@ -51,6 +53,8 @@ public enum Coalesce {
             parent = try VHDImage(store: try provider.open(parentPath, writable: true), path: parentPath, writable: true)
         }
         parent.deferMetadata = true
+        (parent.store as? FileStore)?.preferDirectIO = true
+        (child.store as? FileStore)?.preferDirectIO = true
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: parent.blockSize, alignment: 4096)
         defer { scratch.deallocate() }
         let sectors = try merge(child, progress: progress, shouldCancel: shouldCancel) { b, map, data, span in
@@ -96,20 +100,28 @@ public enum Coalesce {
     /// many runs the span read, overlaid and written back once.
     static func mergeBlock(_ b: Int, childMap: [UInt8], data: UnsafeRawBufferPointer, span: Range<Int>,
                            into parent: VHDImage, scratch: UnsafeMutableRawBufferPointer) throws {
-        let isNew = parent.entry(b) == VHDImage.unused
-        if isNew { try parent.allocate(b) }
         var runs: [(Int, Int)] = []
         SectorBitmap.forEachRun(childMap, in: span) { s, n, present in if present { runs.append((s, n)) } }
         let spanBytes = span.count * 512
         let out = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<spanBytes])
+        if parent.entry(b) == VHDImage.unused {
+            // A new parent block: the span (sectors the child lacks zeroed) with its final
+            // bitmap, in two writes; the BAT entry follows at commit.
+            if runs.count == 1 && runs[0] == (span.lowerBound, span.count) {
+                return try parent.appendBlock(b, bitmap: childMap, data: data, firstSector: span.lowerBound)
+            }
+            out.initializeMemory(as: UInt8.self, repeating: 0)
+            for (s, n) in runs {
+                let lo = (s - span.lowerBound) * 512
+                UnsafeMutableRawBufferPointer(rebasing: out[lo..<lo + n * 512])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: data[lo..<lo + n * 512]))
+            }
+            return try parent.appendBlock(b, bitmap: childMap, data: UnsafeRawBufferPointer(out), firstSector: span.lowerBound)
+        }
         if runs.count == 1 && runs[0] == (span.lowerBound, span.count) {
             try parent.store.write(data, at: parent.dataOffset(block: b, sector: span.lowerBound))
-        } else if isNew || runs.count > 32 {
-            if isNew {
-                out.initializeMemory(as: UInt8.self, repeating: 0)
-            } else {
-                try parent.store.read(into: out, at: parent.dataOffset(block: b, sector: span.lowerBound))
-            }
+        } else if runs.count > 32 {
+            try parent.store.read(into: out, at: parent.dataOffset(block: b, sector: span.lowerBound))
             for (s, n) in runs {
                 let lo = (s - span.lowerBound) * 512
                 UnsafeMutableRawBufferPointer(rebasing: out[lo..<lo + n * 512])

@@ -41,11 +41,13 @@ public enum Convert {
     public static func rawToVHD(source: String, destination: String, provider: any StoreProvider, fixed: Bool = false,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         let src = try provider.open(source, writable: false)
+        (src as? FileStore)?.preferDirectIO = true
         let size = try Create.validatedSize(max(src.size, 1))
         if fixed { try Create.fixed(at: destination, size: size, provider: provider) } else {
             try Create.dynamic(at: destination, size: size, provider: provider)
         }
         let image = try VHDImage(store: try provider.open(destination, writable: true), path: destination, writable: true)
+        (image.store as? FileStore)?.preferDirectIO = true
         image.deferMetadata = true
         let bs = image.blockSize
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bs, alignment: 4096)
@@ -75,6 +77,8 @@ public enum Convert {
                                 progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         let chain = try VHDChain(path: source, provider: provider)
         let dst = try provider.create(destination)
+        (dst as? FileStore)?.preferDirectIO = true
+        for image in chain.images { (image.store as? FileStore)?.preferDirectIO = true }
         try dst.resize(to: chain.virtualSize)
         var written = 0
         let blocks = try stream(chain, progress: progress) { offset, data in

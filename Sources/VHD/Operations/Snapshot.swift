@@ -40,15 +40,21 @@ public enum Snapshot {
             let raw = try provider.open(parent, writable: false)
             parentSize = raw.size
         } else {
+            // Only an empty differencing parent is skipped, so only then is its BAT needed.
             var image = try VHDImage(store: try provider.open(parent, writable: false), path: parent, writable: false,
-                                     loadBAT: !options.linkEmptyParent)
+                                     loadBAT: false)
+            if image.diskType == .differencing && !options.linkEmptyParent {
+                image = try VHDImage(store: image.store, path: parent, writable: false)
+            }
             if !options.linkEmptyParent {
                 // An empty differencing parent adds nothing: link to the first ancestor with data.
                 var seen: Set<String> = [provider.canonical(parent)]
                 while image.diskType == .differencing && image.allocatedBlockCount == 0 && !image.parentUUID.isNull {
                     let up = try ParentResolver.resolve(image, provider: provider)
                     guard seen.insert(provider.canonical(up)).inserted else { throw VHDError.chainCycle(path: up) }
-                    image = try VHDImage(store: try provider.open(up, writable: false), path: up, writable: false)
+                    image = try VHDImage(store: try provider.open(up, writable: false), path: up, writable: false,
+                                         loadBAT: false)
+                    if image.diskType == .differencing { image = try VHDImage(store: image.store, path: up, writable: false) }
                     target = up
                 }
             }
