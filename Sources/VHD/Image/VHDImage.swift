@@ -329,6 +329,7 @@ public final class VHDImage {
         guard b < maxTableEntries else { throw VHDError.outOfRange(offset: UInt64(b) * UInt64(blockSize), length: 0, size: virtualSize) }
         let (e, headBytes, newEnd) = try nextBlockPosition()
         try store.write([UInt8](repeating: 0, count: headBytes), at: endOfData)
+        try coverBlock(endingAt: newEnd)
         publish(b, entry: e, newEnd: newEnd, bitmap: [UInt8](repeating: 0, count: bitmapBytes))
         if !deferMetadata { try writeDirtyBATSectors() }
     }
@@ -348,6 +349,12 @@ public final class VHDImage {
             throw VHDError.noSpace(path: path, needed: newEnd + 512, available: store.size)
         }
         return (UInt32(e), Int((gap + bmSecs) * 512), newEnd)
+    }
+
+    /// Makes the file reach past a new block before anything points at it: a footer right after
+    /// it (as libvhd keeps one), so a crash never leaves a BAT entry beyond the end of the file.
+    func coverBlock(endingAt newEnd: UInt64) throws {
+        if !store.isBlockDevice && store.size < newEnd + 512 { try store.write(footer.encoded(), at: newEnd) }
     }
 
     /// Records block `b` at `entry` in the in-memory BAT (written with the next commit).
@@ -501,6 +508,7 @@ extension VHDImage {
         head.replaceSubrange(headBytes - bitmapBytes..<headBytes, with: bitmap)
         try store.write(head, at: endOfData)
         try store.write(data, at: UInt64(e) * 512 + UInt64(bitmapBytes) + UInt64(firstSector) * 512)
+        try coverBlock(endingAt: newEnd)
         publish(b, entry: e, newEnd: newEnd, bitmap: bitmap)
         if SectorBitmap.isFull(bitmap, count: sectorsPerBlock) { setBatmapBit(b) }
         if !deferMetadata { try commit() }

@@ -31,6 +31,8 @@ public enum Coalesce {
             let raw = try provider.open(parentPath, writable: true)
             (raw as? FileStore)?.preferDirectIO = true
             (child.store as? FileStore)?.preferDirectIO = true
+            // Like a VHD parent, the raw parent takes the child's size first.
+            if raw.size < child.virtualSize { try raw.resize(to: child.virtualSize) }
             let sectors = try merge(child, progress: progress, shouldCancel: shouldCancel) { b, map, data, span in
                 let base = UInt64(b) * UInt64(child.blockSize)
                 try SectorBitmap.forEachRun(map, in: span) { start, count, present in

@@ -38,7 +38,9 @@ public enum Snapshot {
         var keyhashSource: BatmapHeader? = nil
         if options.rawParent {
             let raw = try provider.open(parent, writable: false)
-            parentSize = raw.size
+            // blktap keeps a raw parent's size; one that is not whole sectors is rounded up to
+            // 2 MiB like any requested size, so every sector of the child can be written.
+            parentSize = raw.size > 0 && raw.size % 512 == 0 ? raw.size : try Create.validatedSize(max(raw.size, 1))
         } else {
             // Only an empty differencing parent is skipped, so only then is its BAT needed.
             var image = try VHDImage(store: try provider.open(parent, writable: false), path: parent, writable: false,
@@ -46,6 +48,7 @@ public enum Snapshot {
             if image.diskType == .differencing && !options.linkEmptyParent {
                 image = try VHDImage(store: image.store, path: parent, writable: false)
             }
+            let givenSize = image.virtualSize
             if !options.linkEmptyParent {
                 // An empty differencing parent adds nothing: link to the first ancestor with data.
                 var seen: Set<String> = [provider.canonical(parent)]
@@ -59,7 +62,7 @@ public enum Snapshot {
                 }
             }
             parentUUID = image.footer.uuid
-            parentSize = image.virtualSize
+            parentSize = max(givenSize, image.virtualSize)
             keyhashSource = image.batmapHeader
             if options.depthLimit > 0 {
                 let d = try chainDepth(of: image, provider: provider, limit: options.depthLimit + 1) + 1

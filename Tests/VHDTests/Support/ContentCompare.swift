@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import VHD
 
 /// A failed expectation inside a multi-step test: thrown to stop the case at the first problem
@@ -16,7 +19,7 @@ func ensure(_ condition: Bool, _ message: @autoclosure () -> String) throws {
 enum Content {
     /// Offset of the first byte where `a` and `b` differ (or the shorter length), nil if equal.
     static func firstDifference(_ a: [UInt8], _ b: [UInt8]) -> Int? {
-        if a == b { return nil }
+        if equal(a, b) { return nil }
         let n = min(a.count, b.count)
         return a.withUnsafeBytes { pa in
             b.withUnsafeBytes { pb in
@@ -29,8 +32,22 @@ enum Content {
         }
     }
 
+    /// Whether `a` and `b` hold the same bytes (memcmp: `==` on arrays goes byte by byte).
+    static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        guard !a.isEmpty else { return true }
+        return a.withUnsafeBytes { pa in b.withUnsafeBytes { pb in memcmp(pa.baseAddress!, pb.baseAddress!, a.count) == 0 } }
+    }
+
+    /// Whether `a` holds exactly the bytes of `b`.
+    static func equal(_ a: UnsafeRawBufferPointer, _ b: ArraySlice<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        guard !a.isEmpty else { return true }
+        return b.withUnsafeBytes { pb in memcmp(a.baseAddress!, pb.baseAddress!, a.count) == 0 }
+    }
+
     private static func memcmp512(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, _ at: Int) -> Bool {
-        UnsafeRawBufferPointer(rebasing: a[at..<at + 512]).elementsEqual(UnsafeRawBufferPointer(rebasing: b[at..<at + 512]))
+        memcmp(a.baseAddress! + at, b.baseAddress! + at, 512) == 0
     }
 
     /// A short description of how `actual` differs from `expected`, nil if equal.
@@ -81,4 +98,15 @@ enum Content {
         if bytes.count >= count { return Array(bytes[0..<count]) }
         return bytes + [UInt8](repeating: 0, count: count - bytes.count)
     }
+}
+
+/// Whether two namespaces hold the same stores with the same bytes.
+func sameStores(_ a: [String: [UInt8]], _ b: [String: [UInt8]]) -> Bool {
+    a.count == b.count && a.allSatisfy { k, v in b[k].map { Content.equal($0, v) } ?? false }
+}
+
+/// Whether `a` is present and holds exactly `b`.
+func sameBytes(_ a: [UInt8]?, _ b: [UInt8]?) -> Bool {
+    guard let a, let b else { return a == nil && b == nil }
+    return Content.equal(a, b)
 }
