@@ -50,13 +50,16 @@ let package = Package(
                           path: "Sources/Commands/vhd"),
 
         .executableTarget(name: "smdriver", dependencies: ["SMCore", "EXTDriver"], path: "Sources/Commands/smdriver"),
+        .executableTarget(name: "swiftsm-datapath", dependencies: ["SMCore"], path: "Sources/Commands/swiftsm-datapath"),
         .executableTarget(name: "vhd-bench",
                           dependencies: ["VHD", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Commands/vhd-bench"),
 
         .testTarget(name: "VHDTests", dependencies: ["VHD"], path: "Tests/VHDTests"),
-        .testTarget(name: "SMCoreTests", dependencies: ["SMCore"], path: "Tests/SMCoreTests"),
-        .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "SMCore", "VHD"], path: "Tests/EXTDriverTests"),
+        .target(name: "FakeXapi", dependencies: ["SMCore"], path: "Tests/FakeXapi"),
+        .testTarget(name: "SMCoreTests", dependencies: ["SMCore", "FakeXapi"], path: "Tests/SMCoreTests"),
+        .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "SMCore", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),
+        .testTarget(name: "DatapathTests", dependencies: ["SMCore", "VHD"], path: "Tests/DatapathTests"),
     ],
     swiftLanguageModes: [.v6]
 )

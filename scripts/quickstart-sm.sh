@@ -7,8 +7,12 @@ SMDRIVER=${SMDRIVER:?set SMDRIVER to the smdriver executable}
 VHD=${VHD:?set VHD to the vhd executable}
 root=$(cd "$(dirname "$0")/.." && pwd)
 base="$root/var/sm"
+# The run directory holds the datapaths' unix sockets, whose paths must fit in 107 bytes: it
+# lives under a short /tmp name, linked from var/sm/run (SMlog is there).
+[ -L "$base/run" ] && rm -rf "$(readlink "$base/run")"
 rm -rf "$base"; mkdir -p "$base"
-export SWIFTSM_RUN_DIR="$base/run"
+export SWIFTSM_RUN_DIR=$(mktemp -d /tmp/sm.XXXXXX)
+ln -s "$SWIFTSM_RUN_DIR" "$base/run"
 sr=$(cat /proc/sys/kernel/random/uuid)
 srdir="$base/sr-$sr"
 
@@ -37,3 +41,46 @@ call sr_scan >/dev/null
 
 printf >&2 '\n\033[1mThe VHD tree of SR %s\033[0m (disk %s)\n' "$sr" "$disk"
 "$VHD" scan -f -m "$srdir/*.vhd" -p | python3 "$root/scripts/smapi-request.py" --tree "$disk" "$snap2" "$clone" >&2
+
+# The data path: attach and activate the disk (a swiftsm-datapath process serves its VHD chain
+# over NBD), write through NBD with nbdcopy, snapshot it while it is active (the datapath pauses,
+# the chain changes under it, it resumes on the new leaf), write again, read both back.
+args_rw() { printf '{"vdi_uuid": "%s", "vdi_location": "%s", "args": ["%s"]}' "$1" "$1" "$2"; }
+field() { python3 -c 'import sys, xmlrpc.client; print(xmlrpc.client.loads(sys.argv[1])[0][0][sys.argv[2]])' "$1" "$2"; }
+attach=$(call vdi_attach "$(args_rw "$disk" true)")
+params=$(field "$attach" params_nbd)
+sock=${params#nbd:unix:}; sock=${sock%:exportname=*}
+uri="nbd+unix:///$disk?socket=$sock"
+call vdi_activate "$(args_rw "$disk" true)" >/dev/null
+printf >&2 '\n\033[1m$ nbdinfo %s\033[0m\n' "$uri"
+nbdinfo "$uri" | grep -E 'export=|export-size|is_read_only|can_multi_conn' >&2
+head -c 2097152 /dev/urandom > "$base/before.bin"
+printf >&2 '\n\033[1m$ nbdcopy --flush before.bin %s\033[0m  (2 MiB at offset 0)\n' "$uri"
+nbdcopy --flush "$base/before.bin" "$uri"
+snap3=$(uuid_of "$(call vdi_snapshot "{\"vdi_uuid\": \"$disk\", \"vdi_location\": \"$disk\", \"driver_params\": {}}")")
+head -c 1048576 /dev/urandom > "$base/after.bin"
+printf >&2 '\n\033[1m$ qemu-img convert -n after.bin %s\033[0m  (1 MiB at offset 0, after the snapshot)\n' "$params"
+qemu-img convert -n -f raw -O raw "$base/after.bin" "$params" 2>/dev/null || nbdcopy "$base/after.bin" "$uri"
+printf >&2 '\n\033[1mdatapath stats\033[0m: '
+python3 - "${sock%/nbd}/ctl" >&2 <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats\n")
+st = json.loads(s.recv(65536).decode().split(" ", 1)[1])
+print(", ".join(f"{k}={st[k]}" for k in ["requests", "bytesWritten", "bytesRead", "pauses", "latencyMeanMicros", "leaf"]))
+PY
+nbdcopy "$uri" "$base/live.raw"
+call vdi_activate "$(args_rw "$snap3" false)" >/dev/null
+snapsock=${sock%/*/nbd}/$snap3/nbd
+nbdcopy "nbd+unix:///$snap3?socket=$snapsock" "$base/snap.raw"
+call vdi_deactivate "$(args_rw "$snap3" false)" >/dev/null
+call vdi_deactivate "$(args_rw "$disk" true)" >/dev/null
+call vdi_detach "$(args_rw "$disk" true)" >/dev/null
+check() { # what file offset length expected
+  if cmp -s <(dd if="$2" bs=1M skip="$3" count="$4" status=none) "$5"; then printf >&2 '  %-66s intact\n' "$1"
+  else printf >&2 '  %-66s DIFFERENT\n' "$1"; exit 1; fi
+}
+printf >&2 '\n\033[1mRead back through NBD\033[0m\n'
+check "snapshot: the 2 MiB written before it" "$base/snap.raw" 0 2 "$base/before.bin"
+check "live disk: the 1 MiB written after the snapshot" "$base/live.raw" 0 1 "$base/after.bin"
+check "live disk: the rest of the 2 MiB from before" "$base/live.raw" 1 1 <(tail -c 1048576 "$base/before.bin")
+"$VHD" check -n "$srdir/$disk.vhd" -p >&2

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SMCore
+import FakeXapi
 
 /// The XenAPI client against an in-process fake xapi, over its Unix socket and over TCP:
 /// typed callbacks, the Status/Value envelope, failures, HTTP framing and transport faults.

@@ -18,9 +18,13 @@ public final class EXTDriver: SRDriver {
         vendor: "SwiftSM", copyright: "(C) 2026 SwiftSM authors", driverVersion: "1.0", requiredAPIVersion: "1.0",
         capabilities: ["SR_PROBE", "SR_UPDATE", "VDI_CREATE", "VDI_DELETE", "VDI_CLONE", "VDI_SNAPSHOT", "VDI_RESIZE",
                        "VDI_GENERATE_CONFIG", "VDI_UPDATE", "VDI_RESET_ON_BOOT/2", "VDI_COMPOSE", "VDI_INTRODUCE",
+                       "VDI_ATTACH", "VDI_DETACH", "VDI_ACTIVATE", "VDI_DEACTIVATE", "ATOMIC_PAUSE",
                        "THIN_PROVISIONING"],
         configuration: [.init(key: "device", description: "local device path (required) (e.g. /dev/sda3)"),
                         .init(key: "path", description: "an existing directory to use instead of a device")])
+
+    /// `storage-type` of attach-from-config results.
+    public let storageType = "ext"
 
     /// `device` or `path` must be present (90 otherwise); checked by `validate`.
     public var requiredKeys: [(key: String, missing: SMErrorCode)] { [] }
@@ -28,9 +32,14 @@ public final class EXTDriver: SRDriver {
     /// Where this SR's files live: the mount point (device) or the directory (path).
     func location(_ c: DriverContext) throws -> Location {
         if let path = c.config("path") { return .path(path) }
+        return .device(try device(c), mountPoint: c.run.mountPoint(sr: try c.srUUID()))
+    }
+
+    /// `device-config:device`, checked (90 when missing, 91 when not one absolute path).
+    func device(_ c: DriverContext) throws -> String {
         guard let dev = c.config("device"), !dev.isEmpty else { throw SMAPIError(.ConfigDeviceMissing) }
         guard !dev.contains(","), dev.hasPrefix("/") else { throw SMAPIError(.ConfigDeviceInvalid, opterr: dev) }
-        return .device(dev, mountPoint: c.run.mountPoint(sr: try c.srUUID()))
+        return dev
     }
 
     /// A device and its mount point, or a plain directory.
@@ -45,11 +54,17 @@ public final class EXTDriver: SRDriver {
     /// Lists the SR found on the device or directory as `<SRlist>`.
     public func probe(_ c: DriverContext) throws -> String {
         var uuids: [String] = []
-        switch try location(c) {
-        case let .path(p):
+        // sr_probe carries no sr_uuid: the device is probed without a mount point of its own.
+        if let p = c.config("path") {
             if let u = Self.readMarker(p) { uuids.append(u) }
-        case let .device(dev, _):
+        } else {
+            let dev = try device(c)
             try checkDevice(dev)
+            if let mounted = System.mountPoint(of: dev) {
+                // Already mounted (an attached SR): a second, read-only mount would be refused.
+                if let u = Self.readMarker(mounted) { uuids.append(u) }
+                return Self.srList(uuids)
+            }
             let tmp = c.run.root + "/probe-\(getpid())"
             try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: tmp) }
@@ -58,7 +73,12 @@ public final class EXTDriver: SRDriver {
                 _ = try? System.run("/bin/umount", [tmp])
             }
         }
-        return "<?xml version=\"1.0\" ?>\n<SRlist>\n" + uuids.map { "\t<SR>\n\t\t<UUID>\($0)</UUID>\n\t</SR>\n" }.joined() + "</SRlist>\n"
+        return Self.srList(uuids)
+    }
+
+    /// The `<SRlist>` document of `sr_probe`.
+    static func srList(_ uuids: [String]) -> String {
+        "<?xml version=\"1.0\" ?>\n<SRlist>\n" + uuids.map { "\t<SR>\n\t\t<UUID>\($0)</UUID>\n\t</SR>\n" }.joined() + "</SRlist>\n"
     }
 
     /// Formats the device ext4 (refusing the root device, and a device with a filesystem unless

@@ -45,6 +45,20 @@ enum System {
         return false
     }
 
+    /// Where block device `dev` (symlinks resolved) is mounted, if anywhere.
+    static func mountPoint(of dev: String) -> String? {
+        guard let mounts = try? String(contentsOfFile: "/proc/mounts", encoding: .utf8) else { return nil }
+        let real = URL(fileURLWithPath: dev).resolvingSymlinksInPath().path
+        for line in mounts.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            guard f.count > 2, f[0].hasPrefix("/") else { continue }
+            if URL(fileURLWithPath: String(f[0])).resolvingSymlinksInPath().path == real {
+                return String(f[1]).replacingOccurrences(of: "\\040", with: " ")
+            }
+        }
+        return nil
+    }
+
     /// Whether something is mounted at `path`.
     static func isMounted(_ path: String) -> Bool {
         guard let mounts = try? String(contentsOfFile: "/proc/mounts", encoding: .utf8) else { return false }

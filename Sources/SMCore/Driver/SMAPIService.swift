@@ -61,6 +61,7 @@ public struct SMAPIService {
                 try lock?.lock(timeout: 300)
             }
             defer { lock?.unlock() }
+            if lock != nil && !request.command.isSRCommand { try recoverInterrupted(context) }
             let response = try dispatch(context)
             log.info("\(request.command) done")
             return response
@@ -92,6 +93,9 @@ public struct SMAPIService {
             return SMAPIError(command.failureCode, opterr: e.description)
         case let e as StorageError:
             return SMAPIError(command.failureCode, opterr: e.description)
+        case let e as XenAPIError:
+            // A XenAPI.Failure from a callback: the command's own code, as SRCommand._run reports it.
+            return SMAPIError(command.failureCode, opterr: "\(e)")
         default:
             return SMAPIError.generic("\(error)")
         }
@@ -114,7 +118,12 @@ public struct SMAPIService {
             return SMAPIResponse.unit()
         case .srDelete:
             try requireKeys(c)
+            // FileSR.delete attaches first: xapi destroys an SR after unplugging it.
+            try driver.attach(c)
             let repo = try repository(c)
+            try repo.recover()
+            // The Python SM runs a synchronous GC pass first: hidden nodes nothing depends on are garbage.
+            try repo.removeGarbage()
             guard try repo.scan().isEmpty else { throw SMAPIError(.SRNotEmpty) }
             try driver.delete(c)
             return SMAPIResponse.unit()
@@ -175,8 +184,23 @@ public struct SMAPIService {
             guard let parentRef = r.args.first, let parent = try c.toolstack.vdiUUID(ref: parentRef) else {
                 throw SMAPIError(.VDIUnavailable, opterr: "compose needs the parent VDI's uuid (no session)")
             }
-            try repo.compose(parent: parent, child: child)
+            try withDatapathPaused(c, child) { try repo.compose(parent: parent, child: child) }
             try c.toolstack.setManaged(uuid: parent, false)
+            return SMAPIResponse.unit()
+        case .vdiAttach:
+            return try attachVDI(c)
+        case .vdiDetach:
+            return SMAPIResponse.unit()
+        case .vdiActivate:
+            try activateVDI(c)
+            return SMAPIResponse.unit()
+        case .vdiDeactivate:
+            try deactivateVDI(c)
+            return SMAPIResponse.unit()
+        case .vdiAttachFromConfig:
+            return try attachFromConfig(c)
+        case .vdiDetachFromConfig:
+            try deactivateVDI(c)
             return SMAPIResponse.unit()
         default:
             throw SMAPIError(.Unimplemented, opterr: "\(r.command)")
@@ -195,6 +219,13 @@ public struct SMAPIService {
         guard VDIName.isUUID(u) else { throw SMAPIError(.VDIUnavailable, opterr: "\(u) is not a VDI uuid") }
         if let loc = c.request.vdiLocation, loc != u { throw SMAPIError(.VDIUnavailable, opterr: "location \(loc) is not \(u)") }
         return u
+    }
+
+    /// Finishes or undoes what a crash interrupted (a snapshot journal, a half-made file) before a
+    /// VDI command changes the tree, so a new operation never meets a pending journal; the SR lock is held.
+    func recoverInterrupted(_ c: DriverContext) throws {
+        let recovered = try repository(c).recover()
+        if recovered != VHDRepository.Recovery() { c.log.notice("recovered: \(recovered)") }
     }
 
     func scan(_ c: DriverContext) throws {
@@ -238,6 +269,7 @@ public struct SMAPIService {
         let repo = try repository(c)
         let uuid = try vdiUUID(c)
         guard repo.container.exists(repo.volume(uuid)) else { return SMAPIResponse.unit() }
+        if datapaths(c).isActive(sr: try c.srUUID(), vdi: uuid) { throw SMAPIError(.VDIInUse, opterr: "VDI \(uuid) is active") }
         let s = try repo.state(uuid)
         try repo.delete(uuid: uuid)
         try c.toolstack.forget(uuid: uuid)
@@ -252,7 +284,7 @@ public struct SMAPIService {
         let uuid = try vdiUUID(c)
         let type = r.command == .vdiClone ? "double" : (r.driverParams?["type"] ?? "double")
         let copy: String? = (type == "single" || type == "internal") ? nil : VDIName.newUUID()
-        let result = try repo.snapshot(uuid: uuid, copyUUID: copy)
+        let result = try withDatapathPaused(c, uuid) { try repo.snapshot(uuid: uuid, copyUUID: copy) }
         if let leaf = result.copy {
             try c.toolstack.introduce(leaf, record: VDIRecordFields())
         }
@@ -279,7 +311,7 @@ public struct SMAPIService {
         guard let sizeText = c.request.args.first, let size = UInt64(sizeText) else { throw SMAPIError(.VDISize, opterr: "size") }
         let before = try repo.state(uuid)
         guard !before.hidden else { throw SMAPIError(.VDIUnavailable, opterr: "VDI \(uuid) is hidden") }
-        let after = try repo.resize(uuid: uuid, size: size)
+        let after = try withDatapathPaused(c, uuid) { try repo.resize(uuid: uuid, size: size) }
         if after.virtualSize != before.virtualSize {
             try c.toolstack.update(after)
             let (total, used) = try repo.container.capacity()
@@ -293,10 +325,13 @@ public struct SMAPIService {
     func generateConfig(_ c: DriverContext) throws -> String {
         let uuid = try vdiUUID(c)
         _ = try repository(c).state(uuid)
-        var config = c.request.deviceConfig
-        config["SRmaster"] = nil
-        let call = SMAPIRequest(command: .vdiAttachFromConfig, deviceConfig: config, srUUID: try c.srUUID(), vdiUUID: uuid)
-        return call.encoded(style: .python)
+        // FileVDI.generate_config: device_config as received (SRmaster included), sr_uuid, vdi_uuid,
+        // command; no args (requests/ext-vdi_attach_from_config.xml).
+        let members = [XMLRPCMember("device_config", c.request.deviceConfig.xmlrpcValue),
+                       XMLRPCMember("sr_uuid", .string(try c.srUUID())), XMLRPCMember("vdi_uuid", .string(uuid)),
+                       XMLRPCMember("command", .string(SMAPICommand.vdiAttachFromConfig.rawValue))]
+        return XMLRPCEncoder(style: .python).encode(XMLRPCMethodCall(methodName: SMAPICommand.vdiAttachFromConfig.rawValue,
+                                                                     params: [.struct(members)]))
     }
 }
 

@@ -4,6 +4,8 @@
 public protocol SRDriver: AnyObject {
     /// The answer to `sr_get_driver_info`.
     var info: SMAPIDriverInfo { get }
+    /// `storage-type` in `vdi_attach_from_config` results (`ext`, `nfs`, `lvm`).
+    var storageType: String { get }
     /// device_config keys an SR command needs, each with the fault raised when it is missing.
     var requiredKeys: [(key: String, missing: SMErrorCode)] { get }
     /// `sr_probe`: the XML document listing what could be attached.

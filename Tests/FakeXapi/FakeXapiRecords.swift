@@ -1,33 +1,33 @@
 import Foundation
-@testable import SMCore
+import SMCore
 
 /// A VDI record in the fake xapi's database: every field `VDI.db_introduce` sets, as xapi keeps it
 /// (sizes as the decimal strings XenAPI carries them in).
-struct FakeVDI: Sendable, Hashable {
-    var ref: String
-    var uuid: String
-    var nameLabel: String
-    var nameDescription: String
-    var sr: String
-    var type: String
-    var sharable: Bool
-    var readOnly: Bool
-    var otherConfig: [String: String]
-    var location: String
-    var xenstoreData: [String: String]
-    var smConfig: [String: String]
-    var managed: Bool
-    var virtualSize: String
-    var physicalUtilisation: String
-    var metadataOfPool: String
-    var isASnapshot: Bool
-    var snapshotTime: String
-    var snapshotOf: String
-    var cbtEnabled: Bool
-    var missing = false
+public struct FakeVDI: Sendable, Hashable {
+    public var ref: String
+    public var uuid: String
+    public var nameLabel: String
+    public var nameDescription: String
+    public var sr: String
+    public var type: String
+    public var sharable: Bool
+    public var readOnly: Bool
+    public var otherConfig: [String: String]
+    public var location: String
+    public var xenstoreData: [String: String]
+    public var smConfig: [String: String]
+    public var managed: Bool
+    public var virtualSize: String
+    public var physicalUtilisation: String
+    public var metadataOfPool: String
+    public var isASnapshot: Bool
+    public var snapshotTime: String
+    public var snapshotOf: String
+    public var cbtEnabled: Bool
+    public var missing = false
 
     /// The record as `VDI.get_record` returns it (the fields a driver sees, plus xapi's usual extras).
-    var xmlrpc: XMLRPCValue {
+    public var xmlrpc: XMLRPCValue {
         .struct([
             XMLRPCMember("uuid", .string(uuid)),
             XMLRPCMember("name_label", .string(nameLabel)),
@@ -65,28 +65,28 @@ struct FakeVDI: Sendable, Hashable {
     }
 
     /// A string map as an XML-RPC struct, sorted by key.
-    static func map(_ map: [String: String]) -> XMLRPCValue {
+    public static func map(_ map: [String: String]) -> XMLRPCValue {
         .struct(map.sorted { $0.key < $1.key }.map { XMLRPCMember($0.key, .string($0.value)) })
     }
 }
 
 /// An SR record in the fake xapi's database.
-struct FakeSR: Sendable, Hashable {
-    var ref: String
-    var uuid: String
-    var nameLabel: String
-    var nameDescription: String
-    var type: String
-    var contentType: String
-    var shared: Bool
-    var physicalSize: String
-    var physicalUtilisation: String
-    var virtualAllocation: String
-    var smConfig: [String: String]
-    var otherConfig: [String: String]
+public struct FakeSR: Sendable, Hashable {
+    public var ref: String
+    public var uuid: String
+    public var nameLabel: String
+    public var nameDescription: String
+    public var type: String
+    public var contentType: String
+    public var shared: Bool
+    public var physicalSize: String
+    public var physicalUtilisation: String
+    public var virtualAllocation: String
+    public var smConfig: [String: String]
+    public var otherConfig: [String: String]
 
     /// The record as `SR.get_record` returns it; `vdis` are the refs of its VDIs.
-    func xmlrpc(vdis: [String]) -> XMLRPCValue {
+    public func xmlrpc(vdis: [String]) -> XMLRPCValue {
         .struct([
             XMLRPCMember("uuid", .string(uuid)),
             XMLRPCMember("name_label", .string(nameLabel)),
@@ -114,18 +114,29 @@ struct FakeSR: Sendable, Hashable {
 }
 
 /// A message raised with `message.create`.
-struct FakeMessage: Sendable, Hashable {
-    var ref: String
-    var name: String
-    var priority: String
-    var objectClass: String
-    var objectUUID: String
-    var body: String
+public struct FakeMessage: Sendable, Hashable {
+    public var ref: String
+    public var name: String
+    public var priority: String
+    public var objectClass: String
+    public var objectUUID: String
+    public var body: String
+
+    /// A message record.
+    public init(ref: String, name: String, priority: String, objectClass: String, objectUUID: String, body: String) {
+        self.ref = ref; self.name = name; self.priority = priority
+        self.objectClass = objectClass; self.objectUUID = objectUUID; self.body = body
+    }
 }
 
 /// One request the fake received: the XML-RPC call and the HTTP header fields (names lower-cased).
-struct FakeXapiRequest: Sendable {
-    var method: String
-    var params: [XMLRPCValue]
-    var headers: [String: String]
+public struct FakeXapiRequest: Sendable {
+    public var method: String
+    public var params: [XMLRPCValue]
+    public var headers: [String: String]
+
+    /// A recorded request.
+    public init(method: String, params: [XMLRPCValue], headers: [String: String]) {
+        self.method = method; self.params = params; self.headers = headers
+    }
 }

@@ -1,5 +1,5 @@
 import Foundation
-@testable import SMCore
+import SMCore
 
 /// A XenAPI failure the fake answers with (`ErrorDescription`).
 struct FakeXapiFailure: Error, Sendable {
@@ -12,6 +12,7 @@ struct FakeXapiFailure: Error, Sendable {
 /// Not thread-safe on its own: `FakeXapi` holds it under a lock.
 struct FakeXapiStore: Sendable {
     var sessions: Set<String> = []
+    var acceptAnyOpaqueSession = false
     var credentials: (username: String, password: String)? = nil
     var srs: [String: FakeSR] = [:]
     var vdis: [String: FakeVDI] = [:]
@@ -19,13 +20,18 @@ struct FakeXapiStore: Sendable {
     var calls: [String] = []
     var requests: [FakeXapiRequest] = []
 
+    /// Whether `ref` is `OpaqueRef:` followed by a uuid.
+    static func isOpaqueRef(_ ref: String) -> Bool {
+        ref.hasPrefix("OpaqueRef:") && UUID(uuidString: String(ref.dropFirst("OpaqueRef:".count))) != nil
+    }
+
     /// A fresh opaque reference.
     static func newRef() -> String { "OpaqueRef:" + UUID().uuidString.lowercased() }
 
     /// Adds an SR record and returns its reference.
-    mutating func addSR(uuid: String, nameLabel: String, type: String, smConfig: [String: String],
+    mutating func addSR(ref: String? = nil, uuid: String, nameLabel: String, type: String, smConfig: [String: String],
                         otherConfig: [String: String]) -> String {
-        let ref = Self.newRef()
+        let ref = ref ?? Self.newRef()
         srs[ref] = FakeSR(ref: ref, uuid: uuid, nameLabel: nameLabel, nameDescription: "", type: type,
                           contentType: "user", shared: false, physicalSize: "0", physicalUtilisation: "0",
                           virtualAllocation: "0", smConfig: smConfig, otherConfig: otherConfig)
@@ -54,7 +60,9 @@ struct FakeXapiStore: Sendable {
         guard Self.isKnown(className, message) else { throw FakeXapiFailure(["MESSAGE_METHOD_UNKNOWN", method]) }
         let args = Args(method: method, params: params)
         let session = params.first?.stringValue ?? ""
-        guard sessions.contains(session) else { throw FakeXapiFailure(["SESSION_INVALID", session]) }
+        guard sessions.contains(session) || (acceptAnyOpaqueSession && Self.isOpaqueRef(session)) else {
+            throw FakeXapiFailure(["SESSION_INVALID", session])
+        }
         switch className {
         case "session":
             try args.count(0)

@@ -2,7 +2,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-@testable import SMCore
+import SMCore
 
 /// An in-process XenAPI endpoint for tests, answering as xapi would: XML-RPC over HTTP/1.1 on a
 /// Unix socket in a temporary directory (and optionally TCP on 127.0.0.1), with an in-memory
@@ -10,9 +10,9 @@ import Glibc
 ///
 /// One thread accepts connections; each connection is served by its own thread, keep-alive.
 /// All state is behind one lock. Call `stop()` when done (it joins every thread).
-final class FakeXapi: @unchecked Sendable {
+public final class FakeXapi: @unchecked Sendable {
     /// How the fake frames (or fails to deliver) its responses.
-    enum ResponseMode: Sendable, Equatable {
+    public enum ResponseMode: Sendable, Equatable {
         /// `content-length`, keep-alive: what xapi does.
         case contentLength
         /// `Transfer-Encoding: chunked`, in chunks of this many bytes.
@@ -28,11 +28,11 @@ final class FakeXapi: @unchecked Sendable {
     }
 
     /// The session reference the test hands to the client.
-    let sessionRef: String
+    public let sessionRef: String
     /// The Unix socket path.
-    let socketPath: String
+    public let socketPath: String
     /// The TCP port on 127.0.0.1, when TCP was asked for.
-    private(set) var tcpPort: UInt16?
+    public private(set) var tcpPort: UInt16?
 
     private let directory: String
     private let lock = NSLock()
@@ -47,7 +47,7 @@ final class FakeXapi: @unchecked Sendable {
     private let threads = DispatchGroup()
 
     /// Starts a fake xapi accepting `sessionRef`, on a Unix socket and, when `tcp`, on 127.0.0.1.
-    init(sessionRef: String = "OpaqueRef:" + UUID().uuidString.lowercased(), tcp: Bool = false) throws {
+    public init(sessionRef: String = "OpaqueRef:" + UUID().uuidString.lowercased(), tcp: Bool = false) throws {
         self.sessionRef = sessionRef
         store.sessions.insert(sessionRef)
         directory = NSTemporaryDirectory() + "fakexapi-" + UUID().uuidString.prefix(8).lowercased()
@@ -74,79 +74,104 @@ final class FakeXapi: @unchecked Sendable {
     // MARK: - What tests configure and inspect
 
     /// The Unix-socket endpoint.
-    var unixEndpoint: XenAPIEndpoint { .unix(path: socketPath) }
+    public var unixEndpoint: XenAPIEndpoint { .unix(path: socketPath) }
 
     /// The TCP endpoint (`http://127.0.0.1:<port>/`), when TCP was asked for.
-    var tcpEndpoint: XenAPIEndpoint? { tcpPort.map { .tcp(host: "127.0.0.1", port: $0, path: "/") } }
+    public var tcpEndpoint: XenAPIEndpoint? { tcpPort.map { .tcp(host: "127.0.0.1", port: $0, path: "/") } }
 
     /// How responses are framed (`.contentLength` by default).
-    var responseMode: ResponseMode {
+    public var responseMode: ResponseMode {
         get { lock.withLock { mode } }
         set { lock.withLock { mode = newValue } }
     }
 
     /// When true, the fake closes each connection right after answering, without saying so.
-    var dropConnectionsAfterResponse: Bool {
+    public var dropConnectionsAfterResponse: Bool {
         get { lock.withLock { dropAfterResponse } }
         set { lock.withLock { dropAfterResponse = newValue } }
     }
 
     /// When set, `session.login_with_password` accepts only these credentials.
-    func requireCredentials(username: String, password: String) {
+    public func requireCredentials(username: String, password: String) {
         lock.withLock { store.credentials = (username, password) }
     }
 
     /// Adds an SR record and returns its reference.
     @discardableResult
-    func addSR(uuid: String = UUID().uuidString.lowercased(), nameLabel: String = "SR", type: String = "ext",
+    public func addSR(ref: String? = nil, uuid: String = UUID().uuidString.lowercased(), nameLabel: String = "SR", type: String = "ext",
                smConfig: [String: String] = [:], otherConfig: [String: String] = [:]) -> String {
         lock.withLock {
-            store.addSR(uuid: uuid, nameLabel: nameLabel, type: type, smConfig: smConfig, otherConfig: otherConfig)
+            store.addSR(ref: ref, uuid: uuid, nameLabel: nameLabel, type: type, smConfig: smConfig, otherConfig: otherConfig)
         }
     }
 
     /// Replaces an SR record (found by its `ref`).
-    func updateSR(_ sr: FakeSR) { lock.withLock { store.srs[sr.ref] = sr } }
+    public func updateSR(_ sr: FakeSR) { lock.withLock { store.srs[sr.ref] = sr } }
 
     /// Replaces or adds a VDI record (found by its `ref`).
-    func updateVDI(_ vdi: FakeVDI) { lock.withLock { store.vdis[vdi.ref] = vdi } }
+    public func updateVDI(_ vdi: FakeVDI) { lock.withLock { store.vdis[vdi.ref] = vdi } }
 
     /// The VDI records by reference.
-    var vdis: [String: FakeVDI] { lock.withLock { store.vdis } }
+    public var vdis: [String: FakeVDI] { lock.withLock { store.vdis } }
 
     /// The VDI records by uuid.
-    var vdisByUUID: [String: FakeVDI] {
+    public var vdisByUUID: [String: FakeVDI] {
         lock.withLock { Dictionary(store.vdis.values.map { ($0.uuid, $0) }, uniquingKeysWith: { first, _ in first }) }
     }
 
     /// The VDI with `uuid`, if any.
-    func vdi(uuid: String) -> FakeVDI? { lock.withLock { store.vdis.values.first { $0.uuid == uuid } } }
+    public func vdi(uuid: String) -> FakeVDI? { lock.withLock { store.vdis.values.first { $0.uuid == uuid } } }
 
     /// The SR records by reference.
-    var srs: [String: FakeSR] { lock.withLock { store.srs } }
+    public var srs: [String: FakeSR] { lock.withLock { store.srs } }
 
     /// The SR with `uuid`, if any.
-    func sr(uuid: String) -> FakeSR? { lock.withLock { store.srs.values.first { $0.uuid == uuid } } }
+    public func sr(uuid: String) -> FakeSR? { lock.withLock { store.srs.values.first { $0.uuid == uuid } } }
 
     /// The messages raised with `message.create`, in order.
-    var messages: [FakeMessage] { lock.withLock { store.messages } }
+    public var messages: [FakeMessage] { lock.withLock { store.messages } }
 
     /// The method names called, in order (including failed and unknown ones).
-    var calls: [String] { lock.withLock { store.calls } }
+    public var calls: [String] { lock.withLock { store.calls } }
 
     /// Every request received, in order, with its HTTP header fields.
-    var requests: [FakeXapiRequest] { lock.withLock { store.requests } }
+    public var requests: [FakeXapiRequest] { lock.withLock { store.requests } }
 
     /// The number of connections accepted so far.
-    var connectionsAccepted: Int { lock.withLock { accepted } }
+    public var connectionsAccepted: Int { lock.withLock { accepted } }
 
     /// Forgets the recorded calls and requests (the database stays).
-    func clearCalls() { lock.withLock { store.calls.removeAll(); store.requests.removeAll() } }
+    public func clearCalls() { lock.withLock { store.calls.removeAll(); store.requests.removeAll() } }
+
+    /// Accepts `refs` as valid sessions too (e.g. the `session_ref` of request documents).
+    public func addSessions<S: Sequence>(_ refs: S) where S.Element == String {
+        lock.withLock { for ref in refs { store.sessions.insert(ref) } }
+    }
+
+    /// When true, any session reference of the form `OpaqueRef:<uuid>` is accepted (xapi makes a
+    /// fresh session per SMAPIv1 call; a test that generates calls need not register each one).
+    public var acceptsAnyOpaqueSession: Bool {
+        get { lock.withLock { store.acceptAnyOpaqueSession } }
+        set { lock.withLock { store.acceptAnyOpaqueSession = newValue } }
+    }
+
+    /// Gives the VDI record `ref` the reference `newRef` (so a fixed reference of a request
+    /// document, such as `vdi_ref` or a `vdi_compose` argument, names a record the driver introduced).
+    public func renameVDIRef(_ ref: String, to newRef: String) {
+        lock.withLock {
+            guard var record = store.vdis.removeValue(forKey: ref) else { return }
+            record.ref = newRef
+            store.vdis[newRef] = record
+        }
+    }
+
+    /// Removes the VDI record `ref` (as xapi's `VDI.forget`).
+    public func removeVDI(ref: String) { _ = lock.withLock { store.vdis.removeValue(forKey: ref) } }
 
     // MARK: - Stopping
 
     /// Stops accepting, shuts every connection, waits for the server threads and removes the socket.
-    func stop() {
+    public func stop() {
         let alreadyStopping: Bool = lock.withLock {
             defer { stopping = true }
             if !stopping {

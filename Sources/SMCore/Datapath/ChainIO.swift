@@ -1,0 +1,93 @@
+import NIOCore
+import VHD
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The NBD commands as operations on an open `VHDChain`; run only on the chain thread.
+enum ChainIO {
+    /// Longest range one BLOCK_STATUS reply describes (clients ask again for the rest); keeps
+    /// every extent length below 2^32.
+    static let maxStatusRange: UInt64 = 1 << 31
+    /// Most extents in one BLOCK_STATUS reply.
+    static let maxExtents = 1 << 16
+    /// Size of the zero buffer WRITE_ZEROES writes from.
+    static let zeroChunk = 1 << 20
+    /// Shared, never-written zeros.
+    nonisolated(unsafe) static let zeros: UnsafeRawBufferPointer = {
+        let p = UnsafeMutableRawBufferPointer.allocate(byteCount: zeroChunk, alignment: 4096)
+        p.initializeMemory(as: UInt8.self, repeating: 0)
+        return UnsafeRawBufferPointer(p)
+    }()
+
+    /// READ: one buffer for the whole request, `headerRoom` bytes reserved in front for the reply.
+    static func read(_ chain: VHDChain, offset: UInt64, length: Int, headerRoom: Int) throws -> NBDCommandResult {
+        var buffer = ByteBufferAllocator().buffer(capacity: headerRoom + length)
+        buffer.moveWriterIndex(forwardBy: headerRoom)
+        try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { ptr in
+            try chain.read(into: UnsafeMutableRawBufferPointer(rebasing: ptr[0..<length]), at: offset)
+            return length
+        }
+        return .data(buffer, headerRoom: headerRoom)
+    }
+
+    /// WRITE (then a flush with FUA).
+    static func write(_ chain: VHDChain, _ payload: ByteBuffer, offset: UInt64, fua: Bool) throws -> NBDCommandResult {
+        try payload.withUnsafeReadableBytes { try chain.write($0, at: offset) }
+        if fua { try chain.flush() }
+        return .done
+    }
+
+    /// WRITE_ZEROES: ranges that no image of the chain holds already read as zeros and are left
+    /// alone (keeps the VHD sparse) unless NO_HOLE asks for the range to be allocated.
+    static func writeZeroes(_ chain: VHDChain, offset: UInt64, length: UInt64, noHole: Bool, fua: Bool) throws -> NBDCommandResult {
+        let ranges: [Range<UInt64>]
+        if noHole {
+            ranges = [offset..<offset + length]
+        } else {
+            ranges = try AllocationMap.extents(chain, in: offset..<offset + length)
+                .filter(\.allocated).map { $0.offset..<$0.offset + $0.length }
+        }
+        for r in ranges {
+            var at = r.lowerBound
+            while at < r.upperBound {
+                let n = Int(min(UInt64(zeroChunk), r.upperBound - at))
+                try chain.write(UnsafeRawBufferPointer(rebasing: zeros[0..<n]), at: at)
+                at += UInt64(n)
+            }
+        }
+        if fua { try chain.flush() }
+        return .done
+    }
+
+    /// BLOCK_STATUS for `base:allocation`: allocated anywhere in the chain → 0 (data), else
+    /// 3 (hole, reads as zeros). At most `maxStatusRange` bytes and `maxExtents` extents; one
+    /// extent with REQ_ONE. Extents never run past the request.
+    static func blockStatus(_ chain: VHDChain, offset: UInt64, length: UInt64, reqOne: Bool) throws -> NBDCommandResult {
+        let end = offset + min(length, maxStatusRange)
+        let map = try AllocationMap.extents(chain, in: offset..<end)
+        var out: [(length: UInt32, flags: UInt32)] = []
+        out.reserveCapacity(min(map.count, maxExtents))
+        for e in map {
+            out.append((UInt32(e.length), e.allocated ? 0 : NBD.stateHole | NBD.stateZero))
+            if reqOne || out.count == maxExtents { break }
+        }
+        if out.isEmpty { out.append((UInt32(end - offset), 0)) }
+        return .extents(out)
+    }
+
+    /// The NBD error number for an engine failure.
+    static func errno(for error: Error) -> UInt32 {
+        switch error {
+        case let e as VHDError:
+            switch e {
+            case .noSpace: return NBD.Errno.enospc
+            case .readOnly: return NBD.Errno.eperm
+            case .outOfRange: return NBD.Errno.einval
+            case let .io(_, _, e) where e == ENOSPC || e == EDQUOT || e == EFBIG: return NBD.Errno.enospc
+            default: return NBD.Errno.eio
+            }
+        default: return NBD.Errno.eio
+        }
+    }
+}

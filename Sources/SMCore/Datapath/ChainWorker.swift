@@ -1,0 +1,311 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import VHD
+
+/// The one thread that touches the VHD chain (`VHDChain` is not thread-safe). Requests from every
+/// connection queue here in arrival order; control operations (pause, unpause, close) run
+/// between two requests. While paused the chain is closed and requests wait, in order, for the
+/// unpause that reopens the chain (possibly from a new leaf), so nothing is lost or reordered.
+/// READs are planned on the chain thread (`ReadPlan`) and their preads run on a small pool of I/O
+/// threads, several at once; pause, unpause and close wait for those reads before touching the chain.
+public final class ChainWorker: @unchecked Sendable {
+    /// What a job produced: a result, or a read plan for the I/O threads.
+    enum Outcome {
+        case result(NBDCommandResult)
+        case read(ReadPlan, headerRoom: Int)
+    }
+
+    /// One queued request.
+    struct Job {
+        let kind: DatapathRequestKind
+        let bytes: UInt64
+        let queued: UInt64
+        let body: @Sendable (VHDChain) throws -> Outcome
+        let completion: @Sendable (NBDCommandResult) -> Void
+    }
+
+    /// Threads running planned reads.
+    static let ioThreads = 4
+
+    /// Why a control operation failed.
+    public enum Failure: Error, CustomStringConvertible {
+        /// The worker was closed.
+        case closed
+        /// Reopening the chain failed.
+        case reopen(String)
+        /// Flushing before the pause failed (the chain is closed all the same).
+        case flush(String)
+
+        /// A one-line explanation.
+        public var description: String {
+            switch self {
+            case .closed: return "datapath closed"
+            case let .reopen(why): return "cannot reopen the chain: \(why)"
+            case let .flush(why): return "flush failed: \(why)"
+            }
+        }
+    }
+
+    enum State { case running, paused, closed }
+
+    /// Whether the leaf is opened writable.
+    public let writable: Bool
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var jobs = CircularBuffer<Job>(initialCapacity: 64)
+    private var controls: [() -> Void] = []
+    private var state = State.running
+    private var leafPath: String
+    private var size: UInt64
+    private var stats = DatapathStats()
+    private var finished = false
+    private var readsInFlight = 0
+    private let ioPool = NIOThreadPool(numberOfThreads: ChainWorker.ioThreads)
+    // Only touched on the worker thread (and in init, before it starts).
+    private var chain: VHDChain?
+    private var thread: Thread?
+
+    /// Opens the chain of `leafPath` (leaf writable unless `writable` is false) and starts the thread.
+    public init(leafPath: String, writable: Bool) throws {
+        self.writable = writable
+        self.leafPath = leafPath
+        let chain = try VHDChain(path: leafPath, provider: FileStoreProvider(), writable: writable)
+        self.chain = chain
+        self.size = chain.virtualSize
+        stats.leaf = leafPath
+        stats.readOnly = !writable
+        stats.size = size
+        ioPool.start()
+        let t = Thread { [self] in loop() }
+        t.name = "swiftsm-chain"
+        thread = t
+        t.start()
+    }
+
+    /// Virtual size of the disk as last opened.
+    public var virtualSize: UInt64 { condition.withLock { size } }
+
+    /// Whether the chain is paused.
+    public var isPaused: Bool { condition.withLock { state == .paused } }
+
+    /// A copy of the counters.
+    public func statistics() -> DatapathStats {
+        condition.withLock {
+            var s = stats
+            s.queued = jobs.count
+            s.paused = state == .paused
+            s.size = size
+            s.leaf = leafPath
+            return s
+        }
+    }
+
+    /// Counts a connection opening (`true`) or closing.
+    public func noteConnection(opened: Bool) {
+        condition.withLock {
+            if opened { stats.connections += 1; stats.connectionsTotal += 1 } else { stats.connections -= 1 }
+        }
+    }
+
+    /// Queues a request; `completion` is called on the chain thread (or at once when closed).
+    public func submit(_ kind: DatapathRequestKind, bytes: UInt64,
+                       _ body: @escaping @Sendable (VHDChain) throws -> NBDCommandResult,
+                       completion: @escaping @Sendable (NBDCommandResult) -> Void) {
+        enqueue(Job(kind: kind, bytes: bytes, queued: DispatchTime.now().uptimeNanoseconds,
+                    body: { .result(try body($0)) }, completion: completion))
+    }
+
+    /// Queues a READ of `length` bytes at `offset` into a buffer with `headerRoom` bytes in front:
+    /// planned on the chain thread, read on an I/O thread (or read directly when it cannot be planned).
+    public func submitRead(offset: UInt64, length: Int, headerRoom: Int, completion: @escaping @Sendable (NBDCommandResult) -> Void) {
+        enqueue(Job(kind: .read, bytes: UInt64(length), queued: DispatchTime.now().uptimeNanoseconds, body: { chain in
+            if let plan = ReadPlan.make(chain, offset: offset, length: length) { return .read(plan, headerRoom: headerRoom) }
+            return .result(try ChainIO.read(chain, offset: offset, length: length, headerRoom: headerRoom))
+        }, completion: completion))
+    }
+
+    private func enqueue(_ job: Job) {
+        let accepted: Bool = condition.withLock {
+            guard state != .closed else { return false }
+            jobs.append(job)
+            condition.signal()
+            return true
+        }
+        if !accepted { job.completion(.failed(NBD.Errno.eshutdown)) }
+    }
+
+    /// Waits (on the chain thread) until no planned read is running.
+    private func drainReads() {
+        condition.withLock { while readsInFlight > 0 { condition.wait() } }
+    }
+
+    /// Stops taking requests after the one running, flushes and closes the chain.
+    public func pause(_ completion: @escaping @Sendable (Result<Void, Failure>) -> Void) {
+        control(completion) { [self] in
+            guard let c = chain else { return .success(()) }     // already paused
+            drainReads()
+            var result: Result<Void, Failure> = .success(())
+            do { try c.flush() } catch { result = .failure(.flush("\(error)")) }
+            chain = nil
+            condition.withLock { state = .paused; stats.pauses += 1 }
+            return result
+        }
+    }
+
+    /// Reopens the chain from `leafPath` (default: the path it had) and releases waiting requests.
+    public func unpause(leafPath newPath: String? = nil, _ completion: @escaping @Sendable (Result<Void, Failure>) -> Void) {
+        control(completion) { [self] in
+            let path = newPath ?? condition.withLock { leafPath }
+            if chain != nil && newPath == nil { return .success(()) }      // not paused
+            do {
+                drainReads()
+                let c = try VHDChain(path: path, provider: FileStoreProvider(), writable: writable)
+                if let old = chain { try? old.flush() }
+                chain = c
+                condition.withLock {
+                    leafPath = path
+                    size = c.virtualSize
+                    state = .running
+                    condition.signal()
+                }
+                return .success(())
+            } catch {
+                return .failure(.reopen("\(error)"))
+            }
+        }
+    }
+
+    /// Flushes and closes the chain, fails every waiting request with ESHUTDOWN and ends the thread.
+    public func close(_ completion: @escaping @Sendable (Result<Void, Failure>) -> Void) {
+        control(completion) { [self] in
+            var result: Result<Void, Failure> = .success(())
+            drainReads()
+            if let c = chain { do { try c.flush() } catch { result = .failure(.flush("\(error)")) } }
+            chain = nil
+            ioPool.shutdownGracefully { _ in }
+            let dropped: [Job] = condition.withLock {
+                state = .closed
+                let d = Array(jobs)
+                jobs.removeAll()
+                return d
+            }
+            for j in dropped { j.completion(.failed(NBD.Errno.eshutdown)) }
+            return result
+        }
+    }
+
+    /// Blocking forms for callers that are not event loops.
+    public func pauseAndWait() throws { try wait { pause($0) } }
+    /// Blocking unpause.
+    public func unpauseAndWait(leafPath: String? = nil) throws { try wait { unpause(leafPath: leafPath, $0) } }
+    /// Blocking close.
+    public func closeAndWait() throws { try wait { close($0) } }
+
+    private func wait(_ start: (@escaping @Sendable (Result<Void, Failure>) -> Void) -> Void) throws {
+        let box = ResultBox()
+        start { box.set($0) }
+        try box.get().get()
+    }
+
+    private func control(_ completion: @escaping @Sendable (Result<Void, Failure>) -> Void,
+                         _ body: @escaping () -> Result<Void, Failure>) {
+        let accepted: Bool = condition.withLock {
+            guard state != .closed else { return false }
+            controls.append { completion(body()) }
+            condition.signal()
+            return true
+        }
+        if !accepted { completion(.failure(.closed)) }
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while controls.isEmpty && (state != .running || jobs.isEmpty) && state != .closed {
+                condition.wait()
+            }
+            if !controls.isEmpty {
+                let c = controls.removeFirst()
+                condition.unlock()
+                c()
+                continue
+            }
+            if state == .closed {
+                finished = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            run(job)
+        }
+    }
+
+    private func run(_ job: Job) {
+        let outcome: Outcome
+        if let c = chain {
+            do { outcome = try job.body(c) } catch { outcome = .result(.failed(ChainIO.errno(for: error))) }
+        } else {
+            outcome = .result(.failed(NBD.Errno.eshutdown))
+        }
+        switch outcome {
+        case let .result(result):
+            finish(job, result)
+        case let .read(plan, room):
+            condition.withLock { readsInFlight += 1 }
+            ioPool.submit { [self] _ in
+                var buffer = ByteBufferAllocator().buffer(capacity: room + plan.length)
+                buffer.moveWriterIndex(forwardBy: room)
+                let result: NBDCommandResult
+                do {
+                    try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: plan.length) { ptr in
+                        try plan.execute(into: UnsafeMutableRawBufferPointer(rebasing: ptr[0..<plan.length]))
+                        return plan.length
+                    }
+                    result = .data(buffer, headerRoom: room)
+                } catch {
+                    result = .failed(ChainIO.errno(for: error))
+                }
+                finish(job, result)
+                condition.withLock {
+                    readsInFlight -= 1
+                    if readsInFlight == 0 { condition.broadcast() }
+                }
+            }
+        }
+    }
+
+    private func finish(_ job: Job, _ result: NBDCommandResult) {
+        let micros = (DispatchTime.now().uptimeNanoseconds - job.queued) / 1000
+        var failed = false
+        if case .failed = result { failed = true }
+        condition.withLock { stats.record(job.kind, bytes: job.bytes, micros: micros, failed: failed) }
+        job.completion(result)
+    }
+
+    /// Waits until the thread has ended (after `close`).
+    public func join() {
+        condition.withLock { while !finished { condition.wait() } }
+    }
+}
+
+/// A one-shot result handed from the chain thread to a waiting caller.
+final class ResultBox: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var value: Result<Void, ChainWorker.Failure>?
+
+    /// Stores the result and wakes the waiter.
+    func set(_ r: Result<Void, ChainWorker.Failure>) {
+        condition.withLock { value = r; condition.broadcast() }
+    }
+
+    /// Waits for the result.
+    func get() -> Result<Void, ChainWorker.Failure> {
+        condition.withLock {
+            while value == nil { condition.wait() }
+            return value!
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+
+/// One VDI's data path (the role tapdisk plays): the VHD chain on its own thread, an NBD server
+/// on a unix socket (and TCP on 127.0.0.1 when asked), and a control socket for pause, unpause,
+/// stats and close. Runs inside `swiftsm-datapath`, or in-process in tests.
+public final class Datapath: @unchecked Sendable {
+    /// What is served.
+    public let configuration: DatapathConfiguration
+    /// The chain thread.
+    public let worker: ChainWorker
+    /// The log (SMlog lines tagged with the SR and VDI).
+    public let log: Logger
+    let group: MultiThreadedEventLoopGroup
+    private let lock = NSCondition()
+    // Guarded by `lock`.
+    private var servers: [Channel] = []
+    private var connections: [ObjectIdentifier: Channel] = [:]
+    private var state = State.created
+    private var boundTCPPort: Int?
+
+    enum State { case created, running, closing, closed }
+
+    /// Opens the chain (failing if it cannot be opened) without binding anything yet.
+    public init(configuration: DatapathConfiguration, log: Logger? = nil) throws {
+        self.configuration = configuration
+        var l = log ?? Logger(label: "datapath")
+        l[metadataKey: "sr"] = "\(configuration.srUUID)"
+        l[metadataKey: "vdi"] = "\(configuration.vdiUUID)"
+        self.log = l
+        worker = try ChainWorker(leafPath: configuration.leafPath, writable: !configuration.readOnly)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    }
+
+    /// The TCP port bound on 127.0.0.1, if any.
+    public var tcpPort: Int? { lock.withLock { boundTCPPort } }
+
+    /// Counters of the chain thread plus the TCP port.
+    public func statistics() -> DatapathStats {
+        var s = worker.statistics()
+        s.tcpPort = tcpPort
+        return s
+    }
+
+    /// Binds the NBD socket(s) and the control socket; the datapath serves from here on.
+    public func start() throws {
+        let dir = configuration.directory
+        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+        guard dir.socketPathsFit else { throw DatapathError.socketPathTooLong(dir.nbdSocket) }
+        let export = NBDExport(name: configuration.exportName,
+                               description: "SwiftSM VDI \(configuration.vdiUUID) of SR \(configuration.srUUID)",
+                               readOnly: configuration.readOnly)
+        do {
+            let nbd = try nbdBootstrap(export: export, tcp: false)
+                .withBoundSocket(try UnixListener.listen(dir.nbdSocket)).wait()
+            lock.withLock { servers.append(nbd); state = .running }
+            if let port = configuration.tcpPort {
+                let tcp = try nbdBootstrap(export: export, tcp: true).bind(host: "127.0.0.1", port: port).wait()
+                let bound = tcp.localAddress?.port
+                lock.withLock { servers.append(tcp); boundTCPPort = bound }
+                if let b = bound { try? Data("\(b)\n".utf8).write(to: URL(fileURLWithPath: dir.tcpPortFile)) }
+            }
+            let control = try ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { [self] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(DatapathControlHandler(datapath: self))
+                    }
+                }
+                .withBoundSocket(try UnixListener.listen(dir.controlSocket)).wait()
+            lock.withLock { servers.append(control) }
+        } catch {
+            shutdown()
+            throw DatapathError.bind("\(error)")
+        }
+        let tcpText = tcpPort.map { " and 127.0.0.1:\($0)" } ?? ""
+        log.info("datapath serving \(configuration.leafPath) as \(configuration.exportName) on \(dir.nbdSocket)\(tcpText)\(configuration.readOnly ? " (read-only)" : "")")
+    }
+
+    private func nbdBootstrap(export: NBDExport, tcp: Bool) -> ServerBootstrap {
+        var b = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 64 << 10,
+                                                                                        maximum: 256 << 10))
+        b = b.childChannelOption(.writeBufferWaterMark, value: .init(low: 512 << 10, high: 2 << 20))
+        if tcp { b = b.childChannelOption(.socketOption(.tcp_nodelay), value: 1) }
+        return b.childChannelInitializer { [self] channel in
+            let accepted: Bool = lock.withLock {
+                guard state == .running else { return false }
+                connections[ObjectIdentifier(channel)] = channel
+                return true
+            }
+            guard accepted else { return channel.close() }
+            channel.closeFuture.whenComplete { [self] _ in
+                lock.withLock { _ = connections.removeValue(forKey: ObjectIdentifier(channel)) }
+            }
+            return channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(NBDConnectionHandler(export: export, worker: worker))
+            }
+        }
+    }
+
+    /// Stops serving: closes the listening sockets, flushes and closes the chain (held requests
+    /// fail with ESHUTDOWN), closes the connections and the event loop, removes the sockets.
+    /// Must not be called on the datapath's event loop (see `shutdownInBackground`).
+    public func shutdown() {
+        let (listeners, shouldRun): ([Channel], Bool) = lock.withLock {
+            guard state != .closing && state != .closed else { return ([], false) }
+            state = .closing
+            return (servers, true)
+        }
+        guard shouldRun else {
+            waitUntilClosed()
+            return
+        }
+        for s in listeners { try? s.close().wait() }
+        do { try worker.closeAndWait() } catch { log.error("closing the chain: \(error)") }
+        worker.join()
+        let open = lock.withLock { Array(connections.values) }
+        for c in open { try? c.close().wait() }
+        try? group.syncShutdownGracefully()
+        let dir = configuration.directory
+        for f in [dir.nbdSocket, dir.controlSocket, dir.tcpPortFile] { unlink(f) }
+        log.info("datapath closed")
+        lock.withLock {
+            state = .closed
+            lock.broadcast()
+        }
+    }
+
+    /// `shutdown` on another thread (for the control socket's `close`, which runs on the event loop).
+    public func shutdownInBackground() {
+        Thread.detachNewThread { [self] in shutdown() }
+    }
+
+    /// Blocks until the datapath is closed.
+    public func waitUntilClosed() {
+        lock.withLock { while state != .closed { lock.wait() } }
+    }
+
+    /// Whether `shutdown` has finished.
+    public var isClosed: Bool { lock.withLock { state == .closed } }
+
+    /// The `swiftsm-datapath` process: serve `configuration` until `close` or SIGTERM/SIGINT,
+    /// logging to SMlog and stderr. Returns the exit status.
+    public static func serve(_ configuration: DatapathConfiguration) -> Int32 {
+        signal(SIGPIPE, SIG_IGN)
+        // A few threads passing big buffers around: keep freed memory in two malloc arenas
+        // (glibc's mallopt(M_ARENA_MAX = -8, 2); malloc.h is not visible to Swift).
+        if let sym = dlsym(nil, "mallopt") { _ = unsafeBitCast(sym, to: (@convention(c) (Int32, Int32) -> Int32).self)(-8, 2) }
+        let logger = Logger(label: "datapath") { label in
+            SMLogHandler(label: label, path: configuration.run.logFile, echo: true)
+        }
+        let datapath: Datapath
+        do {
+            datapath = try Datapath(configuration: configuration, log: logger)
+            try datapath.start()
+        } catch {
+            logger.error("datapath failed to start: \(error)")
+            return 1
+        }
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { datapath.shutdownInBackground() }
+            s.resume()
+            sources.append(s)
+        }
+        datapath.waitUntilClosed()
+        sources.forEach { $0.cancel() }
+        return 0
+    }
+}

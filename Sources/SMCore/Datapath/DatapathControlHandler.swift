@@ -1,0 +1,102 @@
+import Foundation
+import NIOCore
+
+/// The control socket's line protocol: one command per line, one reply line each, `ok …` or
+/// `error …`. Commands: `ping`, `stats` (JSON counters), `pause` (stop taking requests, drain the
+/// one running, flush, close the chain), `unpause [leaf path]` (reopen, release held requests),
+/// `close` (flush, close everything, exit).
+final class DatapathControlHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Longest command line accepted.
+    static let maxLine = 4096
+    /// Most commands waiting behind a running pause or unpause.
+    static let maxQueued = 64
+
+    let datapath: Datapath
+    var line = ByteBuffer()
+    var busy = false
+    var queued: [String] = []
+
+    /// A handler controlling `datapath`.
+    init(datapath: Datapath) { self.datapath = datapath }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        line.writeBuffer(&incoming)
+        while let i = line.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+            let text = line.readString(length: i - line.readerIndex) ?? ""
+            line.moveReaderIndex(forwardBy: 1)
+            queued.append(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        if queued.count > Self.maxQueued {
+            respond(context, "error too many commands")
+            context.close(promise: nil)
+            return
+        }
+        line.discardReadBytes()
+        if line.readableBytes > Self.maxLine {
+            respond(context, "error line too long")
+            context.close(promise: nil)
+            return
+        }
+        runNext(context)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) { context.close(promise: nil) }
+
+    func respond(_ context: ChannelHandlerContext, _ text: String) {
+        var b = context.channel.allocator.buffer(capacity: text.utf8.count + 1)
+        b.writeString(text + "\n")
+        context.writeAndFlush(wrapOutboundOut(b), promise: nil)
+    }
+
+    /// Runs queued commands one at a time (pause and unpause finish on the chain thread).
+    func runNext(_ context: ChannelHandlerContext) {
+        while !busy, !queued.isEmpty {
+            let command = queued.removeFirst()
+            let words = command.split(separator: " ", maxSplits: 1).map(String.init)
+            switch words.first ?? "" {
+            case "":
+                continue
+            case "ping":
+                respond(context, "ok pong")
+            case "stats":
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                let data = (try? encoder.encode(datapath.statistics())) ?? Data("{}".utf8)
+                respond(context, "ok " + String(decoding: data, as: UTF8.self))
+            case "pause", "unpause":
+                busy = true
+                let promise = context.eventLoop.makePromise(of: String.self)
+                let done: @Sendable (Result<Void, ChainWorker.Failure>) -> Void = { r in
+                    switch r {
+                    case .success: promise.succeed(words[0] == "pause" ? "ok paused" : "ok running")
+                    case let .failure(e): promise.succeed("error \(e)")
+                    }
+                }
+                if words[0] == "pause" {
+                    datapath.log.info("control: pause")
+                    datapath.worker.pause(done)
+                } else {
+                    let path = words.count > 1 ? words[1] : nil
+                    datapath.log.info("control: unpause \(path ?? "")")
+                    datapath.worker.unpause(leafPath: path, done)
+                }
+                promise.futureResult.assumeIsolated().whenSuccess { text in
+                    self.respond(context, text)
+                    self.busy = false
+                    self.runNext(context)
+                }
+            case "close":
+                datapath.log.info("control: close")
+                busy = true
+                respond(context, "ok closing")
+                datapath.shutdownInBackground()
+            default:
+                respond(context, "error unknown command '\(words[0].prefix(64))'")
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The host's datapaths as `vdi_activate`/`vdi_deactivate` and snapshot see them: one process
+/// per active VDI, counted activations in `<dir>/refcount`, everything under the VDI lock. A pid
+/// file whose process is gone (or is not this VDI's datapath: pids are recycled, or does not
+/// answer) is stale: its files are cleaned up and the next activation starts afresh.
+public struct DatapathManager {
+    /// Seconds to wait for a new datapath to answer on its control socket.
+    public static let startTimeout = 30.0
+    /// Seconds to wait for a closing datapath to exit before SIGKILL.
+    public static let stopTimeout = 60.0
+
+    /// The host's run directory.
+    public let run: RunDirectory
+    /// The log.
+    public let log: Logger
+    /// The `swiftsm-datapath` executable (nil: `DatapathLauncher.executable()`).
+    public var executable: String?
+
+    /// A manager over `run`.
+    public init(run: RunDirectory, log: Logger, executable: String? = nil) {
+        self.run = run
+        self.log = log
+        self.executable = executable
+    }
+
+    /// An activation count and the mode the datapath runs in.
+    public struct Activation: Equatable, Sendable {
+        /// Activations not yet deactivated.
+        public var count: Int
+        /// Whether the datapath serves read-write.
+        public var writable: Bool
+    }
+
+    /// Starts the datapath of VDI `vdi` on `leafPath` (or counts one more activation of a running
+    /// one); returns its folder. A read-write activation of a read-only datapath is refused.
+    @discardableResult
+    public func activate(sr: String, vdi: String, leafPath: String, writable: Bool, tcpPort: Int? = nil) throws -> DatapathDirectory {
+        let dir = run.datapath(sr: sr, vdi: vdi)
+        guard dir.socketPathsFit else { throw DatapathError.socketPathTooLong(dir.nbdSocket) }
+        let lock = run.vdiLock(vdi)
+        try lock.lock(timeout: 120)
+        defer { lock.unlock() }
+        if runningPID(dir) != nil {
+            var a = activation(dir) ?? Activation(count: 0, writable: (try? DatapathControlClient(socketPath: dir.controlSocket)
+                .stats().readOnly) == false)
+            if writable && !a.writable { throw DatapathError.modeConflict("VDI \(vdi) is active read-only on this host") }
+            a.count += 1
+            try write(a, dir)
+            log.info("datapath of \(vdi) already running, activations \(a.count)")
+            return dir
+        }
+        cleanUp(dir)
+        guard let exe = executable ?? DatapathLauncher.executable() else { throw DatapathError.executableMissing }
+        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+        let config = DatapathConfiguration(srUUID: sr, vdiUUID: vdi, leafPath: Self.absolute(leafPath), directory: dir,
+                                           readOnly: !writable, tcpPort: tcpPort, run: run)
+        let pid = try DatapathLauncher.spawn(config, executable: exe)
+        do {
+            try atomicWrite(dir.pidFile, "\(pid)\n")
+            try DatapathLauncher.waitUntilReady(pid, directory: dir, timeout: Self.startTimeout)
+            try write(Activation(count: 1, writable: writable), dir)
+        } catch {
+            if DatapathLauncher.isRunning(pid, directory: dir) { kill(pid, SIGKILL) }
+            _ = DatapathLauncher.waitForExit(pid, directory: dir, timeout: 5)
+            cleanUp(dir)
+            throw error
+        }
+        log.info("datapath of \(vdi) started, pid \(pid), \(writable ? "read-write" : "read-only")")
+        return dir
+    }
+
+    /// Counts one deactivation; the last one closes the datapath (flush, exit) and removes its files.
+    public func deactivate(sr: String, vdi: String) throws {
+        let dir = run.datapath(sr: sr, vdi: vdi)
+        let lock = run.vdiLock(vdi)
+        try lock.lock(timeout: 120)
+        defer { lock.unlock() }
+        guard let pid = runningPID(dir) else {
+            cleanUp(dir)
+            return
+        }
+        if var a = activation(dir), a.count > 1 {
+            a.count -= 1
+            try write(a, dir)
+            log.info("datapath of \(vdi): activations \(a.count)")
+            return
+        }
+        try stop(pid, dir)
+        cleanUp(dir)
+        log.info("datapath of \(vdi) stopped")
+    }
+
+    /// Whether VDI `vdi` has a running datapath on this host.
+    public func isActive(sr: String, vdi: String) -> Bool { runningPID(run.datapath(sr: sr, vdi: vdi)) != nil }
+
+    /// Runs `body` with the datapath of `vdi` (if any) paused: requests held, chain flushed and
+    /// closed. Afterwards the datapath reopens the chain from `leafPath` and the held requests run
+    /// there in order. Without a datapath, just runs `body`.
+    public func withPaused<T>(sr: String, vdi: String, leafPath: String, _ body: () throws -> T) throws -> T {
+        let dir = run.datapath(sr: sr, vdi: vdi)
+        let lock = run.vdiLock(vdi)
+        try lock.lock(timeout: 120)
+        defer { lock.unlock() }
+        guard runningPID(dir) != nil else { return try body() }
+        let control = DatapathControlClient(socketPath: dir.controlSocket)
+        do { _ = try control.send("pause") } catch {
+            _ = try? control.send("unpause")
+            throw error
+        }
+        log.info("datapath of \(vdi) paused")
+        let result = Result { try body() }
+        _ = try control.send("unpause " + Self.absolute(leafPath))
+        log.info("datapath of \(vdi) unpaused on \(leafPath)")
+        return try result.get()
+    }
+
+    /// The activation record, nil when absent or unreadable.
+    public func activation(_ dir: DatapathDirectory) -> Activation? {
+        guard let text = try? String(contentsOfFile: dir.refcountFile, encoding: .utf8) else { return nil }
+        let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard f.count == 2, let n = Int(f[0]), n > 0, f[1] == "RW" || f[1] == "RO" else { return nil }
+        return Activation(count: n, writable: f[1] == "RW")
+    }
+
+    /// The pid of a live, answering datapath in `dir`; a live one that does not answer is killed.
+    func runningPID(_ dir: DatapathDirectory) -> pid_t? {
+        guard let text = try? String(contentsOfFile: dir.pidFile, encoding: .utf8),
+              let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+              DatapathLauncher.isRunning(pid, directory: dir) else { return nil }
+        if DatapathControlClient(socketPath: dir.controlSocket).ping() { return pid }
+        log.warning("datapath pid \(pid) does not answer; killing it")
+        kill(pid, SIGKILL)
+        _ = DatapathLauncher.waitForExit(pid, directory: dir, timeout: 5)
+        return nil
+    }
+
+    func stop(_ pid: pid_t, _ dir: DatapathDirectory) throws {
+        do { _ = try DatapathControlClient(socketPath: dir.controlSocket).send("close") } catch {
+            log.warning("datapath close failed (\(error)); sending SIGTERM")
+            if DatapathLauncher.isRunning(pid, directory: dir) { kill(pid, SIGTERM) }
+        }
+        if !DatapathLauncher.waitForExit(pid, directory: dir, timeout: Self.stopTimeout) {
+            log.error("datapath pid \(pid) did not exit; killing it")
+            if DatapathLauncher.isRunning(pid, directory: dir) { kill(pid, SIGKILL) }
+            _ = DatapathLauncher.waitForExit(pid, directory: dir, timeout: 5)
+        }
+    }
+
+    /// Removes the pid, refcount, sockets and port files (the log stays).
+    func cleanUp(_ dir: DatapathDirectory) {
+        for f in [dir.pidFile, dir.refcountFile, dir.nbdSocket, dir.controlSocket, dir.tcpPortFile] { unlink(f) }
+    }
+
+    func write(_ a: Activation, _ dir: DatapathDirectory) throws {
+        try atomicWrite(dir.refcountFile, "\(a.count) \(a.writable ? "RW" : "RO")\n")
+    }
+
+    func atomicWrite(_ path: String, _ text: String) throws {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    /// `path` made absolute against the current directory (the datapath may not share it).
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+}

@@ -1,0 +1,91 @@
+/// Counters of one datapath, as the control socket's `stats` reports them (one JSON object).
+public struct DatapathStats: Sendable, Codable, Equatable {
+    /// The leaf path the chain is (or will be) opened from.
+    public var leaf: String = ""
+    /// Whether the chain is paused (closed, requests held).
+    public var paused: Bool = false
+    /// Whether the export refuses writes.
+    public var readOnly: Bool = false
+    /// Virtual size of the served disk in bytes.
+    public var size: UInt64 = 0
+    /// Requests completed (all types).
+    public var requests: UInt64 = 0
+    /// READ requests completed.
+    public var reads: UInt64 = 0
+    /// WRITE requests completed.
+    public var writes: UInt64 = 0
+    /// FLUSH requests completed.
+    public var flushes: UInt64 = 0
+    /// WRITE_ZEROES requests completed.
+    public var writeZeroes: UInt64 = 0
+    /// TRIM requests completed.
+    public var trims: UInt64 = 0
+    /// BLOCK_STATUS requests completed.
+    public var blockStatus: UInt64 = 0
+    /// Requests answered with an error.
+    public var errors: UInt64 = 0
+    /// Bytes returned by READ.
+    public var bytesRead: UInt64 = 0
+    /// Bytes stored by WRITE (WRITE_ZEROES not included).
+    public var bytesWritten: UInt64 = 0
+    /// Bytes zeroed by WRITE_ZEROES.
+    public var bytesZeroed: UInt64 = 0
+    /// Sum of request latencies (queued to done) in microseconds.
+    public var latencyTotalMicros: UInt64 = 0
+    /// Largest request latency in microseconds.
+    public var latencyMaxMicros: UInt64 = 0
+    /// Mean request latency in microseconds.
+    public var latencyMeanMicros: UInt64 = 0
+    /// Requests waiting for the chain thread right now.
+    public var queued: Int = 0
+    /// NBD connections open right now.
+    public var connections: Int = 0
+    /// NBD connections accepted since start.
+    public var connectionsTotal: UInt64 = 0
+    /// Times the chain was paused.
+    public var pauses: UInt64 = 0
+    /// The TCP port when serving on 127.0.0.1 too.
+    public var tcpPort: Int? = nil
+
+    /// Empty counters.
+    public init() {}
+
+}
+
+/// Which counter a request belongs to.
+public enum DatapathRequestKind: Sendable {
+    /// READ.
+    case read
+    /// WRITE.
+    case write
+    /// FLUSH.
+    case flush
+    /// WRITE_ZEROES.
+    case writeZeroes
+    /// TRIM.
+    case trim
+    /// BLOCK_STATUS.
+    case blockStatus
+    /// CACHE and anything else counted only in `requests`.
+    case other
+}
+
+extension DatapathStats {
+    /// Counts one finished request of `kind` moving `bytes`, `micros` after it was queued.
+    mutating func record(_ kind: DatapathRequestKind, bytes: UInt64, micros: UInt64, failed: Bool) {
+        requests += 1
+        latencyTotalMicros += micros
+        latencyMaxMicros = max(latencyMaxMicros, micros)
+        latencyMeanMicros = latencyTotalMicros / requests
+        if failed { errors += 1; return }
+        switch kind {
+        case .read: reads += 1; bytesRead += bytes
+        case .write: writes += 1; bytesWritten += bytes
+        case .flush: flushes += 1
+        case .writeZeroes: writeZeroes += 1; bytesZeroed += bytes
+        case .trim: trims += 1
+        case .blockStatus: blockStatus += 1
+        case .other: break
+        }
+    }
+}

@@ -1,0 +1,13 @@
+import NIOCore
+
+/// What the chain thread hands back to a connection for one request.
+public enum NBDCommandResult: Sendable {
+    /// Success without data (WRITE, FLUSH, TRIM, WRITE_ZEROES, CACHE).
+    case done
+    /// READ data: a buffer whose first `headerRoom` bytes are left for the reply header.
+    case data(ByteBuffer, headerRoom: Int)
+    /// BLOCK_STATUS extents of `base:allocation`: (length, status flags), consecutive.
+    case extents([(length: UInt32, flags: UInt32)])
+    /// Failure with an NBD error number.
+    case failed(UInt32)
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The NBD data path side by side with what a user would otherwise run: swiftsm-datapath serving a
+# dynamic VHD, qemu-nbd -f vpc serving the same VHD, nbdkit file serving the same data raw.
+#   sequential 1 GiB read and write with nbdcopy (page cache dropped before each run),
+#   random 4 KiB read and write IOPS with fio --ioengine=nbd (iodepth 16),
+#   peak RSS (VmHWM) of each server process.
+# Usage: sudo bench/datapath.sh   (writes bench/results-datapath-<date>.md)
+# Knobs: RUNS (3), SIZE_MB (1024), FIO_SECONDS (20), BIN (use these binaries, skip the build),
+#        BENCH_DIR (/var/tmp), QUICK=1 (256 MiB, one run, 5 s fio, report left in the scratch folder).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+RUNS=${RUNS:-3}; SIZE_MB=${SIZE_MB:-1024}; FIO_SECONDS=${FIO_SECONDS:-20}
+if [ "${QUICK:-0}" = 1 ]; then RUNS=1; SIZE_MB=256; FIO_SECONDS=5; fi
+for tool in nbdcopy fio qemu-nbd qemu-img nbdkit; do
+  command -v $tool >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnbd-bin fio qemu-utils nbdkit >/dev/null; break; }
+done
+if [ -z "${BIN:-}" ]; then
+  swift build -c release -j 2 --scratch-path .build-bench --product swiftsm-datapath >/dev/null
+  swift build -c release -j 2 --scratch-path .build-bench --product vhd >/dev/null
+  BIN=$(swift build -c release --scratch-path .build-bench --show-bin-path)
+fi
+work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/swiftsm-bench-dp.XXXXXX")
+cleanup() { for f in "$work"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done; rm -rf "$work"; }
+trap cleanup EXIT
+drop() { sync; if [ -w /proc/sys/vm/drop_caches ]; then echo 3 > /proc/sys/vm/drop_caches; fi; }
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+wait_socket() { for _ in $(seq 500); do [ -S "$1" ] && return 0; sleep 0.02; done; echo "no socket $1" >&2; return 1; }
+
+# Inputs: SIZE_MB of random data, raw and as a dynamic VHD.
+head -c $((SIZE_MB << 20)) /dev/urandom > "$work/data.raw"
+"$BIN/vhd" convert "$work/data.raw" "$work/data.vhd" >/dev/null 2>&1 || qemu-img convert -f raw -O vpc -o subformat=dynamic "$work/data.raw" "$work/data.vhd"
+qemu-img compare -q -f raw -F vpc "$work/data.raw" "$work/data.vhd"
+
+# Servers: start_<name> IMAGE sets $uri; the pid goes to $work/<name>.pid. (Not run in a
+# subshell: nbdkit -f exits with its parent.)
+start_swiftsm() {
+  rm -rf "$work/dp"
+  "$BIN/swiftsm-datapath" --sr bench --vdi bench --export bench --leaf "$1" --dir "$work/dp" >>"$work/dp.log" 2>&1 &
+  echo $! > "$work/swiftsm.pid"
+  wait_socket "$work/dp/ctl"
+  uri="nbd+unix:///bench?socket=$work/dp/nbd"
+}
+start_qemu() {
+  rm -f "$work/q.sock"
+  qemu-nbd -f vpc -x bench -k "$work/q.sock" --shared=16 --persistent "$1" >>"$work/qemu.log" 2>&1 &
+  echo $! > "$work/qemu.pid"
+  wait_socket "$work/q.sock"
+  uri="nbd+unix:///bench?socket=$work/q.sock"
+}
+start_nbdkit() {
+  rm -f "$work/k.sock"
+  nbdkit -f -U "$work/k.sock" -e bench file file="$1" >>"$work/nbdkit.log" 2>&1 &
+  echo $! > "$work/nbdkit.pid"
+  wait_socket "$work/k.sock"
+  uri="nbd+unix:///bench?socket=$work/k.sock"
+}
+# stop NAME: records the process's peak RSS (KiB) and ends it.
+stop() {
+  local pid; pid=$(cat "$work/$1.pid")
+  awk '/VmHWM/ {print $2}' "/proc/$pid/status" >> "$work/$1.rss"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  rm -f "$work/$1.pid"
+}
+image_for() { case $1 in nbdkit) echo "$2.raw" ;; *) echo "$2.vhd" ;; esac; }
+fresh_target() { # name -> path of an empty target of SIZE_MB
+  case $1 in
+    nbdkit) rm -f "$work/t.raw"; truncate -s $((SIZE_MB << 20)) "$work/t.raw"; echo "$work/t.raw" ;;
+    *) rm -f "$work/t.vhd"; "$BIN/vhd" create -n "$work/t.vhd" -s "$SIZE_MB" >/dev/null; echo "$work/t.vhd" ;;
+  esac
+}
+servers=(swiftsm qemu nbdkit)
+declare -A seqread seqwrite randread randwrite readlat writelat
+
+for run in $(seq "$RUNS"); do
+  for s in "${servers[@]}"; do
+    start_$s "$(image_for $s "$work/data")"
+    drop; t0=$(now); nbdcopy "$uri" null:; t1=$(now)
+    seqread[$s]+="$(printf '%.0f' "$(echo "$SIZE_MB / ($t1 - $t0)" | bc -l)") "
+    stop $s
+    target=$(fresh_target $s)
+    start_$s "$target"
+    drop; t0=$(now); nbdcopy --flush "$work/data.raw" "$uri"; t1=$(now)
+    seqwrite[$s]+="$(printf '%.0f' "$(echo "$SIZE_MB / ($t1 - $t0)" | bc -l)") "
+    stop $s
+    case $s in nbdkit) cmp -s "$target" "$work/data.raw" ;; *) qemu-img compare -q -f vpc -F raw "$target" "$work/data.raw" ;; esac \
+      || { echo "$s: written image differs from the source" >&2; exit 1; }
+  done
+done
+
+fio_run() { # uri rw -> "iops mean_latency_us"
+  fio --name=b --ioengine=nbd --uri="$1" --rw="$2" --bs=4k --iodepth=16 --size=$((SIZE_MB << 20)) \
+      --runtime="$FIO_SECONDS" --time_based --ramp_time=2 --output-format=json --output="$work/fio.json" >"$work/fio.log" 2>&1
+  python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; d=j["read"] if j["read"]["iops"]>0 else j["write"]; print(round(d["iops"]), round(d["clat_ns"]["mean"]/1000))' "$work/fio.json"
+}
+for s in "${servers[@]}"; do
+  cp --sparse=always "$(image_for $s "$work/data")" "$(image_for $s "$work/rand")"
+  start_$s "$(image_for $s "$work/rand")"
+  read -r iops lat < <(fio_run "$uri" randread);  randread[$s]=$iops; readlat[$s]=$lat
+  read -r iops lat < <(fio_run "$uri" randwrite); randwrite[$s]=$iops; writelat[$s]=$lat
+  stop $s
+  rm -f "$(image_for $s "$work/rand")"
+done
+
+# Report.
+date_tag=$(date +%Y-%m-%d)
+out="$root/bench/results-datapath-$date_tag.md"
+[ "${QUICK:-0}" = 1 ] && out="$work/../results-datapath-quick-$date_tag.md"
+med() { echo "$1" | tr ' ' '\n' | grep -v '^$' | median; }
+rss() { sort -n "$work/$1.rss" | tail -1; }
+ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
+declare -A R W
+for s in "${servers[@]}"; do R[$s]=$(printf '%.0f' "$(med "${seqread[$s]}")"); W[$s]=$(printf '%.0f' "$(med "${seqwrite[$s]}")"); done
+{
+  echo "# Datapath benchmark, $date_tag"
+  echo
+  echo "Machine: $(uname -srm); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(nproc) CPUs;" \
+       "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM; scratch on $(df -h "$work" | awk 'NR==2 {print $1}')."
+  echo "Tools: $(qemu-nbd --version | head -1), $(nbdkit --version), $(nbdcopy --version | head -1), $(fio --version)."
+  echo "Data: $SIZE_MB MiB of random bytes; the same dynamic VHD for swiftsm-datapath and qemu-nbd -f vpc," \
+       "the raw file for nbdkit file. Medians of $RUNS runs; page cache dropped before each nbdcopy run."
+  echo
+  echo "| | swiftsm-datapath (VHD) | qemu-nbd -f vpc (VHD) | nbdkit file (raw) | ours / qemu-nbd | ours / nbdkit |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| sequential read, nbdcopy URI null: (MiB/s) | ${R[swiftsm]} | ${R[qemu]} | ${R[nbdkit]} | $(ratio "${R[swiftsm]}" "${R[qemu]}") | $(ratio "${R[swiftsm]}" "${R[nbdkit]}") |"
+  echo "| sequential write into an empty image, nbdcopy --flush (MiB/s) | ${W[swiftsm]} | ${W[qemu]} | ${W[nbdkit]} | $(ratio "${W[swiftsm]}" "${W[qemu]}") | $(ratio "${W[swiftsm]}" "${W[nbdkit]}") |"
+  echo "| random 4 KiB read, fio iodepth 16 (IOPS) | ${randread[swiftsm]} | ${randread[qemu]} | ${randread[nbdkit]} | $(ratio "${randread[swiftsm]}" "${randread[qemu]}") | $(ratio "${randread[swiftsm]}" "${randread[nbdkit]}") |"
+  echo "| random 4 KiB write, fio iodepth 16 (IOPS) | ${randwrite[swiftsm]} | ${randwrite[qemu]} | ${randwrite[nbdkit]} | $(ratio "${randwrite[swiftsm]}" "${randwrite[qemu]}") | $(ratio "${randwrite[swiftsm]}" "${randwrite[nbdkit]}") |"
+  echo "| mean completion latency read / write (µs) | ${readlat[swiftsm]} / ${writelat[swiftsm]} | ${readlat[qemu]} / ${writelat[qemu]} | ${readlat[nbdkit]} / ${writelat[nbdkit]} | | |"
+  echo "| peak RSS of the server (MiB) | $(( $(rss swiftsm) / 1024 )) | $(( $(rss qemu) / 1024 )) | $(( $(rss nbdkit) / 1024 )) | | |"
+  echo
+  echo "Every run, MiB/s:"
+  echo
+  for s in "${servers[@]}"; do echo "- $s: read ${seqread[$s]% }; write ${seqwrite[$s]% }"; done
+  echo
+  echo "Commands: \`nbdcopy URI null:\`; \`nbdcopy --flush data.raw URI\` into a fresh empty image (checked afterwards" \
+       "with qemu-img compare / cmp); \`fio --ioengine=nbd --rw=randread|randwrite --bs=4k --iodepth=16" \
+       "--runtime=$FIO_SECONDS --time_based --ramp_time=2\` over the whole image (random writes overwrite allocated blocks)." \
+       "Servers: \`swiftsm-datapath --leaf data.vhd --dir DIR\`, \`qemu-nbd -f vpc --shared=16 --persistent\`, \`nbdkit -U SOCK file\`."
+} > "$out"
+cat "$out"
