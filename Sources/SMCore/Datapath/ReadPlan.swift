@@ -23,65 +23,25 @@ struct ReadPlan: Sendable {
     /// Bytes of the request.
     let length: Int
 
-    /// The plan of `length` bytes at `offset`, or nil when a direct read is needed (unaligned
-    /// requests, stores that are not plain files).
+    /// The plan of `length` bytes at `offset` (from the chain's own read mapping), or nil when a
+    /// direct read is needed (unaligned requests, stores that are not plain files).
     static func make(_ chain: VHDChain, offset: UInt64, length: Int) -> ReadPlan? {
         guard offset % 512 == 0, length % 512 == 0, length > 0 else { return nil }
         var plan = ReadPlan(length: length)
         do {
-            guard try plan.walk(chain, layer: 0, at: 0, count: length, sector: offset / 512) else { return nil }
+            var filesOnly = true
+            try chain.mapRead(sector: offset / 512, count: length) { segment in
+                switch segment {
+                case let .zero(at, count): plan.zero(at, count)
+                case let .data(store, offset, at, count):
+                    guard let file = store as? FileStore else { filesOnly = false; return }
+                    plan.add(file.descriptor.rawValue, offset, at, count)
+                }
+            }
+            return filesOnly ? plan : nil
         } catch {
             return nil
         }
-        return plan
-    }
-
-    /// Adds the pieces for `count` bytes (sector-aligned) at buffer offset `at`, as seen from
-    /// layer `layer` down (the same walk as `VHDChain.readSectors`). False when a store is not a file.
-    mutating func walk(_ chain: VHDChain, layer: Int, at: Int, count: Int, sector: UInt64) throws -> Bool {
-        if layer == chain.images.count {
-            guard let raw = chain.rawParent else { zero(at, count); return true }
-            guard let file = raw as? FileStore else { return false }
-            let start = sector * 512
-            let available = start >= raw.size ? 0 : Int(min(UInt64(count), raw.size - start))
-            if available > 0 { add(file.descriptor.rawValue, start, at, available) }
-            if available < count { zero(at + available, count - available) }
-            return true
-        }
-        let image = chain.images[layer]
-        guard let file = image.store as? FileStore else { return false }
-        let fd = file.descriptor.rawValue
-        let start = sector * 512
-        let inside = start >= image.virtualSize ? 0 : Int(min(UInt64(count), image.virtualSize - start))
-        if inside < count { zero(at + inside, count - inside) }
-        guard inside > 0 else { return true }
-        if image.diskType == .fixed {
-            add(fd, start, at, inside)
-            return true
-        }
-        let spb = UInt64(image.sectorsPerBlock)
-        var done = 0
-        var s = sector
-        var ok = true
-        while done < inside {
-            let b = Int(s / spb)
-            let first = Int(s % spb)
-            let n = min(image.sectorsPerBlock - first, (inside - done + 511) / 512)
-            let base = done
-            try image.forEachRun(block: b, from: first, count: n) { runStart, runCount, present in
-                let lo = base + (runStart - first) * 512
-                let hi = min(lo + runCount * 512, inside)
-                if present {
-                    add(fd, image.dataOffset(block: b, sector: runStart), at + lo, hi - lo)
-                } else if !(try walk(chain, layer: layer + 1, at: at + lo, count: hi - lo,
-                                     sector: UInt64(b) * spb + UInt64(runStart))) {
-                    ok = false
-                }
-            }
-            done += n * 512
-            s += UInt64(n)
-        }
-        return ok
     }
 
     mutating func add(_ fd: Int32, _ offset: UInt64, _ at: Int, _ count: Int) {

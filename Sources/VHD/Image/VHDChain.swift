@@ -78,44 +78,72 @@ public final class VHDChain {
         buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: tmp[skip..<skip + buffer.count]))
     }
 
-    /// Reads whole sectors as seen from layer `layer` downwards.
-    func readSectors(layer: Int, into buffer: UnsafeMutableRawBufferPointer, sector: UInt64) throws {
+    /// One piece of a read mapped onto the chain's stores.
+    public enum ReadSegment {
+        /// `count` bytes at `offset` of `store` go to the buffer at `at`.
+        case data(store: any BlockStore, offset: UInt64, at: Int, count: Int)
+        /// `count` bytes at `at` of the buffer read as zeros.
+        case zero(at: Int, count: Int)
+    }
+
+    /// Maps `count` bytes (whole sectors) at `sector` onto the stores that hold them, in buffer
+    /// order: the chain walk of every read, shared by `read` and callers that do their own I/O
+    /// (the data path reads pieces on several threads).
+    public func mapRead(sector: UInt64, count: Int, _ visit: (ReadSegment) throws -> Void) throws {
+        try map(layer: 0, at: 0, count: count, sector: sector, visit)
+    }
+
+    func map(layer: Int, at: Int, count: Int, sector: UInt64, _ visit: (ReadSegment) throws -> Void) throws {
+        let start = sector * 512
         if layer == images.count {
-            if let raw = rawParent { return try raw.readZeroFilled(into: buffer, at: sector * 512) }
-            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            guard let raw = rawParent else { return try visit(.zero(at: at, count: count)) }
+            let available = start >= raw.size ? 0 : Int(min(UInt64(count), raw.size - start))
+            if available > 0 { try visit(.data(store: raw, offset: start, at: at, count: available)) }
+            if available < count { try visit(.zero(at: at + available, count: count - available)) }
             return
         }
         let image = images[layer]
-        let start = sector * 512
         // Beyond this image's size (a child larger than its parent): zeros.
-        let inside = start >= image.virtualSize ? 0 : Int(min(UInt64(buffer.count), image.virtualSize - start))
-        if inside < buffer.count {
-            UnsafeMutableRawBufferPointer(rebasing: buffer[inside...]).initializeMemory(as: UInt8.self, repeating: 0)
-        }
-        guard inside > 0 else { return }
-        if image.diskType == .fixed {
-            return try image.store.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<inside]), at: start)
-        }
-        let spb = UInt64(image.sectorsPerBlock)
-        var done = 0
-        var s = sector
-        while done < inside {
-            let b = Int(s / spb)
-            let first = Int(s % spb)
-            let n = min(image.sectorsPerBlock - first, (inside - done + 511) / 512)
-            let blockBase = done
-            try image.forEachRun(block: b, from: first, count: n) { runStart, runCount, present in
-                let lo = blockBase + (runStart - first) * 512
-                let hi = min(lo + runCount * 512, inside)
-                let part = UnsafeMutableRawBufferPointer(rebasing: buffer[lo..<hi])
-                if present {
-                    try image.store.read(into: part, at: image.dataOffset(block: b, sector: runStart))
-                } else {
-                    try readSectors(layer: layer + 1, into: part, sector: UInt64(b) * spb + UInt64(runStart))
+        let inside = start >= image.virtualSize ? 0 : Int(min(UInt64(count), image.virtualSize - start))
+        if inside > 0 {
+            if image.diskType == .fixed {
+                try visit(.data(store: image.store, offset: start, at: at, count: inside))
+            } else {
+                let spb = UInt64(image.sectorsPerBlock)
+                var done = 0
+                var s = sector
+                while done < inside {
+                    let b = Int(s / spb)
+                    let first = Int(s % spb)
+                    let n = min(image.sectorsPerBlock - first, (inside - done + 511) / 512)
+                    let base = done
+                    try image.forEachRun(block: b, from: first, count: n) { runStart, runCount, present in
+                        let lo = base + (runStart - first) * 512
+                        let hi = min(lo + runCount * 512, inside)
+                        if present {
+                            try visit(.data(store: image.store, offset: image.dataOffset(block: b, sector: runStart),
+                                            at: at + lo, count: hi - lo))
+                        } else {
+                            try map(layer: layer + 1, at: at + lo, count: hi - lo, sector: UInt64(b) * spb + UInt64(runStart), visit)
+                        }
+                    }
+                    done += n * 512
+                    s += UInt64(n)
                 }
             }
-            done += n * 512
-            s += UInt64(n)
+        }
+        if inside < count { try visit(.zero(at: at + inside, count: count - inside)) }
+    }
+
+    /// Reads whole sectors through the chain.
+    func readSectors(layer: Int, into buffer: UnsafeMutableRawBufferPointer, sector: UInt64) throws {
+        try map(layer: layer, at: 0, count: buffer.count, sector: sector) { segment in
+            switch segment {
+            case let .data(store, offset, at, count):
+                try store.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[at..<at + count]), at: offset)
+            case let .zero(at, count):
+                UnsafeMutableRawBufferPointer(rebasing: buffer[at..<at + count]).initializeMemory(as: UInt8.self, repeating: 0)
+            }
         }
     }
 
