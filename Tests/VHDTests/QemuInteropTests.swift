@@ -76,7 +76,7 @@ struct QemuInteropTests {
     func rawToVHDComparesEqualInQemu(_ fixed: Bool) throws {
         let dir = Fixtures.scratch("qemu-convert")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var rng = QRNG(seed: fixed ? 17 : 42)
+        var rng = SplitMix64(seed: fixed ? 17 : 42)
         var raw = [UInt8](repeating: 0, count: 24 << 20)
         // Random data at scattered places: a whole block, runs inside blocks, single sectors,
         // the very last byte; and one block that is written but all zero.
@@ -86,7 +86,7 @@ struct QemuInteropTests {
         fill((7 << 21) + 512 * 4095, 512)
         fill((5 << 21) + 777_777, 100_000)
         fill((11 << 21) + (2 << 20) - 1, 1)
-        for _ in 0..<20 { fill(rng.int(24 << 20 - 600), 1 + rng.int(599)) }
+        for _ in 0..<20 { fill(rng.int(0..<(24 << 20 - 600)), 1 + rng.int(0..<(599))) }
         TestBytes.write(raw, to: dir + "/src.raw")
         let vhd = dir + "/e.vhd"
         let result = try Convert.rawToVHD(source: dir + "/src.raw", destination: vhd, provider: provider, fixed: fixed)
@@ -130,11 +130,11 @@ struct QemuInteropTests {
             try Create.dynamic(at: vhd, size: UInt64(size), provider: provider)
         }
         var expected = [UInt8](repeating: 0, count: size)
-        var rng = QRNG(seed: fixed ? 7 : 8)
+        var rng = SplitMix64(seed: fixed ? 7 : 8)
         let chain = try VHDChain(path: vhd, provider: provider, writable: true)
         // Unaligned writes of every size class, some crossing block boundaries, some overwriting.
         var writes: [(Int, Int)] = [(0, 1), ((2 << 20) - 100, 300), (size - 513, 513), ((4 << 20) - 1, 2 << 20), (12345, 70_000)]
-        for _ in 0..<40 { writes.append((rng.int(size - 140_000), 1 + rng.int(140_000))) }
+        for _ in 0..<40 { writes.append((rng.int(0..<(size - 140_000)), 1 + rng.int(0..<(140_000)))) }
         for (at, n) in writes {
             let data = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) | 1 }
             try chain.write(data, at: UInt64(at))
@@ -240,16 +240,3 @@ enum Qemu {
     }
 }
 
-/// A small seeded generator for test data.
-struct QRNG {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}

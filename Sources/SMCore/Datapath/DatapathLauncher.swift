@@ -52,6 +52,13 @@ public enum DatapathLauncher {
         var pid: pid_t = 0
         let r = argv.withUnsafeBufferPointer { posix_spawn(&pid, executable, &actions, &attr, $0.baseAddress!, environ) }
         guard r == 0 else { throw DatapathError.startFailed("posix_spawn \(executable): \(String(cString: strerror(r)))") }
+        // A long-lived caller (a test process, a toolstack) must not collect zombies: a thread
+        // reaps the child whenever it ends. (smdriver exits first; init reaps it then.)
+        let child = pid
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        }
         return pid
     }
 
