@@ -6,9 +6,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 command -v hyperfine >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null; }
-swift build -c release -j 2 --static-swift-stdlib --scratch-path .build-bench --product smdriver >/dev/null
-swift build -c release -j 2 --static-swift-stdlib --scratch-path .build-bench --product vhd >/dev/null
-bin=$(swift build -c release --static-swift-stdlib --scratch-path .build-bench --show-bin-path)
+swift build -c release -j 2 --static-swift-stdlib --scratch-path .build-bench-static --product smdriver >/dev/null
+swift build -c release -j 2 --static-swift-stdlib --scratch-path .build-bench-static --product vhd >/dev/null
+bin=$(swift build -c release --static-swift-stdlib --scratch-path .build-bench-static --show-bin-path)
 work=$(mktemp -d /var/tmp/swiftsm-bench-sm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 export SWIFTSM_RUN_DIR="$work/run"
@@ -28,12 +28,17 @@ clone=$(req vdi_clone "{\"vdi_uuid\": \"$big\", \"vdi_location\": \"$big\", \"dr
 # Each snapshot/clone run starts from a VDI with one new sector written (otherwise no base copy is made).
 prepare="printf x | $bin/vhd write -n $srdir/$big.vhd -o 0"
 
+# Every timed call must succeed: run each once and refuse a fault.
+for doc in "$info" "$create" "$snap" "$clone"; do
+  r=$("$bin/smdriver" --driver ext "$doc")
+  if grep -q "<fault>" <<<"$r"; then echo "smdriver answered a fault: $r" >&2; exit 1; fi
+done
 out="$work/hf"
 mkdir -p "$out"
 hyperfine -N -w 3 -r 30 --export-json "$out/info.json" "$bin/smdriver --driver ext '$info'" >/dev/null
-hyperfine -w 3 -r 30 --export-json "$out/create.json" "$bin/smdriver --driver ext '$create'" >/dev/null
-hyperfine -w 2 -r 20 --prepare "$prepare" --export-json "$out/snapshot.json" "$bin/smdriver --driver ext '$snap'" >/dev/null
-hyperfine -w 2 -r 20 --prepare "$prepare" --export-json "$out/clone.json" "$bin/smdriver --driver ext '$clone'" >/dev/null
+hyperfine -N -w 3 -r 30 --export-json "$out/create.json" "$bin/smdriver --driver ext '$create'" >/dev/null
+hyperfine -N -w 2 -r 20 --prepare "$prepare" --export-json "$out/snapshot.json" "$bin/smdriver --driver ext '$snap'" >/dev/null
+hyperfine -N -w 2 -r 20 --prepare "$prepare" --export-json "$out/clone.json" "$bin/smdriver --driver ext '$clone'" >/dev/null
 
 # sr_scan of a second SR holding 10,000 VDIs (copies of one small VHD with fresh uuids).
 sr2=$(cat /proc/sys/kernel/random/uuid); srdir2="$work/sr2"
@@ -55,7 +60,9 @@ for i in range(10000):
     open(f"{d}/{uuid.uuid4()}.vhd", "wb").write(f)
 PY
 scan=$(req sr_scan)
-hyperfine -w 1 -r 10 --export-json "$out/scan.json" "$bin/smdriver --driver ext '$scan'" >/dev/null
+r=$("$bin/smdriver" --driver ext "$scan")
+if grep -q "<fault>" <<<"$r"; then echo "sr_scan answered a fault: $r" >&2; exit 1; fi
+hyperfine -N -w 1 -r 10 --export-json "$out/scan.json" "$bin/smdriver --driver ext '$scan'" >/dev/null
 
 python3 - "$out" "$root/bench" <<'PY'
 import json, sys, os, platform, subprocess, datetime

@@ -8,7 +8,8 @@ def request(command, sr, srdir, extra):
          "device_config": {"SRmaster": "true", "path": srdir}, "sr_ref": "OpaqueRef:quickstart-sr",
          "sr_uuid": sr}
     d.update(json.loads(extra))
-    return xmlrpc.client.dumps((d,), command).replace("\n", "")
+    # As xapi sends it: one line, no XML declaration.
+    return xmlrpc.client.dumps((d,), command).replace("\n", "").replace("<?xml version='1.0'?>", "")
 
 def show(doc):
     try:

@@ -59,12 +59,16 @@ public final class VHDRepository {
     public func state(_ uuid: String) throws -> VDIState {
         guard VDIName.isUUID(uuid) else { throw RepositoryError.invalidName(uuid) }
         guard container.exists(volume(uuid)) else { throw RepositoryError.missing(uuid) }
-        let info = try ImageInfo.of(path: path(uuid), provider: container.provider)
+        // Footer and header only: a VDI's state never needs its BAT (4 MiB at 2 TiB).
+        let image = try VHDImage(store: try container.provider.open(path(uuid), writable: false), path: path(uuid),
+                                 writable: false, loadBAT: false)
         var parent: String? = nil
-        if let pp = info.parentPath { parent = String(StorePath.basename(pp).dropLast(Self.suffix.count)) }
-        return VDIState(uuid: uuid, location: uuid, virtualSize: info.virtualSize,
+        if image.diskType == .differencing, let pp = try? ParentResolver.resolve(image, provider: container.provider) {
+            parent = String(StorePath.basename(pp).dropLast(Self.suffix.count))
+        }
+        return VDIState(uuid: uuid, location: uuid, virtualSize: image.virtualSize,
                         physicalUtilisation: try container.utilisation(of: volume(uuid)), parent: parent,
-                        hidden: info.hidden, readOnly: info.hidden)
+                        hidden: image.hidden, readOnly: image.hidden)
     }
 
     // MARK: - Create, delete, resize

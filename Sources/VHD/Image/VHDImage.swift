@@ -173,9 +173,8 @@ public final class VHDImage {
         let footerAt: UInt64 = footerSource == .primary ? size - 512 : size
         var end = endOfMetadata
         var starts: [UInt32] = []
-        for b in 0..<Int(header!.maxTableEntries) {
+        for b in allocatedEntries(upTo: Int(header!.maxTableEntries)) {
             let e = entry(b)
-            guard e != Self.unused else { continue }
             let start = UInt64(e) * 512
             guard start >= endOfMetadata else {
                 throw VHDError.invalidBAT(path: path, reason: "block \(b) at sector \(e) overlaps metadata")
@@ -230,7 +229,27 @@ public final class VHDImage {
     /// Number of blocks with storage.
     public var allocatedBlockCount: Int {
         guard diskType != .fixed else { return blockCount }
-        return (0..<blockCount).reduce(0) { $0 + (entry($1) != Self.unused ? 1 : 0) }
+        return allocatedEntries(upTo: blockCount).count
+    }
+
+    /// Indices below `limit` whose BAT entry is used, found eight bytes at a time (a 2 TiB BAT
+    /// has a million entries, mostly unused, and every open walks it).
+    func allocatedEntries(upTo limit: Int) -> [Int] {
+        precondition(batLoaded, "metadata-only image: the BAT was not loaded")
+        var out: [Int] = []
+        batRaw.withUnsafeBytes { raw in
+            let n = min(limit, raw.count / 4)
+            var b = 0
+            while b + 2 <= n {
+                if raw.loadUnaligned(fromByteOffset: b * 4, as: UInt64.self) != UInt64.max {
+                    if raw.loadUnaligned(fromByteOffset: b * 4, as: UInt32.self) != Self.unused { out.append(b) }
+                    if raw.loadUnaligned(fromByteOffset: b * 4 + 4, as: UInt32.self) != Self.unused { out.append(b + 1) }
+                }
+                b += 2
+            }
+            if b < n && raw.loadUnaligned(fromByteOffset: b * 4, as: UInt32.self) != Self.unused { out.append(b) }
+        }
+        return out
     }
 
     /// Whether the batmap marks block `b` full (only a valid batmap counts).
