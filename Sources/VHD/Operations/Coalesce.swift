@@ -55,8 +55,9 @@ public enum Coalesce {
             parent = try VHDImage(store: try provider.open(parentPath, writable: true), path: parentPath, writable: true)
         }
         parent.deferMetadata = true
+        // Parent writes bypass the page cache; child reads stay buffered so the kernel's
+        // readahead keeps the next blocks coming while this one is written.
         (parent.store as? FileStore)?.preferDirectIO = true
-        (child.store as? FileStore)?.preferDirectIO = true
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: parent.blockSize, alignment: 4096)
         defer { scratch.deallocate() }
         let sectors = try merge(child, progress: progress, shouldCancel: shouldCancel) { b, map, data, span in
