@@ -49,7 +49,9 @@ let package = Package(
                           dependencies: ["VHD", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Commands/vhd"),
 
-        .executableTarget(name: "smdriver", dependencies: ["SMCore", "EXTDriver"], path: "Sources/Commands/smdriver"),
+        .executableTarget(name: "smdriver",
+                          dependencies: ["SMCore", "EXTDriver", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Commands/smdriver"),
         .executableTarget(name: "swiftsm-datapath", dependencies: ["SMCore"], path: "Sources/Commands/swiftsm-datapath"),
         .executableTarget(name: "vhd-bench",
                           dependencies: ["VHD", .product(name: "ArgumentParser", package: "swift-argument-parser")],

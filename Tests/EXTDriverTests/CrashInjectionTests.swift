@@ -69,7 +69,8 @@ import VHD
     }
 
     @Test func everyFaultPointIsExercised() throws {
-        let inSources = try Self.faultPointsInSources()
+        // The collector's (`gc.*`) are exercised by GCCrashInjectionTests.
+        let inSources = try Self.faultPointsInSources().filter { !$0.hasPrefix("gc.") }
         #expect(!inSources.isEmpty)
         #expect(inSources == Set(Self.crashes.map(\.step)),
                 "fault points without a crash test: \(inSources.subtracting(Self.crashes.map(\.step)))")

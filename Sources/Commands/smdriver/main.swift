@@ -5,6 +5,7 @@ import SMCore
 
 // smdriver: the SMAPIv1 plugin. Installed as EXTSR (argv[0] picks the driver), or run as
 // `smdriver --driver ext '<methodCall>'`. Prints one methodResponse and always exits 0.
+// `smdriver --driver ext gc --sr UUID …` runs the SR's garbage collector (GCCommand).
 var args = Array(CommandLine.arguments.dropFirst())
 var name = URL(fileURLWithPath: CommandLine.arguments.first ?? "").lastPathComponent
 if args.first == "--driver", args.count >= 2 {
@@ -21,8 +22,26 @@ guard let driver = DriverRegistry.driver(named: name) else {
     print(SMAPIResponse.text(SMAPIResponse.fault(SMAPIError(.BadRequest))))
     exit(0)
 }
-let service = SMAPIService(driver: driver, run: run, log: logger) { request in
+if args.first == "gc" {
+    GCCommand.driver = driver
+    GCCommand.main(Array(args.dropFirst()))
+    exit(0)
+}
+var service = SMAPIService(driver: driver, run: run, log: logger) { request in
     try XenAPIToolstack.callbacks(for: request)
+}
+if ProcessInfo.processInfo.environment["SWIFTSM_GC_AUTOSTART"] != "0" {
+    let driverName = String(name.dropLast(2)).lowercased()
+    service.collectorStarter = { sr in
+        guard let me = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return }
+        let control = GCControl(run: run, sr: sr)
+        guard !control.isRunning else { return }     // it looks again before it exits (kick flag)
+        try? FileManager.default.createDirectory(atPath: control.directory, withIntermediateDirectories: true)
+        do {
+            _ = try DetachedProcess.spawn(me, arguments: ["--driver", driverName, "gc", "--sr", sr, "--background"],
+                                          logFile: control.directory + "/output.log")
+        } catch { logger.warning("could not start the garbage collector: \(error)") }
+    }
 }
 print(service.handle(arguments: args))
 exit(0)

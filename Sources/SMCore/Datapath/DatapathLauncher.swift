@@ -9,9 +9,6 @@ import Glibc
 public enum DatapathLauncher {
     /// The executable's name.
     public static let executableName = "swiftsm-datapath"
-    /// glibc's POSIX_SPAWN_SETSID (not exported to Swift).
-    static let spawnSetSID: Int32 = 0x80
-
     /// `SWIFTSM_DATAPATH`, else `swiftsm-datapath` next to this program, else in PATH.
     public static func executable() -> String? {
         let env = ProcessInfo.processInfo.environment
@@ -27,46 +24,14 @@ public enum DatapathLauncher {
         return nil
     }
 
-    /// Spawns `executable` with `configuration`'s arguments; returns the pid.
+    /// Spawns `executable` with `configuration`'s arguments, detached, output to the datapath's log; returns the pid.
     public static func spawn(_ configuration: DatapathConfiguration, executable: String) throws -> pid_t {
-        let log = configuration.directory.logFile
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(spawnSetSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        if let closeFrom = addCloseFrom { _ = closeFrom(&actions, 3) }
-        let argv = ([executable] + configuration.arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let r = argv.withUnsafeBufferPointer { posix_spawn(&pid, executable, &actions, &attr, $0.baseAddress!, environ) }
-        guard r == 0 else { throw DatapathError.startFailed("posix_spawn \(executable): \(String(cString: strerror(r)))") }
-        // A long-lived caller (a test process, a toolstack) must not collect zombies: a thread
-        // reaps the child whenever it ends. (smdriver exits first; init reaps it then.)
-        let child = pid
-        Thread.detachNewThread {
-            var status: Int32 = 0
-            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        do {
+            return try DetachedProcess.spawn(executable, arguments: configuration.arguments, logFile: configuration.directory.logFile)
+        } catch let StorageError.system(_, _, code) {
+            throw DatapathError.startFailed("posix_spawn \(executable): \(String(cString: strerror(code)))")
         }
-        return pid
     }
-
-    /// glibc ≥ 2.34's `posix_spawn_file_actions_addclosefrom_np` (not exported to Swift), looked up at run time.
-    static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32)? = {
-        guard let sym = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
-        return unsafeBitCast(sym, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32).self)
-    }()
 
     /// Whether `pid` is a live `swiftsm-datapath` (reaps it first if it is a dead child of ours),
     /// serving `directory` when one is given (a recycled pid is then not mistaken for ours).

@@ -14,6 +14,9 @@ public struct SMAPIService {
     public let callbacks: (SMAPIRequest) throws -> any ToolstackCallbacks
     /// The log.
     public let log: Logger
+    /// Starts a background collector for an SR (smdriver spawns itself with `gc --background`);
+    /// nil: nobody is started, the kick flag alone records the work.
+    public var collectorStarter: ((String) -> Void)?
 
     /// Commands that hold the SR lock for the whole call (FileSR's `OPS_EXCLUSIVE`).
     static let exclusive: Set<SMAPICommand> = [.srCreate, .srDelete, .srProbe, .srAttach, .srDetach, .srScan,
@@ -121,16 +124,23 @@ public struct SMAPIService {
             // FileSR.delete attaches first: xapi destroys an SR after unplugging it.
             try driver.attach(c)
             let repo = try repository(c)
-            try repo.recover()
-            // The Python SM runs a synchronous GC pass first: hidden nodes nothing depends on are garbage.
-            try repo.removeGarbage()
-            guard try repo.scan().isEmpty else { throw SMAPIError(.SRNotEmpty) }
-            try driver.delete(c)
+            try withCollectorStopped(c) {
+                try repo.recover()
+                // The Python SM's gc_force: interrupted collector work finished, then the hidden
+                // nodes nothing depends on removed; no coalescing.
+                let gc = try collector(c)
+                try gc.recoverJournals()
+                try gc.removeAllGarbage()
+                guard try repo.scan().isEmpty else { throw SMAPIError(.SRNotEmpty) }
+                try driver.delete(c)
+            }
+            SRPlugRecord.remove(run: run, sr: try c.srUUID())
             return SMAPIResponse.unit()
         case .srAttach:
             try requireKeys(c)
             _ = try c.srUUID()
             try driver.attach(c)
+            recordPlug(c)
             if r.isMaster {
                 try c.toolstack.markDirty()
                 do { try scan(c) } catch { c.log.warning("post-attach scan failed: \(error)") }
@@ -138,10 +148,12 @@ public struct SMAPIService {
             return SMAPIResponse.unit()
         case .srDetach:
             _ = try c.srUUID()
-            try driver.detach(c)
+            try withCollectorStopped(c) { try driver.detach(c) }
+            SRPlugRecord.remove(run: run, sr: try c.srUUID())
             return SMAPIResponse.unit()
         case .srScan:
             try scan(c)
+            kickCollector(c)
             return SMAPIResponse.unit()
         case .srUpdate:
             let (size, used) = try driver.container(c).capacity()
@@ -226,6 +238,7 @@ public struct SMAPIService {
     func recoverInterrupted(_ c: DriverContext) throws {
         let recovered = try repository(c).recover()
         if recovered != VHDRepository.Recovery() { c.log.notice("recovered: \(recovered)") }
+        try recoverCollectorJournals(c)
     }
 
     func scan(_ c: DriverContext) throws {
@@ -233,6 +246,7 @@ public struct SMAPIService {
         let repo = VHDRepository(container: container)
         let recovered = try repo.recover()
         if recovered != VHDRepository.Recovery() { c.log.notice("recovered: \(recovered)") }
+        try recoverCollectorJournals(c)
         let states: [VDIState]
         do { states = Array(try repo.scan().values) } catch {
             throw SMAPIError(.SRScan, opterr: "\(error)")
@@ -275,6 +289,7 @@ public struct SMAPIService {
         try c.toolstack.forget(uuid: uuid)
         let (total, used) = try repo.container.capacity()
         try c.toolstack.srStats(virtualAllocationDelta: -Int64(s.virtualSize), physicalSize: total, physicalUtilisation: used)
+        kickCollector(c)
         return SMAPIResponse.unit()
     }
 
@@ -302,6 +317,7 @@ public struct SMAPIService {
         guard let answer = result.copy ?? result.base ?? (result.vdi.parent.map { try? repo.state($0) } ?? nil) else {
             throw SMAPIError(r.command.failureCode, opterr: "nothing to snapshot")
         }
+        if type != "internal" { kickCollector(c) }
         return SMAPIResponse.vdiInfo(uuid: answer.uuid, location: answer.location)
     }
 

@@ -110,23 +110,6 @@ public final class VHDRepository {
         return try state(uuid)
     }
 
-    /// Removes hidden VHDs that nothing depends on (base copies whose children are all gone), until
-    /// none is left: the garbage the collector would remove. Returns the uuids removed.
-    @discardableResult
-    public func removeGarbage() throws -> [String] {
-        var removed: [String] = []
-        while true {
-            let all = try scan()
-            let parents = Set(all.values.compactMap(\.parent))
-            let garbage = all.values.filter { $0.hidden && !parents.contains($0.uuid) }.map(\.uuid).sorted()
-            guard !garbage.isEmpty else { break }
-            for uuid in garbage { try container.remove(volume(uuid)) }
-            removed += garbage
-        }
-        if !removed.isEmpty { try container.sync() }
-        return removed
-    }
-
     // MARK: - Snapshot and clone
 
     /// The outcome of a snapshot or clone.
@@ -238,6 +221,8 @@ public final class VHDRepository {
         for (name, bytes) in try container.journals() {
             if let j = SnapshotJournal(name: name, bytes: bytes) {
                 if try finishSnapshot(j) { r.completed.append(name) } else { r.rolledBack.append(name) }
+            } else if GCJournal.owns(name) {
+                continue        // the collector's own (GarbageCollector.recoverJournals)
             } else {
                 throw RepositoryError.corruptVolume("journal-" + name, "unknown journal")
             }

@@ -12,8 +12,9 @@ public final class FileLock {
         self.path = path
     }
 
-    /// Blocks until the lock is held; gives up after `timeout` seconds (nil: wait forever).
-    public func lock(timeout: Double? = nil) throws {
+    /// Blocks until the lock is held; gives up after `timeout` seconds (nil: wait forever), or
+    /// as soon as `giveUp` says so (polled while waiting).
+    public func lock(timeout: Double? = nil, giveUp: (() -> Bool)? = nil) throws {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
                                                 withIntermediateDirectories: true)
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
@@ -25,9 +26,23 @@ public final class FileLock {
                 close(fd); fd = -1
                 throw StorageError.system(path, "flock (timed out)", EWOULDBLOCK)
             }
+            if giveUp?() == true {
+                close(fd); fd = -1
+                throw StorageError.system(path, "flock (given up)", ECANCELED)
+            }
             usleep(10_000)
         }
     }
+
+    /// Takes the lock if nobody holds it; returns whether it is held now.
+    public func tryLock() -> Bool {
+        if fd >= 0 { return true }
+        do { try lock(timeout: 0) } catch { return false }
+        return true
+    }
+
+    /// Whether the lock is held by this object.
+    public var isHeld: Bool { fd >= 0 }
 
     /// Releases the lock.
     public func unlock() {

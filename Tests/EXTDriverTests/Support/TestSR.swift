@@ -130,7 +130,13 @@ final class TestSR: @unchecked Sendable {
     var srDirectory: String { mode == .path ? pathDirectory : runDir + "/sr-mount/" + srUUID }
 
     /// The environment of every call.
-    var environment: [String: String] { ["SWIFTSM_RUN_DIR": runDir, "SWIFTSM_XAPI_URL": fake.socketPath] }
+    var environment: [String: String] {
+        ["SWIFTSM_RUN_DIR": runDir, "SWIFTSM_XAPI_URL": fake.socketPath, "SWIFTSM_GC_AUTOSTART": autostartCollector ? "1" : "0"]
+    }
+
+    /// Whether SMAPI calls start a background collector (off unless a test is about it, so that
+    /// no collector changes the tree under a test's feet).
+    var autostartCollector = false
 
     // MARK: - Calls
 

@@ -1,0 +1,117 @@
+import Foundation
+import VHD
+
+/// Coalescing a hidden node into its parent (reference §4.4): the merge runs without the SR lock
+/// (the node shadows every sector it writes into the parent, and the parent has no other
+/// reader), then, under the lock, the node's children are relinked to the parent and the node
+/// is removed. Journal `coalesce_<node>` marks the merge, `relink_<node>` its completion.
+extension GarbageCollector {
+    /// Merges hidden node `node` into its parent, relinks its children and removes it.
+    func coalesce(_ node: String) throws {
+        let parent: String = try withSRLock {
+            let tree = VDITree(try repo.scan())
+            guard tree.coalesceCandidates().contains(node), let p = tree.vdis[node]?.parent else {
+                throw GCError.changed("\(node) is no longer a coalesce candidate")
+            }
+            try container.writeJournal(GCJournal.coalesce(node: node, parent: p).name, GCJournal.coalesce(node: node, parent: p).encoded())
+            return p
+        }
+        FaultPoint.hit("gc.coalesce.after-journal")
+        status.step = "coalesce \(node) into \(parent)"
+        log.info("GC: \(status.step)")
+        do { try merge(node, faultPoint: "gc.coalesce.mid-merge") } catch {
+            try? container.removeJournal(GCJournal.coalesce(node: node, parent: parent).name)
+            throw error
+        }
+        FaultPoint.hit("gc.coalesce.after-merge")
+        let relink = GCJournal.relink(node: node, parent: parent)
+        try container.writeJournal(relink.name, relink.encoded())
+        try container.removeJournal(GCJournal.coalesce(node: node, parent: parent).name)
+        FaultPoint.hit("gc.coalesce.after-relink-journal")
+        try withSRLock { try self.relink(node, into: parent) }
+        report.coalesced.append(node)
+        status.coalesced += 1
+        updateSRStats()
+    }
+
+    /// Relinks every child of `node` to `parent` (with the active leaves below paused), removes
+    /// `node` and the `relink_<node>` journal, and updates the toolstack's records. Idempotent:
+    /// recovery runs it again after a crash at any point. The SR lock is held.
+    func relink(_ node: String, into parent: String) throws {
+        let journal = GCJournal.relink(node: node, parent: parent)
+        let tree = VDITree(try repo.scan())
+        guard tree.vdis[node] != nil else {
+            try container.removeJournal(journal.name)
+            return
+        }
+        guard tree.vdis[parent] != nil else {
+            throw RepositoryError.corruptVolume(repo.volume(parent), "relink of \(node): the parent is missing")
+        }
+        let children = tree.children(of: node)
+        let leaves = children.flatMap { tree.leaves(below: $0) }
+        try withPaused(leaves) {
+            for child in children {
+                try Relink.run(child: repo.path(child), newParent: repo.path(parent), provider: container.provider)
+                FaultPoint.hit("gc.relink.after-child")
+            }
+            try container.sync()
+            FaultPoint.hit("gc.relink.before-remove")
+            try container.remove(repo.volume(node))
+            try container.sync()
+        }
+        FaultPoint.hit("gc.relink.before-commit")
+        try container.removeJournal(journal.name)
+        forget(node)
+        updateRecord(parent)
+        for child in children { updateRecord(child) }
+        log.info("GC: relinked \(children) to \(parent), removed \(node)")
+    }
+
+    /// Merges `child` into its parent with `Coalesce`, honouring aborts, the bandwidth cap and
+    /// `deadline` (seconds), reporting progress and recording the speed. Returns the bytes of
+    /// allocated child blocks merged.
+    @discardableResult
+    func merge(_ child: String, deadline: Double? = nil, faultPoint: String) throws -> UInt64 {
+        let image = try VHDImage(store: try container.provider.open(repo.path(child), writable: false),
+                                 path: repo.path(child), writable: false)
+        let blockSize = UInt64(image.blockSize)
+        let allocated = UInt64(image.allocatedBlockCount) * blockSize
+        status.stepBytesTotal = allocated
+        status.stepBytesDone = 0
+        publish(force: true)
+        let start = Date()
+        var done: UInt64 = 0
+        var timedOut = false
+        do {
+            try Coalesce.run(child: repo.path(child), provider: container.provider, progress: { block, _ in
+                guard image.isAllocated(block - 1) else { return }
+                done += blockSize
+                if done == blockSize { FaultPoint.hit(faultPoint) }
+                self.status.stepBytesDone = done
+                let elapsed = Date().timeIntervalSince(start)
+                if let cap = self.options.bandwidthLimit, cap > 0 {
+                    let due = Double(done) / cap
+                    if due > elapsed { usleep(useconds_t(min(due - elapsed, 1) * 1_000_000)) }
+                }
+                let seconds = max(Date().timeIntervalSince(start), 1e-6)
+                self.status.megabytesPerSecond = Double(done) / seconds / 1e6
+                self.publish()
+            }, shouldCancel: {
+                if let d = deadline, Date().timeIntervalSince(start) > d { timedOut = true; return true }
+                return self.shouldStop
+            })
+        } catch VHDError.cancelled {
+            if timedOut { throw GCError.gaveUp("the merge took longer than \(deadline ?? 0) s") }
+            throw GCError.aborted
+        }
+        let seconds = Date().timeIntervalSince(start)
+        status.bytesDone += allocated
+        report.bytesMerged += allocated
+        status.megabytesPerSecond = Double(allocated) / max(seconds, 1e-6) / 1e6
+        // Tiny merges say more about fixed costs than about speed.
+        if allocated >= 16 << 20 { SpeedLog(path: control.speedFile).record(Double(allocated) / max(seconds, 1e-6)) }
+        log.info("GC: merged \(allocated >> 20) MiB of \(child) in \(String(format: "%.2f", seconds)) s")
+        publish(force: true)
+        return allocated
+    }
+}
