@@ -19,7 +19,7 @@ extension GarbageCollector {
         FaultPoint.hit("gc.coalesce.after-journal")
         status.step = "coalesce \(node) into \(parent)"
         log.info("GC: \(status.step)")
-        do { try merge(node, faultPoint: "gc.coalesce.mid-merge") } catch {
+        do { try merge(node, afterFirstBlock: { FaultPoint.hit("gc.coalesce.mid-merge") }) } catch {
             try? container.removeJournal(GCJournal.coalesce(node: node, parent: parent).name)
             throw error
         }
@@ -41,7 +41,10 @@ extension GarbageCollector {
         let journal = GCJournal.relink(node: node, parent: parent)
         let tree = VDITree(try repo.scan())
         guard tree.vdis[node] != nil else {
+            // Crashed after the node was removed: only the journal and the records are left to do.
             try container.removeJournal(journal.name)
+            forget(node)
+            for child in tree.children(of: parent) { updateRecord(child) }
             return
         }
         guard tree.vdis[parent] != nil else {
@@ -63,15 +66,17 @@ extension GarbageCollector {
         try container.removeJournal(journal.name)
         forget(node)
         updateRecord(parent)
-        for child in children { updateRecord(child) }
+        // Every child of the parent: those relinked now and those a crashed run relinked before.
+        for child in try VDITree(repo.scan()).children(of: parent) { updateRecord(child) }
         log.info("GC: relinked \(children) to \(parent), removed \(node)")
     }
 
     /// Merges `child` into its parent with `Coalesce`, honouring aborts, the bandwidth cap and
-    /// `deadline` (seconds), reporting progress and recording the speed. Returns the bytes of
-    /// allocated child blocks merged.
+    /// `deadline` (seconds), reporting progress and recording the speed; `afterFirstBlock` runs
+    /// once the first block is in the parent (a crash point). Returns the bytes of allocated
+    /// child blocks merged.
     @discardableResult
-    func merge(_ child: String, deadline: Double? = nil, faultPoint: String) throws -> UInt64 {
+    func merge(_ child: String, deadline: Double? = nil, afterFirstBlock: @escaping () -> Void = {}) throws -> UInt64 {
         let image = try VHDImage(store: try container.provider.open(repo.path(child), writable: false),
                                  path: repo.path(child), writable: false)
         let blockSize = UInt64(image.blockSize)
@@ -86,12 +91,16 @@ extension GarbageCollector {
             try Coalesce.run(child: repo.path(child), provider: container.provider, progress: { block, _ in
                 guard image.isAllocated(block - 1) else { return }
                 done += blockSize
-                if done == blockSize { FaultPoint.hit(faultPoint) }
+                if done == blockSize { afterFirstBlock() }
                 self.status.stepBytesDone = done
-                let elapsed = Date().timeIntervalSince(start)
                 if let cap = self.options.bandwidthLimit, cap > 0 {
+                    // Hold back until the cap allows what was merged, looking for an abort meanwhile.
                     let due = Double(done) / cap
-                    if due > elapsed { usleep(useconds_t(min(due - elapsed, 1) * 1_000_000)) }
+                    var wait = due - Date().timeIntervalSince(start)
+                    while wait > 0 && !self.shouldStop {
+                        usleep(useconds_t(min(wait, 0.2) * 1_000_000))
+                        wait = due - Date().timeIntervalSince(start)
+                    }
                 }
                 let seconds = max(Date().timeIntervalSince(start), 1e-6)
                 self.status.megabytesPerSecond = Double(done) / seconds / 1e6

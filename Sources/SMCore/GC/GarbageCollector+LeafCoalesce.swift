@@ -69,7 +69,7 @@ extension GarbageCollector {
             try withPaused([vdi]) {
                 try container.writeJournal(journal.name, journal.encoded())
                 FaultPoint.hit("gc.leaf.after-journal")
-                do { try merge(vdi, deadline: options.pauseBudget, faultPoint: "gc.leaf.mid-merge") } catch {
+                do { try merge(vdi, deadline: options.pauseBudget, afterFirstBlock: { FaultPoint.hit("gc.leaf.mid-merge") }) } catch {
                     try container.removeJournal(journal.name)
                     throw error
                 }
@@ -110,7 +110,9 @@ extension GarbageCollector {
     /// complete, else rolled back; the leaf's datapath, if a crash left it paused, is resumed.
     func recoverLeafCoalesce(_ vdi: String, parent: String) throws {
         try withPaused([vdi]) {
-            if container.exists(oldVolume(vdi)) {
+            // Complete once the leaf was renamed away; the parent renamed too means only the
+            // journal (and the records) were left.
+            if container.exists(oldVolume(vdi)) || !container.exists(repo.volume(parent)) {
                 try finishLeafCoalesce(vdi, parent: parent)
                 forget(parent)
                 updateRecord(vdi)

@@ -255,7 +255,7 @@ final class TestSR: @unchecked Sendable {
     /// Every `<uuid>.vhd` of the SR, by uuid.
     func disk() throws -> [String: DiskVDI] {
         var out: [String: DiskVDI] = [:]
-        for name in files() where name.hasSuffix(".vhd") {
+        for name in files() where name.hasSuffix(".vhd") && !name.hasPrefix("OLD_") {
             let uuid = String(name.dropLast(4))
             let path = srDirectory + "/" + name
             let info = try ImageInfo.of(path: path, provider: provider)
@@ -274,7 +274,7 @@ final class TestSR: @unchecked Sendable {
     func strayFiles() -> [String] {
         files().filter { n in
             n.hasPrefix("journal-") || n.hasPrefix(".journal-") || n.hasSuffix(".new") || n.hasSuffix(".tmp")
-                || !(n.hasSuffix(".vhd") || n == ".swiftsm-sr" || n == "lost+found")
+                || n.hasPrefix("OLD_") || !(n.hasSuffix(".vhd") || n == ".swiftsm-sr" || n == "lost+found")
         }.sorted()
     }
 

@@ -1,0 +1,59 @@
+import Foundation
+import SMCore
+import Testing
+
+/// Crash injection in the collector: `smdriver gc` is killed (`SWIFTSM_FAULT`, exit 203) at every
+/// step of garbage removal, coalesce, relink and leaf coalesce. Recovery comes from the next
+/// collector run, or first from an SMAPI scan or attach (which finish the collector's journals
+/// when none runs). Afterwards every VHD passes check, every VDI reads back as before, nothing is
+/// left behind, the records match the disk, and the collector's work is complete.
+@Suite struct GCCrashInjectionTests {
+    /// The collector's fault points, in the order a run meets them in `GCScenario`.
+    static let steps = [
+        "gc.garbage.before-remove",
+        "gc.coalesce.after-journal", "gc.coalesce.mid-merge", "gc.coalesce.after-merge", "gc.coalesce.after-relink-journal",
+        "gc.relink.after-child", "gc.relink.before-remove", "gc.relink.before-commit",
+        "gc.leaf.after-journal", "gc.leaf.mid-merge", "gc.leaf.after-merge", "gc.leaf.after-rename-old",
+        "gc.leaf.after-unhide", "gc.leaf.after-rename-parent", "gc.leaf.before-commit",
+    ]
+
+    /// One crash and what recovers from it.
+    struct Crash: Sendable, CustomTestStringConvertible {
+        var step: String
+        var recoveredBy: String
+        var testDescription: String { "gc dies at \(step), \(recoveredBy) recovers" }
+    }
+
+    static let crashes = steps.map { Crash(step: $0, recoveredBy: "gc") }
+        + steps.filter { $0.hasPrefix("gc.relink") || $0.hasPrefix("gc.leaf") || $0.hasSuffix("relink-journal") }
+            .map { Crash(step: $0, recoveredBy: "sr_scan") }
+        + ["gc.relink.after-child", "gc.leaf.after-rename-old"].map { Crash(step: $0, recoveredBy: "sr_attach") }
+
+    @Test func everyCollectorFaultPointIsExercised() throws {
+        let inSources = try CrashInjectionTests.faultPointsInSources().filter { $0.hasPrefix("gc.") }
+        #expect(inSources == Set(Self.steps), "untested: \(inSources.subtracting(Self.steps)), unknown: \(Set(Self.steps).subtracting(inSources))")
+    }
+
+    @Test(arguments: crashes)
+    func crashThenRecover(_ crash: Crash) throws {
+        let sr = try TestSR(mode: .path)
+        defer { sr.cleanup() }
+        let scenario = try GCScenario(sr)
+        let crashed = try scenario.collect(fault: crash.step)
+        #expect(crashed.exitStatus == 203, "the collector dies at \(crash.step): \(crashed)")
+
+        if crash.recoveredBy != "gc" {
+            // The SMAPI call finishes or rolls back the collector's journals on its own.
+            try sr.value(try sr.call(crash.recoveredBy))
+            #expect(sr.strayFiles().isEmpty, "left after \(crash.recoveredBy): \(sr.strayFiles())")
+            #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
+            for (x, hash) in scenario.hashes { #expect(try sr.contentHash(x) == hash, "VDI \(x) after \(crash.recoveredBy)") }
+            try sr.value(try sr.call("sr_scan"))
+            #expect(sr.recordProblems().isEmpty, "\(sr.recordProblems())")
+        }
+        let finished = try scenario.collect()
+        #expect(finished.exitStatus == 0, "\(finished)")
+        let problems = try scenario.finalProblems()
+        #expect(problems.isEmpty, "\(problems)")
+    }
+}
