@@ -1,5 +1,6 @@
 import Foundation
 import SMCore
+import VHD
 import Testing
 
 /// Crash injection in the collector: `smdriver gc` is killed (`SWIFTSM_FAULT`, exit 203) at every
@@ -55,5 +56,51 @@ import Testing
         #expect(finished.exitStatus == 0, "\(finished)")
         let problems = try scenario.finalProblems()
         #expect(problems.isEmpty, "\(problems)")
+    }
+}
+
+/// A leaf too big to merge within the pause budget (more than 20 MiB and no speed recorded yet)
+/// is first shrunk by a snapshot-and-coalesce round; the collector dies at each step of the
+/// round's snapshot, and the next run still merges everything with the content intact.
+@Suite struct GCLeafRoundCrashTests {
+    @Test(arguments: CrashInjectionTests.snapshotSteps)
+    func crashInASnapshotRound(_ step: String) throws {
+        let sr = try TestSR(mode: .path)
+        defer { sr.cleanup() }
+        try sr.createAndAttach()
+        let u = try sr.createVDI(size: 64 << 20)
+        let snap = try sr.vdiInfo(try sr.value(try sr.call("vdi_snapshot", vdi: u)))
+        // 40 MiB of data in the leaf: over the 20 MiB a merge may hold without a speed estimate.
+        let chain = try VHDChain(path: sr.path(u), provider: sr.provider, writable: true)
+        for i in 0..<40 { try chain.write([UInt8](repeating: UInt8(i + 1), count: 1 << 20), at: UInt64(i) << 20) }
+        try chain.flush()
+        try sr.value(try sr.call("vdi_delete", vdi: snap))
+        let hash = try sr.contentHash(u)
+        let crashed = try sr.run(arguments: ["gc", "--sr", sr.srUUID], fault: step)
+        #expect(crashed.exitStatus == 203, "\(crashed)")
+        let finished = try sr.run(arguments: ["gc", "--sr", sr.srUUID])
+        #expect(finished.exitStatus == 0 && finished.stdout.contains("leaf-coalesced 1"), "\(finished)")
+        #expect(try sr.contentHash(u) == hash)
+        #expect(try sr.disk().keys.sorted() == [u] && sr.disk()[u]?.parent == nil)
+        #expect(sr.treeProblems().isEmpty && sr.strayFiles().isEmpty, "\(sr.treeProblems()) \(sr.strayFiles())")
+        #expect(sr.recordProblems().isEmpty, "\(sr.recordProblems())")
+    }
+
+    @Test func aBigOfflineLeafGoesThroughOneRound() throws {
+        let sr = try TestSR(mode: .path)
+        defer { sr.cleanup() }
+        try sr.createAndAttach()
+        let u = try sr.createVDI(size: 64 << 20)
+        let snap = try sr.vdiInfo(try sr.value(try sr.call("vdi_snapshot", vdi: u)))
+        let chain = try VHDChain(path: sr.path(u), provider: sr.provider, writable: true)
+        for i in 0..<40 { try chain.write([UInt8](repeating: UInt8(i + 7), count: 1 << 20), at: UInt64(i) << 20) }
+        try chain.flush()
+        try sr.value(try sr.call("vdi_delete", vdi: snap))
+        let hash = try sr.contentHash(u)
+        let run = try sr.run(arguments: ["gc", "--sr", sr.srUUID])
+        #expect(run.stdout.contains("coalesced 1, leaf-coalesced 1"), "one round (a coalesce), then the leaf: \(run.stdout)")
+        #expect(try sr.contentHash(u) == hash)
+        #expect(try sr.disk().keys.sorted() == [u])
+        #expect(sr.treeProblems().isEmpty && sr.strayFiles().isEmpty && sr.recordProblems().isEmpty)
     }
 }

@@ -95,7 +95,13 @@ public final class GarbageCollector {
 
     /// One pass after another until nothing is left to do.
     func passes() throws {
-        try withSRLock { report.recovered += try recoverJournals() }
+        try withSRLock {
+            // An SMAPI operation or an earlier collector interrupted (a snapshot round dies
+            // as a snapshot does): finished or rolled back before anything else.
+            let r = try repo.recover()
+            report.recovered += r.completed + r.rolledBack + r.removed
+            report.recovered += try recoverJournals()
+        }
         while true {
             try checkAbort()
             let tree = try withSRLock { VDITree(try repo.scan()) }
