@@ -12,6 +12,9 @@ base="$root/var/sm"
 [ -L "$base/run" ] && rm -rf "$(readlink "$base/run")"
 rm -rf "$base"; mkdir -p "$base"
 export SWIFTSM_RUN_DIR=$(mktemp -d /tmp/sm.XXXXXX)
+# SMAPI calls start a background collector after deletes, snapshots and scans; here it is run by
+# hand at the end instead, so that each step's tree is the one the call made.
+export SWIFTSM_GC_AUTOSTART=0
 ln -s "$SWIFTSM_RUN_DIR" "$base/run"
 sr=$(cat /proc/sys/kernel/random/uuid)
 srdir="$base/sr-$sr"
@@ -40,7 +43,7 @@ call vdi_delete "{\"vdi_uuid\": \"$snap1\", \"vdi_location\": \"$snap1\"}" >/dev
 call sr_scan >/dev/null
 
 printf >&2 '\n\033[1mThe VHD tree of SR %s\033[0m (disk %s)\n' "$sr" "$disk"
-"$VHD" scan -f -m "$srdir/*.vhd" -p | python3 "$root/scripts/smapi-request.py" --tree "$disk" "$snap2" "$clone" >&2
+"$VHD" scan -f -m "$srdir/*.vhd" -p | python3 "$root/scripts/smapi-request.py" --tree "the disk=$disk" "snapshot 2=$snap2" "clone=$clone" >&2
 
 # The data path: attach and activate the disk (a swiftsm-datapath process serves its VHD chain
 # over NBD), write through NBD with nbdcopy, snapshot it while it is active (the datapath pauses,
@@ -84,3 +87,24 @@ check "snapshot: the 2 MiB written before it" "$base/snap.raw" 0 2 "$base/before
 check "live disk: the 1 MiB written after the snapshot" "$base/live.raw" 0 1 "$base/after.bin"
 check "live disk: the rest of the 2 MiB from before" "$base/live.raw" 1 1 <(tail -c 1048576 "$base/before.bin")
 "$VHD" check -n "$srdir/$disk.vhd" -p >&2
+
+# The garbage collector: the snapshots above left hidden base copies in a chain; deleting the
+# oldest remaining snapshot leaves more. `smdriver gc` removes what nothing needs, merges each
+# hidden node that is its parent's only child into the parent, merges leaves into a parent they
+# are alone on, and relinks the rest: the shortest chains that keep every VDI's content.
+call vdi_delete "{\"vdi_uuid\": \"$snap2\", \"vdi_location\": \"$snap2\"}" >/dev/null
+tree() { "$VHD" scan -f -m "$srdir/*.vhd" -p | python3 "$root/scripts/smapi-request.py" --tree "the disk=$disk" "snapshot 3=$snap3" "clone=$clone" >&2; }
+sums() { for v in "$disk" "$snap3" "$clone"; do printf '%s ' "$("$VHD" cat "$srdir/$v.vhd" | md5sum | cut -c1-12)"; done; }
+printf >&2 '\n\033[1mBefore the collector\033[0m (disk, snapshot, clone)\n'
+tree
+before=$(sums)
+printf >&2 '\n\033[1m$ smdriver gc --sr %s\033[0m\n' "$sr"
+"$SMDRIVER" --driver ext gc --sr "$sr" >&2
+printf >&2 '\n\033[1mAfter the collector\033[0m\n'
+tree
+after=$(sums)
+printf >&2 '\n  content of disk, snapshot, clone before: %s\n  content of disk, snapshot, clone after:  %s\n' "$before" "$after"
+[ "$before" = "$after" ] || { echo "the collector changed a VDI's content" >&2; exit 1; }
+"$SMDRIVER" --driver ext gc --sr "$sr" --status >&2
+for v in "$disk" "$snap3" "$clone"; do "$VHD" check -n "$srdir/$v.vhd" -p >/dev/null; done
+printf >&2 '  every VHD passes check\n'

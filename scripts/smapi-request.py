@@ -22,8 +22,9 @@ def uuid_of(doc):
     (value,), _ = xmlrpc.client.loads(doc)
     print(value["uuid"])
 
-def tree(names):
-    labels = {names[0]: "the disk", names[1]: "snapshot 2", names[2]: "clone"}
+def tree(pairs):
+    """pairs: "label=uuid" for the VDIs to name in the drawing."""
+    labels = {uuid: label for label, uuid in (p.rsplit("=", 1) for p in pairs)}
     for line in sys.stdin:
         indent = len(line) - len(line.lstrip(" "))
         fields = dict(f.split("=", 1) for f in line.split())
