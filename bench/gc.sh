@@ -83,7 +83,7 @@ call vdi_activate "$(vdi_args "$d" "$rw")" >/dev/null
 sock=$(python3 -c 'import sys, xmlrpc.client; print(xmlrpc.client.loads(sys.argv[1])[0][0]["params_nbd"])' "$attach")
 sock=${sock#nbd:unix:}; sock=${sock%:exportname=*}
 fio --name=steady --ioengine=nbd --uri="nbd+unix:///$d?socket=$sock" --rw=randwrite --bs=4k --iodepth=4 \
-    --size=512m --time_based --runtime="$DURATION" --rate_iops="$FIO_IOPS" --verify=crc32c --verify_backlog=4096 \
+    --size=512m --time_based --runtime="$DURATION" --rate_iops="$FIO_IOPS" --verify=crc32c --verify_backlog=4096 --verify_state_save=0 \
     --do_verify=0 --output="$work/fio.out" >/dev/null 2>&1 &
 fio_pid=$!
 start=$(now); last_snap=$start; prev=""; snaps=0; max_depth=0; : > "$work/depths"

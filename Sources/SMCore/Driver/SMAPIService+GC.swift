@@ -22,7 +22,8 @@ extension SMAPIService {
     /// Announces new work to the SR's collector and asks for one to start (the Python SM's
     /// `cleanup.start_gc_service`). Never fails the command.
     func kickCollector(_ c: DriverContext) {
-        guard let sr = try? c.srUUID() else { return }
+        // The collector runs on the SR master only (reference §4.1).
+        guard c.request.isMaster, let sr = try? c.srUUID() else { return }
         GCControl(run: run, sr: sr).kick()
         collectorStarter?(sr)
     }

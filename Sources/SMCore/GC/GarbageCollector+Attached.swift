@@ -13,12 +13,15 @@ extension GarbageCollector {
         case notAttached(String)
         /// SR other_config says `gc=false`.
         case disabled(String)
+        /// This host is not the SR's master (its attach said `SRmaster=false`).
+        case notMaster(String)
 
         /// A readable description.
         public var description: String {
             switch self {
             case let .notAttached(sr): "SR \(sr) is not attached on this host (no \(SRPlugRecord.path(run: .current, sr: sr)))"
             case let .disabled(sr): "garbage collection is disabled on SR \(sr) (other-config:gc=false)"
+            case let .notMaster(sr): "this host is not the master of SR \(sr): its collector runs on the master"
             }
         }
     }
@@ -28,6 +31,7 @@ extension GarbageCollector {
     public static func forAttachedSR(_ sr: String, driver: any SRDriver, run: RunDirectory, log: Logger,
                                      options: GCOptions, overrides: Set<PartialKeyPath<GCOptions>> = []) throws -> GarbageCollector {
         guard let record = SRPlugRecord.read(run: run, sr: sr) else { throw SetupError.notAttached(sr) }
+        guard record.deviceConfig["SRmaster"] != "false" else { throw SetupError.notMaster(sr) }
         let request = record.request
         var toolstack: any ToolstackCallbacks = NoToolstack()
         var options = options
