@@ -9,6 +9,8 @@ import VHD
 /// unpause that reopens the chain (possibly from a new leaf), so nothing is lost or reordered.
 /// READs are planned on the chain thread (`ReadPlan`) and their preads run on a small pool of I/O
 /// threads, several at once; pause, unpause and close wait for those reads before touching the chain.
+/// READs of blocks the `ReadMap` knows skip the queue: planned on the event loop, read there from
+/// the page cache, or on the I/O threads when the disk must be waited for.
 public final class ChainWorker: @unchecked Sendable {
     /// What a job produced: a result, or a read plan for the I/O threads.
     enum Outcome {
@@ -62,6 +64,8 @@ public final class ChainWorker: @unchecked Sendable {
     private var finished = false
     private var readsInFlight = 0
     private let ioPool = NIOThreadPool(numberOfThreads: ChainWorker.ioThreads)
+    /// Where known blocks read from, for READs that skip the chain thread.
+    let readMap = ReadMap()
     // Only touched on the worker thread (and in init, before it starts).
     private var chain: VHDChain?
     private var thread: Thread?
@@ -76,6 +80,7 @@ public final class ChainWorker: @unchecked Sendable {
         stats.leaf = leafPath
         stats.readOnly = !writable
         stats.size = size
+        readMap.open(chain)
         ioPool.start()
         let t = Thread { [self] in loop() }
         t.name = "swiftsm-chain"
@@ -97,6 +102,14 @@ public final class ChainWorker: @unchecked Sendable {
             s.paused = state == .paused
             s.size = size
             s.leaf = leafPath
+            let fast = readMap.snapshot()
+            s.requests += fast.reads + fast.errors
+            s.reads += fast.reads
+            s.bytesRead += fast.bytes
+            s.errors += fast.errors
+            s.latencyTotalMicros += fast.latencyTotal
+            s.latencyMaxMicros = max(s.latencyMaxMicros, fast.latencyMax)
+            s.latencyMeanMicros = s.requests > 0 ? s.latencyTotalMicros / s.requests : 0
             return s
         }
     }
@@ -120,9 +133,62 @@ public final class ChainWorker: @unchecked Sendable {
     /// planned on the chain thread, read on an I/O thread (or read directly when it cannot be planned).
     public func submitRead(offset: UInt64, length: Int, headerRoom: Int, completion: @escaping @Sendable (NBDCommandResult) -> Void) {
         enqueue(Job(kind: .read, bytes: UInt64(length), queued: DispatchTime.now().uptimeNanoseconds, body: { chain in
-            if let plan = ReadPlan.make(chain, offset: offset, length: length) { return .read(plan, headerRoom: headerRoom) }
+            let plan = ReadPlan.make(chain, offset: offset, length: length)
+            self.readMap.learn(chain, offset: offset, length: length)
+            if let plan { return .read(plan, headerRoom: headerRoom) }
             return .result(try ChainIO.read(chain, offset: offset, length: length, headerRoom: headerRoom))
         }, completion: completion))
+    }
+
+    /// Queues a request that writes `[offset, offset+length)` (WRITE, WRITE_ZEROES): while it is
+    /// pending READs take the queue too, and its blocks leave the read map before it is answered.
+    public func submitWrite(_ kind: DatapathRequestKind, offset: UInt64, length: UInt64,
+                            _ body: @escaping @Sendable (VHDChain) throws -> NBDCommandResult,
+                            completion: @escaping @Sendable (NBDCommandResult) -> Void) {
+        readMap.writeQueued()
+        let map = readMap
+        submit(kind, bytes: length, body) { result in
+            map.writeDone(offset: offset, length: length)
+            completion(result)
+        }
+    }
+
+    /// A READ planned from the read map, from the page cache on the calling thread: the data, or
+    /// nil when the disk must be waited for (then `readPlanned`). `started` is when it arrived.
+    func readCached(_ plan: ReadPlan, started: UInt64) -> ByteBuffer? {
+        var buffer = ByteBufferAllocator().buffer(capacity: plan.length)
+        let cached = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: plan.length) { ptr in
+            plan.executeCached(into: UnsafeMutableRawBufferPointer(rebasing: ptr[0..<plan.length])) ? plan.length : 0
+        }
+        guard cached == plan.length else { return nil }
+        readMap.finished(bytes: plan.length, micros: (DispatchTime.now().uptimeNanoseconds - started) / 1000, failed: false)
+        return buffer
+    }
+
+    /// A READ planned from the read map, on an I/O thread.
+    func readPlanned(_ plan: ReadPlan, started: UInt64, completion: @escaping @Sendable (NBDCommandResult) -> Void) {
+        ioPool.submit { [readMap] _ in
+            let result = Self.execute(plan, headerRoom: 0)
+            var failed = false
+            if case .failed = result { failed = true }
+            readMap.finished(bytes: plan.length, micros: (DispatchTime.now().uptimeNanoseconds - started) / 1000, failed: failed)
+            completion(result)
+        }
+    }
+
+    /// Runs `plan` into a new buffer with `headerRoom` bytes in front.
+    static func execute(_ plan: ReadPlan, headerRoom room: Int) -> NBDCommandResult {
+        var buffer = ByteBufferAllocator().buffer(capacity: room + plan.length)
+        buffer.moveWriterIndex(forwardBy: room)
+        do {
+            try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: plan.length) { ptr in
+                try plan.execute(into: UnsafeMutableRawBufferPointer(rebasing: ptr[0..<plan.length]))
+                return plan.length
+            }
+            return .data(buffer, headerRoom: room)
+        } catch {
+            return .failed(ChainIO.errno(for: error))
+        }
     }
 
     private func enqueue(_ job: Job) {
@@ -144,6 +210,7 @@ public final class ChainWorker: @unchecked Sendable {
     public func pause(_ completion: @escaping @Sendable (Result<Void, Failure>) -> Void) {
         control(completion) { [self] in
             guard let c = chain else { return .success(()) }     // already paused
+            readMap.close()
             drainReads()
             var result: Result<Void, Failure> = .success(())
             do { try c.flush() } catch { result = .failure(.flush("\(error)")) }
@@ -159,10 +226,18 @@ public final class ChainWorker: @unchecked Sendable {
             let path = newPath ?? condition.withLock { leafPath }
             if chain != nil && newPath == nil { return .success(()) }      // not paused
             do {
+                readMap.close()
                 drainReads()
-                let c = try VHDChain(path: path, provider: FileStoreProvider(), writable: writable)
+                let c: VHDChain
+                do {
+                    c = try VHDChain(path: path, provider: FileStoreProvider(), writable: writable)
+                } catch {
+                    if let old = chain { readMap.open(old) }
+                    throw error
+                }
                 if let old = chain { try? old.flush() }
                 chain = c
+                readMap.open(c)
                 condition.withLock {
                     leafPath = path
                     size = c.virtualSize
@@ -180,6 +255,7 @@ public final class ChainWorker: @unchecked Sendable {
     public func close(_ completion: @escaping @Sendable (Result<Void, Failure>) -> Void) {
         control(completion) { [self] in
             var result: Result<Void, Failure> = .success(())
+            readMap.close()
             drainReads()
             if let c = chain { do { try c.flush() } catch { result = .failure(.flush("\(error)")) } }
             chain = nil
@@ -256,19 +332,7 @@ public final class ChainWorker: @unchecked Sendable {
         case let .read(plan, room):
             condition.withLock { readsInFlight += 1 }
             ioPool.submit { [self] _ in
-                var buffer = ByteBufferAllocator().buffer(capacity: room + plan.length)
-                buffer.moveWriterIndex(forwardBy: room)
-                let result: NBDCommandResult
-                do {
-                    try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: plan.length) { ptr in
-                        try plan.execute(into: UnsafeMutableRawBufferPointer(rebasing: ptr[0..<plan.length]))
-                        return plan.length
-                    }
-                    result = .data(buffer, headerRoom: room)
-                } catch {
-                    result = .failed(ChainIO.errno(for: error))
-                }
-                finish(job, result)
+                finish(job, Self.execute(plan, headerRoom: room))
                 condition.withLock {
                     readsInFlight -= 1
                     if readsInFlight == 0 { condition.broadcast() }

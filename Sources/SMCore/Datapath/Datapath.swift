@@ -149,8 +149,15 @@ public final class Datapath: @unchecked Sendable {
     public static func serve(_ configuration: DatapathConfiguration) -> Int32 {
         signal(SIGPIPE, SIG_IGN)
         // A few threads passing big buffers around: keep freed memory in two malloc arenas
-        // (glibc's mallopt(M_ARENA_MAX = -8, 2); malloc.h is not visible to Swift).
-        if let sym = dlsym(nil, "mallopt") { _ = unsafeBitCast(sym, to: (@convention(c) (Int32, Int32) -> Int32).self)(-8, 2) }
+        // (glibc's mallopt(M_ARENA_MAX = -8, 2); malloc.h is not visible to Swift), and take
+        // READ buffers up to 4 MiB from them rather than from a fresh mmap each (M_MMAP_THRESHOLD
+        // = -3; M_TRIM_THRESHOLD = -1 keeps the top of the heap from going back and forth).
+        if let sym = dlsym(nil, "mallopt") {
+            let mallopt = unsafeBitCast(sym, to: (@convention(c) (Int32, Int32) -> Int32).self)
+            _ = mallopt(-8, 2)
+            _ = mallopt(-3, (4 << 20) + (64 << 10))
+            _ = mallopt(-1, 16 << 20)
+        }
         let logger = Logger(label: "datapath") { label in
             SMLogHandler(label: label, path: configuration.run.logFile, echo: true)
         }

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import VHD
 
@@ -7,7 +8,7 @@ import VHD
 final class NBDConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+    typealias OutboundOut = IOData
 
     /// Where the connection is in the protocol.
     enum Phase { case clientFlags, options, transmission, disconnecting, closed }
@@ -23,6 +24,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         case writePayload(cookie: UInt64, offset: UInt64, fua: Bool, payload: ByteBuffer, remaining: Int)
     }
 
+    /// Smallest READ sent straight from the page cache (sendfile) rather than copied.
+    static let regionMinimum = 64 << 10
     /// Most requests in flight per connection before reading pauses.
     static let maxInFlight = 128
     /// Most bytes in flight per connection before reading pauses (bounds the memory a fast
@@ -42,6 +45,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     var inFlight = 0
     var inFlightBytes = 0
     var readPending = false
+    /// Descriptors of queued file regions.
+    let regionFiles = RegionFiles()
 
     /// A handler serving `export` from `worker`.
     init(export: NBDExport, worker: ChainWorker) {
@@ -58,7 +63,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         worker.noteConnection(opened: true)
-        context.writeAndFlush(wrapOutboundOut(NBDReplyEncoder.greeting(context.channel.allocator)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(NBDReplyEncoder.greeting(context.channel.allocator))), promise: nil)
         context.fireChannelActive()
     }
 
@@ -67,6 +72,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         phase = .closed
         cumulation = nil
         pending = .none
+        regionFiles.retireAll()
         context.fireChannelInactive()
     }
 
@@ -121,13 +127,13 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         guard phase != .closed else { return }
         phase = .disconnecting
         cumulation = nil
-        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { _ in
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(context.channel.allocator.buffer(capacity: 0)))).assumeIsolated().whenComplete { _ in
             self.close(context)
         }
     }
 
     func send(_ context: ChannelHandlerContext, _ buffer: ByteBuffer) {
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
     }
 
     // MARK: - Parsing
@@ -248,6 +254,32 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         case C.read:
             guard Int(length) <= NBD.maxPayload else { return replyError(context, cookie: cookie, error: NBD.Errno.einval, isRead: true) }
             guard inside(offset, length) else { return replyError(context, cookie: cookie, error: NBD.Errno.einval, isRead: true) }
+            // Blocks the read map knows: planned here, read from the page cache here when it
+            // holds them, else on an I/O thread; the chain thread is not involved.
+            if let plan = worker.readMap.plan(offset: offset, length: Int(length)) {
+                let started = DispatchTime.now().uptimeNanoseconds
+                // Large and in one file: sent straight from the page cache (sendfile) when all of
+                // it is there, else read on an I/O thread (without first copying what is cached).
+                var tryCache = true
+                if Int(length) >= Self.regionMinimum, let (fd, at) = plan.singleFile {
+                    tryCache = false
+                    if ReadPlan.isCached(fd: fd, offset: at, count: Int(length)),
+                       let file = regionFiles.entry(for: fd, generation: plan.generation) {
+                        worker.readMap.finished(bytes: Int(length), micros: (DispatchTime.now().uptimeNanoseconds - started) / 1000, failed: false)
+                        regionFiles.queued(file)
+                        replyRegion(context, cookie: cookie, offset: offset, file: file, at: at, count: Int(length))
+                        return
+                    }
+                }
+                if tryCache, let data = worker.readCached(plan, started: started) {
+                    reply(context, cookie: cookie, offset: offset, result: .data(data, headerRoom: 0), isRead: true)
+                } else {
+                    submit(context, bytes: UInt64(length), cookie: cookie, offset: offset, isRead: true) { completion in
+                        self.worker.readPlanned(plan, started: started, completion: completion)
+                    }
+                }
+                return
+            }
             // The data gets a buffer of its own (a power of two for the usual request sizes, which
             // is what ByteBuffer allocates anyway); the header goes in a second, small write.
             let room = 0
@@ -279,7 +311,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             guard inside(offset, length) else { return replyError(context, cookie: cookie, error: NBD.Errno.enospc, isRead: false) }
             guard flags & CF.fastZero == 0 else { return replyError(context, cookie: cookie, error: NBD.Errno.enotsup, isRead: false) }
             let noHole = flags & CF.noHole != 0
-            submit(context, .writeZeroes, bytes: UInt64(length), cookie: cookie, offset: offset) { chain in
+            submitWrite(context, .writeZeroes, cookie: cookie, offset: offset, length: UInt64(length)) { chain in
                 try ChainIO.writeZeroes(chain, offset: offset, length: UInt64(length), noHole: noHole, fua: fua)
             }
         case C.blockStatus:
@@ -297,8 +329,16 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     }
 
     func submitWrite(_ context: ChannelHandlerContext, cookie: UInt64, offset: UInt64, fua: Bool, payload: ByteBuffer) {
-        submit(context, .write, bytes: UInt64(payload.readableBytes), cookie: cookie, offset: offset) { chain in
+        submitWrite(context, .write, cookie: cookie, offset: offset, length: UInt64(payload.readableBytes)) { chain in
             try ChainIO.write(chain, payload, offset: offset, fua: fua)
+        }
+    }
+
+    /// Runs a request that changes `[offset, offset+length)` on the chain thread (see `ChainWorker.submitWrite`).
+    func submitWrite(_ context: ChannelHandlerContext, _ kind: DatapathRequestKind, cookie: UInt64, offset: UInt64, length: UInt64,
+                     _ body: @escaping @Sendable (VHDChain) throws -> NBDCommandResult) {
+        submit(context, bytes: length, cookie: cookie, offset: offset, isRead: false) { completion in
+            self.worker.submitWrite(kind, offset: offset, length: length, body, completion: completion)
         }
     }
 
@@ -370,6 +410,24 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         case let .failed(error):
             replyError(context, cookie: cookie, error: error, isRead: isRead)
         }
+    }
+
+    /// READ data sent from the page cache: the reply header, then `count` bytes at `at` of the
+    /// file (whose entry counts this region as queued already).
+    func replyRegion(_ context: ChannelHandlerContext, cookie: UInt64, offset: UInt64, file: RegionFiles.Entry, at: UInt64, count: Int) {
+        guard phase != .closed else { return regionFiles.sent(file) }
+        var header = context.channel.allocator.buffer(capacity: 28)
+        if structured {
+            NBDReplyEncoder.chunk(&header, flags: NBD.Chunk.flagDone, type: NBD.Chunk.offsetData, cookie: cookie, length: UInt32(8 + count))
+            header.writeInteger(offset)
+        } else {
+            NBDReplyEncoder.simple(&header, cookie: cookie, error: 0)
+        }
+        send(context, header)
+        let region = FileRegion(fileHandle: file.handle, readerIndex: Int(at), endIndex: Int(at) + count)
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.assumeIsolated().whenComplete { _ in self.regionFiles.sent(file) }
+        context.write(wrapOutboundOut(.fileRegion(region)), promise: promise)
     }
 
     func replyDone(_ context: ChannelHandlerContext, cookie: UInt64) {

@@ -22,6 +22,14 @@ struct ReadPlan: Sendable {
     var pieces: [Piece] = []
     /// Bytes of the request.
     let length: Int
+    /// The read map's generation the descriptors belong to (plans made from the map).
+    var generation: UInt64 = 0
+
+    /// The one file range the whole request reads, if it is one.
+    var singleFile: (fd: Int32, offset: UInt64)? {
+        guard pieces.count == 1, case let .file(fd, offset, 0, count) = pieces[0], count == length else { return nil }
+        return (fd, offset)
+    }
 
     /// The plan of `length` bytes at `offset` (from the chain's own read mapping), or nil when a
     /// direct read is needed (unaligned requests, stores that are not plain files).
@@ -58,6 +66,57 @@ struct ReadPlan: Sendable {
         } else {
             pieces.append(.zero(at: at, count: count))
         }
+    }
+
+    /// glibc's preadv2, looked up at run time (Glibc's module map does not show it).
+    private typealias PReadV2 = @convention(c) (Int32, UnsafePointer<iovec>?, Int32, off_t, Int32) -> Int
+    private static let preadv2: PReadV2? = dlsym(nil, "preadv2").map { unsafeBitCast($0, to: PReadV2.self) }
+    /// RWF_NOWAIT: fail with EAGAIN instead of waiting for the disk.
+    private static let nowait: Int32 = 8
+
+    /// Reads every piece into `buffer` (`length` bytes) from the page cache only; false as
+    /// soon as some of it would have to wait for the disk (the buffer then holds part of it).
+    func executeCached(into buffer: UnsafeMutableRawBufferPointer) -> Bool {
+        guard let preadv2 = Self.preadv2 else { return false }
+        for piece in pieces {
+            switch piece {
+            case let .zero(at, count):
+                UnsafeMutableRawBufferPointer(rebasing: buffer[at..<at + count]).initializeMemory(as: UInt8.self, repeating: 0)
+            case let .file(fd, offset, at, count):
+                var done = 0
+                while done < count {
+                    var v = iovec(iov_base: buffer.baseAddress! + at + done, iov_len: count - done)
+                    let n = preadv2(fd, &v, 1, off_t(offset) + off_t(done), Self.nowait)
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { return false }
+                    done += n
+                }
+            }
+        }
+        return true
+    }
+
+    /// cachestat(2) (Linux 6.5), through syscall(2) since glibc has no wrapper here.
+    private typealias Syscall4 = @convention(c) (Int, Int32, UnsafeRawPointer, UnsafeMutableRawPointer, UInt32) -> Int
+    private static let syscall4: Syscall4? = dlsym(nil, "syscall").map { unsafeBitCast($0, to: Syscall4.self) }
+    private static let cachestatNumber = 451
+    private static let pageSize = UInt64(max(4096, sysconf(Int32(_SC_PAGESIZE))))
+
+    /// Whether every page of `count` bytes at `offset` of `fd` is in the page cache (false when
+    /// unknown), so that sending them from the event loop will not wait for the disk.
+    static func isCached(fd: Int32, offset: UInt64, count: Int) -> Bool {
+        #if arch(x86_64) || arch(arm64)
+        guard let call = syscall4, count > 0 else { return false }
+        var range: (UInt64, UInt64) = (offset, UInt64(count))
+        var stat: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+        let r = withUnsafePointer(to: &range) { rp in
+            withUnsafeMutablePointer(to: &stat) { sp in call(cachestatNumber, fd, rp, sp, 0) }
+        }
+        let pages = (offset + UInt64(count) - 1) / pageSize - offset / pageSize + 1
+        return r == 0 && stat.0 >= pages
+        #else
+        return false
+        #endif
     }
 
     /// Reads every piece into `buffer` (`length` bytes); throws `VHDError.io` or `.shortRead`.

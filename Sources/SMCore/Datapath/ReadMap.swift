@@ -1,0 +1,234 @@
+import Foundation
+import VHD
+
+/// Where each block of the virtual disk reads from, learnt by the chain thread and consulted by
+/// the event loops, so that a READ of blocks already known is planned, and usually read from the
+/// page cache, without a hop to the chain thread.
+///
+/// A block is known when its whole range lies contiguously in one file of the chain, or reads
+/// as zeros. A block wholly present in the leaf (or in any image of a read-only chain) never
+/// moves while the chain is open: writes land in place. Any other entry is forgotten whenever a
+/// write touches the block, before that write is answered. While a write or WRITE_ZEROES is
+/// queued or running, READs take the chain thread's queue, as every request did before (a READ
+/// sent after a WRITE whose reply it did not wait for still sees it). The map is closed, and its
+/// readers waited for, before the chain is paused, reopened or closed.
+final class ReadMap: @unchecked Sendable {
+    /// Granularity of the map for images without blocks (fixed VHDs).
+    static let defaultBlockSize = 2 << 20
+
+    // Entry encoding: kind in bits 0-1, stable in bit 2, store index in bits 3-10, file offset
+    // in 512-byte sectors from bit 11.
+    static let unknown: UInt64 = 0
+    static let mixed: UInt64 = 1
+    static let zero: UInt64 = 2
+    static let file: UInt64 = 3
+    static let stableBit: UInt64 = 4
+
+    /// Counters of the READs answered from the map (merged into `DatapathStats`).
+    struct Counters {
+        var reads: UInt64 = 0
+        var bytes: UInt64 = 0
+        var errors: UInt64 = 0
+        var latencyTotal: UInt64 = 0
+        var latencyMax: UInt64 = 0
+    }
+
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var isOpen = false
+    private var entries: UnsafeMutablePointer<UInt64>?
+    private var blockCount = 0
+    private var blockShift: UInt64 = 21
+    private var size: UInt64 = 0
+    private var fds: [Int32] = []
+    private var readers = 0
+    private var pendingWrites = 0
+    private var generation: UInt64 = 0
+    private var counters = Counters()
+    // Chain thread only: the stores of the open chain, by index.
+    private var stores: [ObjectIdentifier] = []
+    private var allStable = false
+
+    deinit { free(entries) }
+
+    // MARK: - Chain thread
+
+    /// Starts mapping `chain` (every entry unknown). Stores that are not plain files keep the
+    /// blocks they hold off the map.
+    func open(_ chain: VHDChain) {
+        let leaf = chain.leaf
+        let block = leaf.diskType == .fixed ? Self.defaultBlockSize : leaf.blockSize
+        guard block >= 4096, block.nonzeroBitCount == 1 else { return }
+        var ids: [ObjectIdentifier] = []
+        var descriptors: [Int32] = []
+        for store in chain.images.map(\.store) + (chain.rawParent.map { [$0] } ?? []) {
+            ids.append(ObjectIdentifier(store))
+            descriptors.append((store as? FileStore)?.descriptor.rawValue ?? -1)
+        }
+        guard ids.count < 256 else { return }
+        let size = chain.virtualSize
+        let count = Int((size + UInt64(block) - 1) / UInt64(block))
+        // calloc: pages of blocks never read stay untouched (no resident memory).
+        guard let table = calloc(max(count, 1), MemoryLayout<UInt64>.size)?.assumingMemoryBound(to: UInt64.self) else { return }
+        stores = ids
+        allStable = !leaf.writable
+        condition.withLock {
+            free(entries)
+            entries = table
+            blockCount = count
+            blockShift = UInt64(block.trailingZeroBitCount)
+            self.size = size
+            fds = descriptors
+            generation += 1
+            isOpen = true
+        }
+    }
+
+    /// Stops answering from the map and waits for every READ planned from it to finish; the
+    /// chain's descriptors may be closed afterwards.
+    func close() {
+        condition.withLock {
+            isOpen = false
+            while readers > 0 { condition.wait() }
+            free(entries)
+            entries = nil
+            blockCount = 0
+            fds = []
+        }
+        stores = []
+    }
+
+    /// Learns the blocks of `[offset, offset+length)` that are not known yet.
+    func learn(_ chain: VHDChain, offset: UInt64, length: Int) {
+        guard length > 0 else { return }
+        let (shift, count, open): (UInt64, Int, Bool) = condition.withLock { (blockShift, blockCount, isOpen) }
+        guard open else { return }
+        let first = Int(offset >> shift)
+        let last = min(Int((offset + UInt64(length) - 1) >> shift), count - 1)
+        guard first <= last else { return }
+        for b in first...last {
+            let known = condition.withLock { entries.map { $0[b] } ?? Self.mixed }
+            guard known == Self.unknown else { continue }
+            let entry = resolve(chain, block: b, shift: shift)
+            condition.withLock { if let e = entries, isOpen, e[b] == Self.unknown { e[b] = entry } }
+        }
+    }
+
+    /// The entry for block `b`: one contiguous file range, zeros, or mixed.
+    private func resolve(_ chain: VHDChain, block b: Int, shift: UInt64) -> UInt64 {
+        let start = UInt64(b) << shift
+        let size = chain.virtualSize
+        guard start < size else { return Self.mixed }
+        let count = Int(min(UInt64(1) << shift, size - start))
+        guard count % 512 == 0 else { return Self.mixed }
+        struct Mixed: Error {}
+        var kind = Self.unknown
+        var storeIndex = 0
+        var fileOffset: UInt64 = 0
+        var covered = 0
+        do {
+            try chain.mapRead(sector: start / 512, count: count) { segment in
+                switch segment {
+                case let .zero(at, n):
+                    guard kind == Self.unknown || kind == Self.zero, at == covered else { throw Mixed() }
+                    kind = Self.zero
+                    covered += n
+                case let .data(store, offset, at, n):
+                    guard let index = stores.firstIndex(of: ObjectIdentifier(store)), store is FileStore, at == covered else { throw Mixed() }
+                    if kind == Self.unknown {
+                        kind = Self.file
+                        storeIndex = index
+                        fileOffset = offset
+                    } else if kind != Self.file || index != storeIndex || fileOffset + UInt64(at) != offset {
+                        throw Mixed()
+                    }
+                    covered += n
+                }
+            }
+        } catch {
+            return Self.mixed
+        }
+        guard covered == count else { return Self.mixed }
+        switch kind {
+        case Self.zero:
+            return Self.zero | (allStable ? Self.stableBit : 0)
+        case Self.file:
+            guard fileOffset % 512 == 0 else { return Self.mixed }
+            let stable = allStable || storeIndex == 0
+            return Self.file | (stable ? Self.stableBit : 0) | UInt64(storeIndex) << 3 | (fileOffset / 512) << 11
+        default:
+            return Self.mixed
+        }
+    }
+
+    /// Notes a write queued for the chain thread (called on the event loop, in request order).
+    func writeQueued() {
+        condition.withLock { pendingWrites += 1 }
+    }
+
+    /// Forgets what a write to `[offset, offset+length)` may have changed; the write is no
+    /// longer pending. Called on the chain thread after the write, before its reply.
+    func writeDone(offset: UInt64, length: UInt64) {
+        condition.withLock {
+            pendingWrites -= 1
+            guard let e = entries, length > 0, blockCount > 0 else { return }
+            let first = Int(offset >> blockShift)
+            let last = min(Int((offset + length - 1) >> blockShift), blockCount - 1)
+            guard first <= last else { return }
+            for b in first...last where e[b] & Self.stableBit == 0 { e[b] = Self.unknown }
+        }
+    }
+
+    // MARK: - Event loops
+
+    /// The plan of a READ of `length` bytes at `offset` when every block it touches is known and
+    /// no write is pending, else nil. A plan returned counts as a reader until `finished`.
+    func plan(offset: UInt64, length: Int) -> ReadPlan? {
+        guard length > 0 else { return nil }
+        return condition.withLock { () -> ReadPlan? in
+            guard isOpen, pendingWrites == 0, let e = entries, offset < size, UInt64(length) <= size - offset else { return nil }
+            let blockSize = UInt64(1) << blockShift
+            var plan = ReadPlan(length: length, generation: generation)
+            var at = 0
+            var position = offset
+            while at < length {
+                let b = Int(position >> blockShift)
+                let entry = e[b]
+                let inBlock = position & (blockSize - 1)
+                let n = Int(min(UInt64(length - at), blockSize - inBlock))
+                switch entry & 3 {
+                case Self.zero:
+                    plan.zero(at, n)
+                case Self.file:
+                    let fd = fds[Int((entry >> 3) & 0xff)]
+                    plan.add(fd, (entry >> 11) * 512 + inBlock, at, n)
+                default:
+                    return nil
+                }
+                at += n
+                position += UInt64(n)
+            }
+            readers += 1
+            return plan
+        }
+    }
+
+    /// Ends a READ planned by `plan`: counts it and lets `close` go on when it was the last.
+    func finished(bytes: Int, micros: UInt64, failed: Bool) {
+        condition.withLock {
+            readers -= 1
+            if failed {
+                counters.errors += 1
+            } else {
+                counters.reads += 1
+                counters.bytes += UInt64(bytes)
+            }
+            counters.latencyTotal += micros
+            counters.latencyMax = max(counters.latencyMax, micros)
+            if readers == 0 && !isOpen { condition.broadcast() }
+        }
+    }
+
+    /// A copy of the counters.
+    func snapshot() -> Counters { condition.withLock { counters } }
+}
