@@ -82,6 +82,35 @@ import VHD
         #expect(!(try dp.control.stats().paused))
     }
 
+    /// What the collector's relink does under a running datapath: the leaf is reparented from
+    /// a node onto the node's parent (holding the node's data now), `refresh` reopens the chain
+    /// between two requests, the node can go; `flush` and `pause nosync` answer as documented.
+    @Test func refreshAfterARelinkAndTheOtherControls() throws {
+        let s = try Scratch(); defer { s.remove() }
+        let grand = try s.dynamicVHD("grand.vhd", mib: 8)
+        let node = s.path + "/node.vhd", leaf = s.path + "/leaf.vhd"
+        try Snapshot.create(child: node, parent: grand, provider: s.provider)
+        let data = pattern(1 << 20, seed: 51)
+        try s.write(node, data, at: 0)
+        try Snapshot.create(child: leaf, parent: node, provider: s.provider)
+        let dp = try LocalDatapath(s, leaf: leaf); defer { dp.stop() }
+        #expect(try dp.control.send("flush") == "flushed")
+        // The collector's merge and relink, the datapath running.
+        try Coalesce.run(child: node, provider: s.provider)
+        try Relink.run(child: leaf, newParent: grand, provider: s.provider)
+        #expect(throws: DatapathError.self) { try dp.control.send("refresh") }
+        #expect(throws: DatapathError.self) { try dp.control.send("refresh " + s.path + "/missing.vhd") }
+        #expect(try dp.control.send("refresh " + leaf) == "running")
+        try s.provider.remove(node)
+        try Command.check("nbdcopy", [dp.uri, s.path + "/back.raw"])
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: s.path + "/back.raw")).prefix(1 << 20)) == data)
+        let st = try dp.control.stats()
+        #expect(st.refreshes == 1 && !st.paused && st.pauses == 0)
+        #expect(try dp.control.send("pause nosync") == "paused")
+        #expect(throws: DatapathError.self) { try dp.control.send("pause sideways") }
+        #expect(try dp.control.send("unpause") == "running")
+    }
+
     @Test func closeEndsTheDatapath() throws {
         let s = try Scratch(); defer { s.remove() }
         let leaf = try s.dynamicVHD("disk.vhd", mib: 8)

@@ -207,13 +207,15 @@ public final class ChainWorker: @unchecked Sendable {
     }
 
     /// Stops taking requests after the one running, flushes and closes the chain.
-    public func pause(_ completion: @escaping @Sendable (Result<Void, Failure>) -> Void) {
+    /// With `sync` false the leaf's metadata is written but not forced to disk: for a pause after
+    /// which nothing relies on the leaf's durability (a leaf merged away while paused).
+    public func pause(sync: Bool = true, _ completion: @escaping @Sendable (Result<Void, Failure>) -> Void) {
         control(completion) { [self] in
             guard let c = chain else { return .success(()) }     // already paused
             readMap.close()
             drainReads()
             var result: Result<Void, Failure> = .success(())
-            do { try c.flush() } catch { result = .failure(.flush("\(error)")) }
+            do { if sync { try c.flush() } else { try c.leaf.commit() } } catch { result = .failure(.flush("\(error)")) }
             chain = nil
             condition.withLock { state = .paused; stats.pauses += 1 }
             return result
@@ -246,6 +248,38 @@ public final class ChainWorker: @unchecked Sendable {
                 }
                 return .success(())
             } catch {
+                return .failure(.reopen("\(error)"))
+            }
+        }
+    }
+
+    /// Forces what was written to disk without pausing (ahead of a pause, so that the pause's own
+    /// flush finds little left to write).
+    public func flush(_ completion: @escaping @Sendable (Result<Void, Failure>) -> Void) {
+        control(completion) { [self] in
+            guard let c = chain else { return .success(()) }
+            do { try c.flush() } catch { return .failure(.flush("\(error)")) }
+            return .success(())
+        }
+    }
+
+    /// Reopens a running chain from `leafPath` (the same leaf file, whose parents changed: a
+    /// relink), between two requests: reads drained, the leaf's metadata written (its data stays
+    /// in the same file, so the next client flush still covers it), the new chain swapped in.
+    public func refresh(leafPath newPath: String, _ completion: @escaping @Sendable (Result<Void, Failure>) -> Void) {
+        control(completion) { [self] in
+            guard let old = chain else { return .failure(.reopen("paused")) }
+            readMap.close()
+            drainReads()
+            do {
+                try old.leaf.commit()
+                let c = try VHDChain(path: newPath, provider: FileStoreProvider(), writable: writable)
+                chain = c
+                readMap.open(c)
+                condition.withLock { leafPath = newPath; size = c.virtualSize; stats.refreshes += 1 }
+                return .success(())
+            } catch {
+                readMap.open(old)
                 return .failure(.reopen("\(error)"))
             }
         }

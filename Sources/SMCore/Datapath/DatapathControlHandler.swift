@@ -2,8 +2,10 @@ import Foundation
 import NIOCore
 
 /// The control socket's line protocol: one command per line, one reply line each, `ok …` or
-/// `error …`. Commands: `ping`, `stats` (JSON counters), `pause` (stop taking requests, drain the
-/// one running, flush, close the chain), `unpause [leaf path]` (reopen, release held requests),
+/// `error …`. Commands: `ping`, `stats` (JSON counters), `pause [nosync]` (stop taking requests,
+/// drain the one running, flush — or only write the metadata —, close the chain), `unpause [leaf
+/// path]` (reopen, release held requests), `flush` (force writes to disk, running on),
+/// `refresh <leaf path>` (reopen the chain between two requests: its parents changed),
 /// `close` (flush, close everything, exit).
 final class DatapathControlHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
@@ -67,18 +69,27 @@ final class DatapathControlHandler: ChannelInboundHandler {
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                 let data = (try? encoder.encode(datapath.statistics())) ?? Data("{}".utf8)
                 respond(context, "ok " + String(decoding: data, as: UTF8.self))
-            case "pause", "unpause":
+            case "pause", "unpause", "flush", "refresh":
+                let argument = words.count > 1 ? words[1] : nil
+                if words[0] == "refresh" && argument == nil { respond(context, "error refresh needs a leaf path"); continue }
+                if words[0] == "pause", let a = argument, a != "nosync" { respond(context, "error unknown pause option '\(a.prefix(64))'"); continue }
                 busy = true
                 let promise = context.eventLoop.makePromise(of: String.self)
+                let reply = ["pause": "ok paused", "unpause": "ok running", "flush": "ok flushed", "refresh": "ok running"][words[0]]!
                 let done: @Sendable (Result<Void, ChainWorker.Failure>) -> Void = { r in
                     switch r {
-                    case .success: promise.succeed(words[0] == "pause" ? "ok paused" : "ok running")
+                    case .success: promise.succeed(reply)
                     case let .failure(e): promise.succeed("error \(e)")
                     }
                 }
                 if words[0] == "pause" {
-                    datapath.log.info("control: pause")
-                    datapath.worker.pause(done)
+                    datapath.log.info("control: pause \(argument ?? "")")
+                    datapath.worker.pause(sync: argument != "nosync", done)
+                } else if words[0] == "flush" {
+                    datapath.worker.flush(done)
+                } else if words[0] == "refresh" {
+                    datapath.log.info("control: refresh \(argument!)")
+                    datapath.worker.refresh(leafPath: argument!, done)
                 } else {
                     let path = words.count > 1 ? words[1] : nil
                     datapath.log.info("control: unpause \(path ?? "")")

@@ -101,14 +101,21 @@ public struct DatapathManager {
     /// Runs `body` with the datapath of `vdi` (if any) paused: requests held, chain flushed and
     /// closed. Afterwards the datapath reopens the chain from `leafPath` and the held requests run
     /// there in order. Without a datapath, just runs `body`.
-    public func withPaused<T>(sr: String, vdi: String, leafPath: String, _ body: () throws -> T) throws -> T {
+    /// `flushFirst` forces the writes to disk before pausing (a shorter pause when much is
+    /// unflushed); `sync` false only writes the leaf's metadata at the pause (for a leaf that is
+    /// merged away while paused). `paused` is told how long the datapath was held.
+    public func withPaused<T>(sr: String, vdi: String, leafPath: String, sync: Bool = true, flushFirst: Bool = false,
+                              paused: ((Double) -> Void)? = nil, _ body: () throws -> T) throws -> T {
         let dir = run.datapath(sr: sr, vdi: vdi)
         let lock = run.vdiLock(vdi)
         try lock.lock(timeout: 120)
         defer { lock.unlock() }
         guard runningPID(dir) != nil else { return try body() }
         let control = DatapathControlClient(socketPath: dir.controlSocket)
-        do { _ = try control.send("pause") } catch {
+        if flushFirst { _ = try control.send("flush") }
+        let start = Date()
+        defer { paused?(Date().timeIntervalSince(start)) }
+        do { _ = try control.send(sync ? "pause" : "pause nosync") } catch {
             _ = try? control.send("unpause")
             throw error
         }
@@ -117,6 +124,21 @@ public struct DatapathManager {
         _ = try control.send("unpause " + Self.absolute(leafPath))
         log.info("datapath of \(vdi) unpaused on \(leafPath)")
         return try result.get()
+    }
+
+    /// Reopens the running datapath of `vdi` (if any) on `leafPath` without pausing it: its
+    /// chain's parents changed (a relink). Returns how long requests were held, nil without one.
+    @discardableResult
+    public func refresh(sr: String, vdi: String, leafPath: String) throws -> Double? {
+        let dir = run.datapath(sr: sr, vdi: vdi)
+        let lock = run.vdiLock(vdi)
+        try lock.lock(timeout: 120)
+        defer { lock.unlock() }
+        guard runningPID(dir) != nil else { return nil }
+        let start = Date()
+        _ = try DatapathControlClient(socketPath: dir.controlSocket).send("refresh " + Self.absolute(leafPath))
+        log.info("datapath of \(vdi) refreshed on \(leafPath)")
+        return Date().timeIntervalSince(start)
     }
 
     /// The activation record, nil when absent or unreadable.

@@ -44,6 +44,8 @@ public struct DatapathStats: Sendable, Codable, Equatable {
     public var connectionsTotal: UInt64 = 0
     /// Times the chain was paused.
     public var pauses: UInt64 = 0
+    /// Times the chain was reopened while running (`refresh`).
+    public var refreshes: UInt64 = 0
     /// The TCP port when serving on 127.0.0.1 too.
     public var tcpPort: Int? = nil
 

@@ -34,7 +34,7 @@ extension GarbageCollector {
         updateSRStats()
     }
 
-    /// Relinks every child of `node` to `parent` (with the active leaves below paused), removes
+    /// Relinks every child of `node` to `parent` (the active leaves below then reopen), removes
     /// `node` and the `relink_<node>` journal, and updates the toolstack's records. Idempotent:
     /// recovery runs it again after a crash at any point. The SR lock is held.
     func relink(_ node: String, into parent: String) throws {
@@ -51,17 +51,17 @@ extension GarbageCollector {
             throw RepositoryError.corruptVolume(repo.volume(parent), "relink of \(node): the parent is missing")
         }
         let children = tree.children(of: node)
-        let leaves = children.flatMap { tree.leaves(below: $0) }
-        try withPaused(leaves) {
-            for child in children {
-                try Relink.run(child: repo.path(child), newParent: repo.path(parent), provider: container.provider)
-                FaultPoint.hit("gc.relink.after-child")
-            }
-            try container.sync()
-            FaultPoint.hit("gc.relink.before-remove")
-            try container.remove(repo.volume(node))
-            try container.sync()
+        // A running datapath never rewrites its leaf's header, so children are relinked under it;
+        // it then reopens its chain (without the node) before the node goes.
+        for child in children {
+            try Relink.run(child: repo.path(child), newParent: repo.path(parent), provider: container.provider)
+            FaultPoint.hit("gc.relink.after-child")
         }
+        try container.sync()
+        try refresh(children.flatMap { tree.leaves(below: $0) })
+        FaultPoint.hit("gc.relink.before-remove")
+        try container.remove(repo.volume(node))
+        try container.sync()
         FaultPoint.hit("gc.relink.before-commit")
         try container.removeJournal(journal.name)
         forget(node)

@@ -32,7 +32,7 @@ extension GarbageCollector {
             let base = VDIName.newUUID()
             let result: VHDRepository.SnapshotResult = try withSRLock {
                 _ = try leafCandidate(vdi)
-                return try withPaused([vdi]) { try repo.snapshot(uuid: vdi, copyUUID: nil, baseUUID: base) }
+                return try withPaused([vdi], flushFirst: true) { try repo.snapshot(uuid: vdi, copyUUID: nil, baseUUID: base) }
             }
             guard result.base != nil else { continue }
             try coalesce(base)
@@ -66,7 +66,9 @@ extension GarbageCollector {
         try withSRLock {
             _ = try leafCandidate(vdi)
             let journal = GCJournal.leaf(vdi: vdi, parent: parent)
-            try withPaused([vdi]) {
+            // Without a sync: the leaf's data is read back through the page cache by the merge,
+            // and the parent that receives it is forced to disk by the merge itself.
+            try withPaused([vdi], sync: false) {
                 try container.writeJournal(journal.name, journal.encoded())
                 FaultPoint.hit("gc.leaf.after-journal")
                 do { try merge(vdi, deadline: options.pauseBudget, afterFirstBlock: { FaultPoint.hit("gc.leaf.mid-merge") }) } catch {

@@ -202,20 +202,28 @@ public final class GarbageCollector {
     }
 
     /// Runs `body` with the datapaths of `vdis` that are active on this host paused, each
-    /// unpaused afterwards onto its VDI's leaf; the time paused is recorded.
-    func withPaused<T>(_ vdis: [String], _ body: () throws -> T) throws -> T {
+    /// unpaused afterwards onto its VDI's leaf; the time each was held is recorded. `sync` and
+    /// `flushFirst` as `DatapathManager.withPaused`.
+    func withPaused<T>(_ vdis: [String], sync: Bool = true, flushFirst: Bool = false, _ body: () throws -> T) throws -> T {
         guard let first = vdis.first else { return try body() }
-        guard datapaths.isActive(sr: sr, vdi: first) else { return try withPaused(Array(vdis.dropFirst()), body) }
-        let start = Date()
-        defer {
-            let paused = Date().timeIntervalSince(start)
-            report.pauses.append(paused)
-            status.longestPause = max(status.longestPause, paused)
-            log.info("GC: \(first) was paused \(String(format: "%.3f", paused)) s")
+        return try datapaths.withPaused(sr: sr, vdi: first, leafPath: repo.path(first), sync: sync, flushFirst: flushFirst,
+                                        paused: { self.recordPause(first, $0) }) {
+            try withPaused(Array(vdis.dropFirst()), sync: sync, flushFirst: flushFirst, body)
         }
-        return try datapaths.withPaused(sr: sr, vdi: first, leafPath: repo.path(first)) {
-            try withPaused(Array(vdis.dropFirst()), body)
+    }
+
+    /// Reopens the datapaths of `vdis` (those active here) on their leaves, their parents changed.
+    func refresh(_ vdis: [String]) throws {
+        for v in vdis {
+            if let held = try datapaths.refresh(sr: sr, vdi: v, leafPath: repo.path(v)) { recordPause(v, held) }
         }
+    }
+
+    /// Notes that `vdi`'s datapath held its requests for `seconds`.
+    func recordPause(_ vdi: String, _ seconds: Double) {
+        report.pauses.append(seconds)
+        status.longestPause = max(status.longestPause, seconds)
+        log.info("GC: \(vdi) was paused \(String(format: "%.3f", seconds)) s")
     }
 
     /// DB-FORGET, tolerating a VDI the toolstack never knew (a transient base copy).
