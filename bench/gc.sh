@@ -31,6 +31,8 @@ export SWIFTSM_RUN_DIR=$(mktemp -d /tmp/smb.XXXXXX)
 cleanup() {
   for d in "$SWIFTSM_RUN_DIR"/datapath/*/*/; do [ -f "$d/pid" ] && kill "$(cat "$d/pid")" 2>/dev/null; done
   pkill -f "smdriver --driver ext gc" 2>/dev/null || true
+  [ -n "${srdir:-}" ] && umount "$srdir" 2>/dev/null || true
+  [ -n "${loop:-}" ] && losetup -d "$loop" 2>/dev/null || true
   rm -rf "$work" "$SWIFTSM_RUN_DIR"
 }
 trap cleanup EXIT
@@ -38,9 +40,15 @@ drop() { sync; if [ -w /proc/sys/vm/drop_caches ]; then echo 3 > /proc/sys/vm/dr
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 sr=$(cat /proc/sys/kernel/random/uuid)
-srdir="$work/sr"
+# A device-mode EXT SR as on a host: sr_create formats a block device (here a loop device over a
+# sparse image) ext4 and sr_attach mounts it under the run directory, with SwiftSM's mount
+# options (the root filesystem here is mounted with online discard, which makes every unlink
+# of a large file wait for the discards).
+truncate -s 32G "$work/sr.img"
+loop=$(losetup -f --show "$work/sr.img")
+srdir="$SWIFTSM_RUN_DIR/sr-mount/$sr"
 call() { # COMMAND [json] -> methodResponse on stdout
-  "$BIN/smdriver" --driver ext "$(python3 scripts/smapi-request.py "$1" "$sr" "$srdir" "${2:-{\}}")"
+  "$BIN/smdriver" --driver ext "$(python3 scripts/smapi-request.py "$1" "$sr" "$loop" "${2:-{\}}")"
 }
 uuid_of() { python3 scripts/smapi-request.py --uuid "$1"; }
 vdi_args() { printf '{"vdi_uuid": "%s", "vdi_location": "%s", "driver_params": {}%s}' "$1" "$1" "${2:-}"; }
@@ -108,6 +116,7 @@ collectors=$(grep -c 'GC: started' "$SWIFTSM_RUN_DIR/SMlog" || true)
 merged=$(grep -c 'GC: merged' "$SWIFTSM_RUN_DIR/SMlog" || true)
 leafs=$(grep -c 'which now carries its uuid' "$SWIFTSM_RUN_DIR/SMlog" || true)
 call vdi_deactivate "$(vdi_args "$d" "$rw")" >/dev/null
+call sr_detach >/dev/null
 
 date=$(date +%F)
 out="bench/results-gc-$date.md"

@@ -4,8 +4,10 @@ print a methodResponse compactly, pull the uuid out of one, and draw the VHD tre
 import json, sys, xmlrpc.client
 
 def request(command, sr, srdir, extra):
+    """srdir: the SR's directory (device-config:path), or a block device (device-config:device)."""
+    where = {"device": srdir} if srdir.startswith("/dev/") else {"path": srdir}
     d = {"host_ref": "OpaqueRef:quickstart-host", "command": command, "args": [],
-         "device_config": {"SRmaster": "true", "path": srdir}, "sr_ref": "OpaqueRef:quickstart-sr",
+         "device_config": {"SRmaster": "true", **where}, "sr_ref": "OpaqueRef:quickstart-sr",
          "sr_uuid": sr}
     d.update(json.loads(extra))
     # As xapi sends it: one line, no XML declaration.
