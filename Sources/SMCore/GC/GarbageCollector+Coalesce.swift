@@ -73,8 +73,9 @@ extension GarbageCollector {
 
     /// Merges `child` into its parent with `Coalesce`, honouring aborts, the bandwidth cap and
     /// `deadline` (seconds), reporting progress and recording the speed; `afterFirstBlock` runs
-    /// once the first block is in the parent (a crash point). Returns the bytes of allocated
-    /// child blocks merged.
+    /// once the first block is in the parent (a crash point). Progress, speed and the bandwidth
+    /// cap count the child's allocated blocks (what the merge reads and writes); the report counts
+    /// the data sectors copied. Returns the bytes of allocated child blocks merged.
     @discardableResult
     func merge(_ child: String, deadline: Double? = nil, afterFirstBlock: @escaping () -> Void = {}) throws -> UInt64 {
         let image = try VHDImage(store: try container.provider.open(repo.path(child), writable: false),
@@ -86,6 +87,7 @@ extension GarbageCollector {
         publish(force: true)
         let start = Date()
         var done: UInt64 = 0
+        var data: UInt64 = 0
         var timedOut = false
         do {
             try Coalesce.run(child: repo.path(child), provider: container.provider, progress: { block, _ in
@@ -108,18 +110,18 @@ extension GarbageCollector {
             }, shouldCancel: {
                 if let d = deadline, Date().timeIntervalSince(start) > d { timedOut = true; return true }
                 return self.shouldStop
-            })
+            }, merged: { data += $0 })
         } catch VHDError.cancelled {
             if timedOut { throw GCError.gaveUp("the merge took longer than \(deadline ?? 0) s") }
             throw GCError.aborted
         }
         let seconds = Date().timeIntervalSince(start)
-        status.bytesDone += allocated
-        report.bytesMerged += allocated
+        status.bytesDone += data
+        report.bytesMerged += data
         status.megabytesPerSecond = Double(allocated) / max(seconds, 1e-6) / 1e6
         // Tiny merges say more about fixed costs than about speed.
         if allocated >= 16 << 20 { SpeedLog(path: control.speedFile).record(Double(allocated) / max(seconds, 1e-6)) }
-        log.info("GC: merged \(allocated >> 20) MiB of \(child) in \(String(format: "%.2f", seconds)) s")
+        log.info("GC: merged \(child): \(data >> 20) MiB of data in \(allocated >> 20) MiB of blocks, \(String(format: "%.2f", seconds)) s")
         publish(force: true)
         return allocated
     }
