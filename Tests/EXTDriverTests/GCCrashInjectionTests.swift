@@ -63,18 +63,24 @@ import Testing
 /// is first shrunk by a snapshot-and-coalesce round; the collector dies at each step of the
 /// round's snapshot, and the next run still merges everything with the content intact.
 @Suite struct GCLeafRoundCrashTests {
+    /// A new SR with one VDI holding 40 MiB in its leaf (over the 20 MiB a merge may hold without
+    /// a speed estimate) alone on its hidden base, its snapshot deleted; returns the VDI.
+    static func bigLeaf(_ sr: TestSR, seed: UInt8) throws -> String {
+        try sr.createAndAttach()
+        let u = try sr.createVDI(size: 64 << 20)
+        let snap = try sr.vdiInfo(try sr.value(try sr.call("vdi_snapshot", vdi: u)))
+        let chain = try VHDChain(path: sr.path(u), provider: sr.provider, writable: true)
+        for i in 0..<40 { try chain.write([UInt8](repeating: UInt8(truncatingIfNeeded: Int(seed) + i), count: 1 << 20), at: UInt64(i) << 20) }
+        try chain.flush()
+        try sr.value(try sr.call("vdi_delete", vdi: snap))
+        return u
+    }
+
     @Test(arguments: CrashInjectionTests.snapshotSteps)
     func crashInASnapshotRound(_ step: String) throws {
         let sr = try TestSR(mode: .path)
         defer { sr.cleanup() }
-        try sr.createAndAttach()
-        let u = try sr.createVDI(size: 64 << 20)
-        let snap = try sr.vdiInfo(try sr.value(try sr.call("vdi_snapshot", vdi: u)))
-        // 40 MiB of data in the leaf: over the 20 MiB a merge may hold without a speed estimate.
-        let chain = try VHDChain(path: sr.path(u), provider: sr.provider, writable: true)
-        for i in 0..<40 { try chain.write([UInt8](repeating: UInt8(i + 1), count: 1 << 20), at: UInt64(i) << 20) }
-        try chain.flush()
-        try sr.value(try sr.call("vdi_delete", vdi: snap))
+        let u = try Self.bigLeaf(sr, seed: 1)
         let hash = try sr.contentHash(u)
         let crashed = try sr.run(arguments: ["gc", "--sr", sr.srUUID], fault: step)
         #expect(crashed.exitStatus == 203, "\(crashed)")
@@ -89,13 +95,7 @@ import Testing
     @Test func aBigOfflineLeafGoesThroughOneRound() throws {
         let sr = try TestSR(mode: .path)
         defer { sr.cleanup() }
-        try sr.createAndAttach()
-        let u = try sr.createVDI(size: 64 << 20)
-        let snap = try sr.vdiInfo(try sr.value(try sr.call("vdi_snapshot", vdi: u)))
-        let chain = try VHDChain(path: sr.path(u), provider: sr.provider, writable: true)
-        for i in 0..<40 { try chain.write([UInt8](repeating: UInt8(i + 7), count: 1 << 20), at: UInt64(i) << 20) }
-        try chain.flush()
-        try sr.value(try sr.call("vdi_delete", vdi: snap))
+        let u = try Self.bigLeaf(sr, seed: 7)
         let hash = try sr.contentHash(u)
         let run = try sr.run(arguments: ["gc", "--sr", sr.srUUID])
         #expect(run.stdout.contains("coalesced 1, leaf-coalesced 1"), "one round (a coalesce), then the leaf: \(run.stdout)")

@@ -78,22 +78,14 @@ struct ReadPlan: Sendable {
     /// soon as some of it would have to wait for the disk (the buffer then holds part of it).
     func executeCached(into buffer: UnsafeMutableRawBufferPointer) -> Bool {
         guard let preadv2 = Self.preadv2 else { return false }
-        for piece in pieces {
-            switch piece {
-            case let .zero(at, count):
-                UnsafeMutableRawBufferPointer(rebasing: buffer[at..<at + count]).initializeMemory(as: UInt8.self, repeating: 0)
-            case let .file(fd, offset, at, count):
-                var done = 0
-                while done < count {
-                    var v = iovec(iov_base: buffer.baseAddress! + at + done, iov_len: count - done)
-                    let n = preadv2(fd, &v, 1, off_t(offset) + off_t(done), Self.nowait)
-                    if n < 0 && errno == EINTR { continue }
-                    if n <= 0 { return false }
-                    done += n
-                }
+        return fill(buffer) { fd, at, count, offset in
+            var v = iovec(iov_base: at, iov_len: count)
+            while true {
+                let n = preadv2(fd, &v, 1, offset, Self.nowait)
+                if n < 0 && errno == EINTR { continue }
+                return n > 0 ? n : nil
             }
         }
-        return true
     }
 
     /// cachestat(2) (Linux 6.5), through syscall(2) since glibc has no wrapper here.
@@ -121,6 +113,23 @@ struct ReadPlan: Sendable {
 
     /// Reads every piece into `buffer` (`length` bytes); throws `VHDError.io` or `.shortRead`.
     func execute(into buffer: UnsafeMutableRawBufferPointer) throws {
+        _ = try fill(buffer) { fd, at, count, offset in
+            while true {
+                let n = pread(fd, at, count, offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw VHDError.io(path: "fd \(fd)", operation: "read", errno: errno)
+                }
+                if n == 0 { throw VHDError.shortRead(path: "fd \(fd)", offset: UInt64(offset), count: count) }
+                return n
+            }
+        }
+    }
+
+    /// Zeroes the zero pieces and reads the file pieces with `read(fd, destination, count,
+    /// offset)`, which returns the bytes it read or nil to stop; whether everything was read.
+    private func fill(_ buffer: UnsafeMutableRawBufferPointer,
+                      _ read: (Int32, UnsafeMutableRawPointer, Int, off_t) throws -> Int?) rethrows -> Bool {
         for piece in pieces {
             switch piece {
             case let .zero(at, count):
@@ -128,15 +137,11 @@ struct ReadPlan: Sendable {
             case let .file(fd, offset, at, count):
                 var done = 0
                 while done < count {
-                    let n = pread(fd, buffer.baseAddress! + at + done, count - done, off_t(offset) + off_t(done))
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw VHDError.io(path: "fd \(fd)", operation: "read", errno: errno)
-                    }
-                    if n == 0 { throw VHDError.shortRead(path: "fd \(fd)", offset: offset + UInt64(done), count: count - done) }
+                    guard let n = try read(fd, buffer.baseAddress! + at + done, count - done, off_t(offset) + off_t(done)) else { return false }
                     done += n
                 }
             }
         }
+        return true
     }
 }
