@@ -115,6 +115,29 @@ import VHD
         #expect(control.status()?.state == "idle")
     }
 
+    /// A VDI grown after its snapshot: its base is smaller than the leaf and its BAT has no room,
+    /// so the collector grows the base first (through the repository's journaled resize).
+    @Test func aResizedLeafIsMergedIntoItsSmallerBase() throws {
+        let sr = try TestSR(mode: .path)
+        defer { sr.cleanup() }
+        try sr.createAndAttach()
+        let v = try sr.createVDI(size: 16 << 20)
+        try sr.writePattern(v, seed: 9)
+        let snap = try sr.vdiInfo(try sr.value(try sr.call("vdi_snapshot", vdi: v)))
+        let base = try #require(try sr.disk()[v]?.parent)
+        try sr.value(try sr.call("vdi_resize", vdi: v) { $0.setArgs([String(1 << 30)]) })
+        try sr.writePattern(v, seed: 10)       // its last sectors now lie far past the base's end
+        try sr.value(try sr.call("vdi_delete", vdi: snap))
+        let hash = try sr.contentHash(v)
+        #expect(try sr.disk()[base]?.virtualSize == 16 << 20)
+        let run = try sr.run(arguments: ["gc", "--sr", sr.srUUID])
+        #expect(run.stdout.contains("leaf-coalesced 1"), "\(run.stdout)")
+        #expect(try sr.contentHash(v) == hash)
+        #expect(try sr.disk().keys.sorted() == [v] && sr.disk()[v]?.virtualSize == 1 << 30)
+        #expect(sr.treeProblems().isEmpty && sr.strayFiles().isEmpty && sr.recordProblems().isEmpty,
+                "\(sr.treeProblems()) \(sr.strayFiles()) \(sr.recordProblems())")
+    }
+
     @Test func refusals() throws {
         let sr = try TestSR(mode: .path)
         defer { sr.cleanup() }

@@ -19,7 +19,7 @@ extension GarbageCollector {
         FaultPoint.hit("gc.coalesce.after-journal")
         status.step = "coalesce \(node) into \(parent)"
         log.info("GC: \(status.step)")
-        do { try merge(node, afterFirstBlock: { FaultPoint.hit("gc.coalesce.mid-merge") }) } catch {
+        do { try merge(node, into: parent, afterFirstBlock: { FaultPoint.hit("gc.coalesce.mid-merge") }) } catch {
             try? container.removeJournal(GCJournal.coalesce(node: node, parent: parent).name)
             throw error
         }
@@ -71,15 +71,19 @@ extension GarbageCollector {
         log.info("GC: relinked \(children) to \(parent), removed \(node)")
     }
 
-    /// Merges `child` into its parent with `Coalesce`, honouring aborts, the bandwidth cap and
+    /// Merges `child` into `parent` (its parent) with `Coalesce`, honouring aborts, the bandwidth cap and
     /// `deadline` (seconds), reporting progress and recording the speed; `afterFirstBlock` runs
     /// once the first block is in the parent (a crash point). Progress, speed and the bandwidth
     /// cap count the child's allocated blocks (what the merge reads and writes); the report counts
     /// the data sectors copied. Returns the bytes of allocated child blocks merged.
     @discardableResult
-    func merge(_ child: String, deadline: Double? = nil, afterFirstBlock: @escaping () -> Void = {}) throws -> UInt64 {
+    func merge(_ child: String, into parent: String, deadline: Double? = nil,
+               afterFirstBlock: @escaping () -> Void = {}) throws -> UInt64 {
         let image = try VHDImage(store: try container.provider.open(repo.path(child), writable: false),
                                  path: repo.path(child), writable: false)
+        // A parent smaller than the child (the VDI was resized since) grows first, through the
+        // repository: its resize journal is one that recovery knows.
+        if try repo.state(parent).virtualSize < image.virtualSize { _ = try repo.resize(uuid: parent, size: image.virtualSize) }
         let blockSize = UInt64(image.blockSize)
         let allocated = UInt64(image.allocatedBlockCount) * blockSize
         status.stepBytesTotal = allocated

@@ -71,7 +71,7 @@ extension GarbageCollector {
             try withPaused([vdi], sync: false) {
                 try container.writeJournal(journal.name, journal.encoded())
                 FaultPoint.hit("gc.leaf.after-journal")
-                do { try merge(vdi, deadline: options.pauseBudget, afterFirstBlock: { FaultPoint.hit("gc.leaf.mid-merge") }) } catch {
+                do { try merge(vdi, into: parent, deadline: options.pauseBudget, afterFirstBlock: { FaultPoint.hit("gc.leaf.mid-merge") }) } catch {
                     try container.removeJournal(journal.name)
                     throw error
                 }
