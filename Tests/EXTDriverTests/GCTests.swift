@@ -52,6 +52,20 @@ import VHD
         #expect(try scenario.finalProblems().isEmpty)
     }
 
+    /// A VDI whose other-config says `leaf-coalesce=false` keeps its chain; the rest is done.
+    @Test func leafCoalesceFalseIsHonoured() throws {
+        let sr = try TestSR(mode: .path)
+        defer { sr.cleanup() }
+        let scenario = try GCScenario(sr)
+        var record = try #require(sr.fake.vdi(uuid: scenario.u))
+        record.otherConfig["leaf-coalesce"] = "false"
+        sr.fake.updateVDI(record)
+        let run = try scenario.collect()
+        #expect(run.stdout.contains("removed 1, coalesced 1, leaf-coalesced 0"), "\(run.stdout)")
+        #expect(try sr.disk()[scenario.u]?.parent == scenario.uBase)
+        for (x, hash) in scenario.hashes { #expect(try sr.contentHash(x) == hash) }
+    }
+
     /// A merge slowed down by the bandwidth cap: SR operations go on meanwhile (the merge does
     /// not hold the SR lock), `gc --abort` stops it at its next safe point, and the next run
     /// does the work.

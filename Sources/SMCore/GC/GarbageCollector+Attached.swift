@@ -5,7 +5,8 @@ import Logging
 /// SR through the record its attach left (`SRPlugRecord`), logs in to xapi itself as the Python
 /// SM's collector does (root over the local socket, or `SWIFTSM_XAPI_URL`), and takes its
 /// switches from the SR's other_config (`gc`, `coalesce`, `leaf-coalesce`,
-/// `gc-pause-budget` seconds, `gc-bandwidth` MB/s) unless the command line set them.
+/// `gc-pause-budget` seconds, `gc-bandwidth` MB/s) unless the command line set them, and the
+/// leaves it must not merge from the VDIs' records.
 extension GarbageCollector {
     /// Why a collector cannot start.
     public enum SetupError: Error, CustomStringConvertible {
@@ -49,6 +50,14 @@ extension GarbageCollector {
             }
             if let m = config["gc-bandwidth"].flatMap(Double.init), m > 0, !overrides.contains(\GCOptions.bandwidthLimit) {
                 options.bandwidthLimit = m * 1e6
+            }
+            // Leaves the Python SM never merges: other-config:leaf-coalesce=false, reset on boot, cached.
+            for r in try client.vdiGetAllRecordsWhere("field \"SR\" = \"\(srRef)\"").values {
+                let field = { (name: String) in r.fields.first { $0.name == name }?.value }
+                if r.otherConfig["leaf-coalesce"] == "false" || field("on_boot")?.stringValue == "reset"
+                    || field("allow_caching")?.boolValue == true {
+                    options.leafCoalesceExcluded.insert(r.uuid)
+                }
             }
         } catch let e as SetupError {
             throw e
