@@ -110,6 +110,10 @@ wait $fio_pid && verified=yes || verified=NO
 grep -qi 'verify.*\(bad\|fail\)' "$work/fio.out" && verified=NO
 write_iops=$(grep -oP 'write: IOPS=\K[0-9.k]+' "$work/fio.out" | head -1)
 pauses=$(grep -ohP 'was paused \K[0-9.]+' "$SWIFTSM_RUN_DIR/SMlog" | sort -g)
+# Every hold of the disk's requests, the snapshots' pauses included.
+holds=$(grep -ohP 'held its requests \K[0-9.]+' "$SWIFTSM_RUN_DIR/SMlog" | sort -g)
+nholds=$(printf '%s\n' $holds | grep -c . || true)
+longest_hold=$(printf '%s\n' $holds | tail -1); longest_hold=${longest_hold:-0}
 npauses=$(printf '%s\n' $pauses | grep -c . || true)
 longest=$(printf '%s\n' $pauses | tail -1); longest=${longest:-0}
 collectors=$(grep -c 'GC: started' "$SWIFTSM_RUN_DIR/SMlog" || true)
@@ -145,6 +149,7 @@ out="bench/results-gc-$date.md"
   echo "| collectors started / merges / leaf coalesces | $collectors / $merged / $leafs |"
   echo "| deepest chain of the disk (sampled each second) | $max_depth (goal ≤ 3: $([ "$max_depth" -le 3 ] && echo met || echo MISSED)) |"
   echo "| pauses of the disk by the collector | $npauses, longest $longest s |"
+  echo "| every pause of the disk (snapshots included) | $nholds, longest $longest_hold s |"
   echo "| written blocks read back and verified by fio over NBD (crc32c, verify_backlog) | $verified |"
 } > "$out"
 cp "$SWIFTSM_RUN_DIR/SMlog" "${BENCH_DIR:-/var/tmp}/swiftsm-bench-gc.SMlog"

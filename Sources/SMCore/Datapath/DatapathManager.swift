@@ -114,7 +114,11 @@ public struct DatapathManager {
         let control = DatapathControlClient(socketPath: dir.controlSocket)
         if flushFirst { _ = try control.send("flush") }
         let start = Date()
-        defer { paused?(Date().timeIntervalSince(start)) }
+        defer {
+            let held = Date().timeIntervalSince(start)
+            log.info("datapath of \(vdi) held its requests \(String(format: "%.3f", held)) s")
+            paused?(held)
+        }
         do { _ = try control.send(sync ? "pause" : "pause nosync") } catch {
             _ = try? control.send("unpause")
             throw error

@@ -58,11 +58,14 @@ extension SMAPIService {
         }
     }
 
-    /// Runs `body` with VDI `uuid`'s datapath (if active on this host) paused, then unpauses it
-    /// onto the VDI's leaf as it is afterwards.
+    /// Runs `body` with VDI `uuid`'s datapath (if active on this host) paused (after a flush),
+    /// then unpauses it onto the VDI's leaf as it is afterwards.
     func withDatapathPaused<T>(_ c: DriverContext, _ uuid: String, _ body: () throws -> T) throws -> T {
         let repo = try repository(c)
-        do { return try datapaths(c).withPaused(sr: try c.srUUID(), vdi: uuid, leafPath: repo.path(uuid), body) } catch let e as DatapathError {
+        // Written data is forced to disk before the pause, so the pause's own flush is short.
+        do {
+            return try datapaths(c).withPaused(sr: try c.srUUID(), vdi: uuid, leafPath: repo.path(uuid), flushFirst: true, body)
+        } catch let e as DatapathError {
             throw SMAPIError(c.request.command.failureCode, opterr: "pausing the datapath: \(e.description)")
         }
     }
