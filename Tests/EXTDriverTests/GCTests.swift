@@ -95,6 +95,30 @@ import VHD
         for (x, hash) in scenario.hashes { #expect(try sr.contentHash(x) == hash) }
     }
 
+    /// `--interval`: the collector stays, looks for work again and again, and stops on `--abort`.
+    @Test func intervalRunsUntilAborted() throws {
+        let sr = try TestSR(mode: .path)
+        defer { sr.cleanup() }
+        let scenario = try GCScenario(sr)
+        let control = GCControl(run: RunDirectory(root: sr.runDir), sr: sr.srUUID)
+        let box = ResultBox()
+        Thread.detachNewThread { box.set(try? scenario.collect(["--interval", "0.2"], timeout: 120)) }
+        #expect(eventually(timeout: 60) { (try? sr.disk().count) == 4 }, "the first pass does the work")
+        // New garbage while it waits: a VDI snapshotted, both deleted.
+        let w = try sr.createVDI(size: 8 << 20)
+        try sr.writePattern(w, seed: 33)
+        let ws = try sr.vdiInfo(try sr.value(try sr.call("vdi_snapshot", vdi: w)))
+        let wBase = try #require(try sr.disk()[w]?.parent)
+        try sr.value(try sr.call("vdi_delete", vdi: w))
+        try sr.value(try sr.call("vdi_delete", vdi: ws))
+        #expect(eventually(timeout: 60) { (try? sr.disk()[wBase]) == nil }, "a later pass removes it")
+        #expect(control.isRunning)
+        #expect(try sr.run(arguments: ["gc", "--sr", sr.srUUID, "--abort"]).exitStatus == 0)
+        #expect(box.wait(timeout: 30) != nil, "the collector exits after the abort")
+        #expect(!control.isRunning)
+        #expect(try scenario.finalProblems().isEmpty)
+    }
+
     /// `sr_detach` stops a running collector first (and keeps new ones from starting meanwhile).
     @Test func detachStopsTheCollector() throws {
         let sr = try TestSR(mode: .path)

@@ -65,14 +65,8 @@ struct GCCommand: ParsableCommand {
             throw ExitCode(1)
         }
         if !background { gc.onStatus = { print($0.summary) } }
-        while true {
-            let report = gc.collect()
-            if !background { print(Self.describe(report)) }
-            guard let every = interval, !report.aborted, !GCTermination.requested else { break }
-            let until = Date().addingTimeInterval(every)
-            while Date() < until && !GCTermination.requested && !control.abortRequested { usleep(100_000) }
-            if GCTermination.requested || control.abortRequested { break }
-        }
+        let report = gc.collect(every: interval)
+        if !background { print(Self.describe(report)) }
     }
 
     /// The final line of a foreground run.

@@ -4,7 +4,7 @@ import Foundation
 /// holds it: the work it found, the step it is on, the bytes merged and how fast, the pauses it
 /// imposed on running disks.
 public struct GCStatus: Codable, Sendable, Equatable {
-    /// `running`, `idle` (finished, nothing left), `aborted`, `failed`.
+    /// `running`, `waiting` (with `--interval`, between passes), `idle` (finished, nothing left), `aborted`, `failed`.
     public var state: String = "running"
     /// Process id of the collector.
     public var pid: Int32 = getpid()

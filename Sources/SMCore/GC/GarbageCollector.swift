@@ -53,10 +53,12 @@ public final class GarbageCollector {
     // MARK: - Running
 
     /// Runs until there is no work left (or an abort): recovery, garbage, coalesce, leaf
-    /// coalesce, one step at a time, looking again whenever new work was announced. Returns at
-    /// once, with `alreadyRunning`, when another collector runs for the SR.
+    /// coalesce, one step at a time, looking again whenever new work was announced. With `every`,
+    /// stays (holding the SR's collector lock) and looks again every `every` seconds, or at once
+    /// on a kick, until aborted or terminated. Returns at once, with `alreadyRunning`, when
+    /// another collector runs for the SR.
     @discardableResult
-    public func collect() -> GCReport {
+    public func collect(every interval: Double? = nil) -> GCReport {
         report = GCReport()
         failed = []
         let active = control.activeLock()
@@ -71,10 +73,18 @@ public final class GarbageCollector {
             publish(force: true)
             log.info("GC: started")
             do {
-                repeat {
-                    control.clearKick()
-                    try passes()
-                } while control.kicked
+                while true {
+                    repeat {
+                        control.clearKick()
+                        try passes()
+                    } while control.kicked
+                    guard let every = interval else { break }
+                    status.state = "waiting"
+                    publish(force: true)
+                    try wait(every)
+                    failed = []               // a new pass gives failed candidates another chance
+                    status.state = "running"
+                }
                 status.state = "idle"
             } catch GCError.aborted {
                 report.aborted = true
@@ -91,6 +101,16 @@ public final class GarbageCollector {
             active.unlock()
         } while control.kicked && !report.aborted && status.state != "failed"
         return report
+    }
+
+    /// Sleeps up to `seconds`, returning early on a kick; throws `aborted` on an abort.
+    func wait(_ seconds: Double) throws {
+        let until = Date().addingTimeInterval(seconds)
+        while Date() < until {
+            try checkAbort()
+            if control.kicked { return }
+            usleep(100_000)
+        }
     }
 
     /// One pass after another until nothing is left to do.
