@@ -110,6 +110,28 @@ import VHD
               + "mean \(String(format: "%.3f", pauses.isEmpty ? 0 : pauses.reduce(0, +) / Double(pauses.count))) s")
     }
 
+    /// A base copy served read-only by a datapath of its own is not merged into (its reader would
+    /// see its content change); once it is deactivated, the leaf above it is.
+    @Test func aParentServedOnItsOwnIsLeftAlone() throws {
+        let s = try Scratch(); defer { s.remove() }
+        let sm = try TestSM(s)
+        let vdi = try sm.createVDI(mib: 8)
+        try s.write(sm.vhd(vdi), pattern(1 << 20, seed: 61), at: 0)
+        let snap = try #require(try sm.ok(.vdiSnapshot, vdi: vdi, driverParams: [:]).structMembers?.first { $0.name == "uuid" }?.value.stringValue)
+        try s.write(sm.vhd(vdi), pattern(1 << 20, seed: 62), at: 1 << 20)
+        try sm.ok(.vdiDelete, vdi: snap)
+        let repo = VHDRepository(container: try DirectoryContainer(directory: sm.srDirectory))
+        let base = try #require(try repo.state(vdi).parent)
+        try sm.ok(.vdiActivate, vdi: base, args: ["false"])
+        let gc = GarbageCollector(sr: sm.sr, repo: repo, run: sm.run, log: Self.quietLog())
+        #expect(gc.collect().leafCoalesced.isEmpty)
+        #expect(try repo.state(vdi).parent == base)
+        try sm.ok(.vdiDeactivate, vdi: base)
+        #expect(gc.collect().leafCoalesced == [vdi])
+        #expect(try repo.state(vdi).parent == nil)
+        #expect(try s.read(sm.vhd(vdi), count: 2 << 20, at: 0) == pattern(1 << 20, seed: 61) + pattern(1 << 20, seed: 62))
+    }
+
     /// A leaf written faster than the pause budget allows it to be merged: rounds of
     /// snapshot-and-coalesce run under the writes, then the collector gives up cleanly.
     @Test func aLeafThatOutrunsTheBudgetIsGivenUp() throws {

@@ -127,9 +127,14 @@ public final class GarbageCollector {
             let tree = try withSRLock { VDITree(try repo.scan()) }
             let active = Set(tree.vdis.keys.filter { datapaths.isActive(sr: sr, vdi: $0) })
             let garbage = tree.garbage(keep: active)
-            let nodes = options.coalesce ? tree.coalesceCandidates().filter { !failed.contains($0) && !active.contains($0) } : []
+            // A parent served by a datapath of its own (a base copy attached read-only) must not
+            // change under its reader.
+            let parentIdle = { (u: String) in tree.vdis[u]?.parent.map { !active.contains($0) } ?? false }
+            let nodes = options.coalesce
+                ? tree.coalesceCandidates().filter { !failed.contains($0) && !active.contains($0) && parentIdle($0) } : []
             let leaves = options.leafCoalesce
-                ? tree.leafCoalesceCandidates().filter { !failed.contains($0) && !options.leafCoalesceExcluded.contains($0) } : []
+                ? tree.leafCoalesceCandidates().filter { !failed.contains($0) && !options.leafCoalesceExcluded.contains($0) && parentIdle($0) }
+                : []
             status.queuedGarbage = garbage.count
             status.queuedCoalesce = nodes.count
             status.queuedLeafCoalesce = leaves.count
