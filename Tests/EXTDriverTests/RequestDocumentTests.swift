@@ -260,6 +260,10 @@ private struct Lifecycle {
         if capabilities.contains("VDI_ACTIVATE") {
             try succeedNil("vdi_activate", vdi: v)
             #expect(sr.datapathPIDs().count == 1, "vdi_activate starts one datapath")
+            // blktap's tags on the record: this host's key, no `activating` left behind.
+            let host = try #require(try sr.document("vdi_activate", vdi: v).string("host_ref"))
+            let sm = sr.fake.vdi(uuid: v)?.smConfig ?? [:]
+            #expect(sm["host_" + host] == "RW" && sm["activating"] == nil && sm["paused"] == nil, "\(sm)")
             #expect(FileManager.default.fileExists(atPath: socket))
             // A guest reads through it what the library wrote.
             let read = try Shell.run("/usr/bin/qemu-io", ["-f", "raw", "-r", nbd, "-c", "read -P 0 8192 4096"])
@@ -274,6 +278,7 @@ private struct Lifecycle {
         if capabilities.contains("VDI_DEACTIVATE") {
             try succeedNil("vdi_deactivate", vdi: v)
             if active { #expect(sr.datapathPIDs().isEmpty, "vdi_deactivate stops the datapath") }
+            #expect(!(sr.fake.vdi(uuid: v)?.smConfig ?? [:]).keys.contains { $0.hasPrefix("host_") }, "vdi_deactivate removes the host key")
         } else {
             try expectFault(38, "vdi_deactivate", vdi: v)
         }

@@ -18,6 +18,12 @@ public protocol ToolstackCallbacks {
     func markDirty() throws
     /// `VDI.get_uuid(ref)` (nil when unknown or without a session).
     func vdiUUID(ref: String) throws -> String?
+    /// The VDI's sm_config as xapi holds it (empty without a session).
+    func smConfig(uuid: String) throws -> [String: String]
+    /// Sets one sm_config key of the VDI (`add_to_sm_config`), or removes it when `value` is nil.
+    func setSMConfig(uuid: String, key: String, value: String?) throws
+    /// The sm_config of every VDI record of the SR, by VDI uuid (empty without a session).
+    func srSMConfigs() throws -> [String: [String: String]]
 }
 
 /// The fields of a VDI record that are not facts of the VHD.
@@ -67,4 +73,10 @@ public struct NoToolstack: ToolstackCallbacks {
     public func markDirty() throws {}
     /// Unknown without a toolstack.
     public func vdiUUID(ref: String) throws -> String? { nil }
+    /// Nothing known.
+    public func smConfig(uuid: String) throws -> [String: String] { [:] }
+    /// Nothing.
+    public func setSMConfig(uuid: String, key: String, value: String?) throws {}
+    /// Nothing known.
+    public func srSMConfigs() throws -> [String: [String: String]] { [:] }
 }

@@ -155,6 +155,31 @@ public final class XenAPIToolstack: ToolstackCallbacks {
         return out
     }
 
+    /// `VDI.get_sm_config`.
+    public func smConfig(uuid: String) throws -> [String: String] {
+        var out: [String: String] = [:]
+        try wrap { out = try client.vdiGetSMConfig(try client.vdiGetByUUID(uuid)) }
+        return out
+    }
+
+    /// `VDI.remove_from_sm_config` then, with a value, `VDI.add_to_sm_config`.
+    public func setSMConfig(uuid: String, key: String, value: String?) throws {
+        try wrap {
+            let ref = try client.vdiGetByUUID(uuid)
+            if try client.vdiGetSMConfig(ref)[key] != nil { try client.vdiRemoveFromSMConfig(ref, key: key) }
+            if let value { try client.vdiAddToSMConfig(ref, key: key, value: value) }
+        }
+    }
+
+    /// sm_config of every VDI record of the SR.
+    public func srSMConfigs() throws -> [String: [String: String]] {
+        var out: [String: [String: String]] = [:]
+        try wrap {
+            for r in try client.vdiGetAllRecordsWhere("field \"SR\" = \"\(srRef)\"").values { out[r.uuid] = r.smConfig }
+        }
+        return out
+    }
+
     /// XenAPI failures become the command's fault upstream; transport problems are 154.
     private func wrap(_ body: () throws -> Void) throws {
         do { try body() } catch let e as XenAPIError {

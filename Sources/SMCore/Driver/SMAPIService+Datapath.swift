@@ -1,7 +1,8 @@
 import Foundation
 
 /// The data path commands: `vdi_attach` describes where the disk will be served, `vdi_activate`
-/// starts (or counts) its datapath process, `vdi_deactivate` stops it, `vdi_detach` has nothing
+/// starts (or counts) its datapath process and tags the record as blktap does (`ActivationTags`),
+/// `vdi_deactivate` stops it, `vdi_detach` has nothing
 /// left to do (`ATOMIC_PAUSE` semantics, as the Python SM); `vdi_attach_from_config` attaches and
 /// activates in one call without a session. Operations that change an active VDI's chain run
 /// with its datapath paused.
@@ -31,16 +32,20 @@ extension SMAPIService {
         let s = try repo.state(uuid)
         let writable = wantsWrite(c)
         if writable && s.hidden { throw SMAPIError(.VDIUnavailable, opterr: "VDI \(uuid) is a hidden base copy") }
-        do { try datapaths(c).activate(sr: sr, vdi: uuid, leafPath: repo.path(uuid), writable: writable) } catch let e as DatapathError {
-            throw SMAPIError(.VDIUnavailable, opterr: e.description)
+        try ActivationTags(c).activating(uuid, writable: writable) {
+            do { try datapaths(c).activate(sr: sr, vdi: uuid, leafPath: repo.path(uuid), writable: writable) } catch let e as DatapathError {
+                throw SMAPIError(.VDIUnavailable, opterr: e.description)
+            }
         }
     }
 
     /// `vdi_deactivate`: one activation less; the last stops the datapath.
     func deactivateVDI(_ c: DriverContext) throws {
-        do { try datapaths(c).deactivate(sr: try c.srUUID(), vdi: try vdiUUID(c)) } catch let e as DatapathError {
+        let sr = try c.srUUID(), uuid = try vdiUUID(c)
+        do { try datapaths(c).deactivate(sr: sr, vdi: uuid) } catch let e as DatapathError {
             throw SMAPIError(.VDIUnavailable, opterr: e.description)
         }
+        if !datapaths(c).isActive(sr: sr, vdi: uuid) { try ActivationTags(c).deactivated(uuid) }
     }
 
     /// `vdi_attach_from_config` (static VDIs, no session): attaches the SR if needed, activates the
@@ -63,8 +68,12 @@ extension SMAPIService {
     func withDatapathPaused<T>(_ c: DriverContext, _ uuid: String, _ body: () throws -> T) throws -> T {
         let repo = try repository(c)
         // Written data is forced to disk before the pause, so the pause's own flush is short.
+        let sr = try c.srUUID()
         do {
-            return try datapaths(c).withPaused(sr: try c.srUUID(), vdi: uuid, leafPath: repo.path(uuid), flushFirst: true, body)
+            guard datapaths(c).isActive(sr: sr, vdi: uuid) else { return try body() }
+            return try ActivationTags(c).paused(uuid) {
+                try datapaths(c).withPaused(sr: sr, vdi: uuid, leafPath: repo.path(uuid), flushFirst: true, body)
+            }
         } catch let e as DatapathError {
             throw SMAPIError(c.request.command.failureCode, opterr: "pausing the datapath: \(e.description)")
         }

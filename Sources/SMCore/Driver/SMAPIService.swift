@@ -141,6 +141,11 @@ public struct SMAPIService {
             _ = try c.srUUID()
             try driver.attach(c)
             recordPlug(c)
+            // blktap's reset_sr: what a crash left on the records of VDIs not active here goes.
+            let sr = try c.srUUID()
+            do { try ActivationTags(c).reset { self.datapaths(c).isActive(sr: sr, vdi: $0) } } catch {
+                c.log.warning("resetting the VDIs' activation keys failed: \(error)")
+            }
             if r.isMaster {
                 try c.toolstack.markDirty()
                 do { try scan(c) } catch { c.log.warning("post-attach scan failed: \(error)") }

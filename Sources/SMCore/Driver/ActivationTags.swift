@@ -1,0 +1,73 @@
+import Foundation
+
+/// The sm_config keys blktap keeps on a VDI's record around its data path (reference §1.9):
+/// `host_<host ref>` = `RW`|`RO` while the VDI is active on that host, `activating` while an
+/// activation is in progress, `paused` while its data path is paused. An activation waits while
+/// another actor has the VDI `paused` or `relinking` (up to `retrySeconds`, then fault 46 "VDI …
+/// locked", as blktap's retry loop). Without a session (no toolstack) there is nothing to tag.
+struct ActivationTags {
+    /// How long an activation waits for `paused`/`relinking` to go away.
+    static let retrySeconds = 120.0
+
+    let toolstack: any ToolstackCallbacks
+    let hostRef: String?
+
+    /// The tags of the call in `c`.
+    init(_ c: DriverContext) {
+        toolstack = c.toolstack
+        hostRef = c.request.hostRef.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    var active: Bool { !(toolstack is NoToolstack) && hostRef != nil }
+    var hostKey: String { "host_" + (hostRef ?? "") }
+
+    /// Marks `vdi` as activating on this host (`activating`, `host_<ref>`), waiting while it is
+    /// paused or relinking; `activate` then runs and `activating` is removed whatever happens.
+    /// A failed activation takes the host key back.
+    func activating(_ vdi: String, writable: Bool, retrySeconds: Double = retrySeconds, _ activate: () throws -> Void) throws {
+        guard active else { return try activate() }
+        let deadline = Date().addingTimeInterval(retrySeconds)
+        while true {
+            let sm = try toolstack.smConfig(uuid: vdi)
+            if sm["paused"] == nil && sm["relinking"] == nil && sm["activating"] == nil { break }
+            guard Date() < deadline else { throw SMAPIError(.VDIUnavailable, opterr: "VDI \(vdi) locked") }
+            usleep(250_000)
+        }
+        try toolstack.setSMConfig(uuid: vdi, key: "activating", value: "True")
+        defer { try? toolstack.setSMConfig(uuid: vdi, key: "activating", value: nil) }
+        try toolstack.setSMConfig(uuid: vdi, key: hostKey, value: writable ? "RW" : "RO")
+        do { try activate() } catch {
+            try? toolstack.setSMConfig(uuid: vdi, key: hostKey, value: nil)
+            throw error
+        }
+    }
+
+    /// Removes this host's key from `vdi` (its last activation here ended).
+    func deactivated(_ vdi: String) throws {
+        guard active else { return }
+        try toolstack.setSMConfig(uuid: vdi, key: hostKey, value: nil)
+    }
+
+    /// Runs `body` with `paused=true` on `vdi`'s record.
+    func paused<T>(_ vdi: String, _ body: () throws -> T) throws -> T {
+        guard active else { return try body() }
+        try toolstack.setSMConfig(uuid: vdi, key: "paused", value: "true")
+        defer { try? toolstack.setSMConfig(uuid: vdi, key: "paused", value: nil) }
+        return try body()
+    }
+
+    /// At `sr_attach` (blktap's `reset_sr`): this host's keys and stale `paused` keys go from the
+    /// VDIs not active here. Returns the VDIs changed.
+    @discardableResult
+    func reset(activeHere: (String) -> Bool) throws -> [String] {
+        guard active else { return [] }
+        var changed: [String] = []
+        for (vdi, sm) in try toolstack.srSMConfigs().sorted(by: { $0.key < $1.key }) where !activeHere(vdi) {
+            for key in [hostKey, "paused", "activating"] where sm[key] != nil {
+                try toolstack.setSMConfig(uuid: vdi, key: key, value: nil)
+                changed.append(vdi)
+            }
+        }
+        return changed
+    }
+}
