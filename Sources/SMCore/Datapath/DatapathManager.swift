@@ -131,13 +131,14 @@ public struct DatapathManager {
     }
 
     /// Reopens the running datapath of `vdi` (if any) on `leafPath` without pausing it: its
-    /// chain's parents changed (a relink). Returns how long requests were held, nil without one.
+    /// chain's parents changed (a relink). `lockHeld`: the caller holds the VDI lock already.
+    /// Returns how long requests were held, nil without one.
     @discardableResult
-    public func refresh(sr: String, vdi: String, leafPath: String) throws -> Double? {
+    public func refresh(sr: String, vdi: String, leafPath: String, lockHeld: Bool = false) throws -> Double? {
         let dir = run.datapath(sr: sr, vdi: vdi)
         let lock = run.vdiLock(vdi)
-        try lock.lock(timeout: 120)
-        defer { lock.unlock() }
+        if !lockHeld { try lock.lock(timeout: 120) }
+        defer { if !lockHeld { lock.unlock() } }
         guard runningPID(dir) != nil else { return nil }
         let start = Date()
         _ = try DatapathControlClient(socketPath: dir.controlSocket).send("refresh " + Self.absolute(leafPath))

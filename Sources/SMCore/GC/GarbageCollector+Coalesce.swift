@@ -51,17 +51,21 @@ extension GarbageCollector {
             throw RepositoryError.corruptVolume(repo.volume(parent), "relink of \(node): the parent is missing")
         }
         let children = tree.children(of: node)
+        let leaves = children.flatMap { tree.leaves(below: $0) }
         // A running datapath never rewrites its leaf's header, so children are relinked under it;
-        // it then reopens its chain (without the node) before the node goes.
-        for child in children {
-            try Relink.run(child: repo.path(child), newParent: repo.path(parent), provider: container.provider)
-            FaultPoint.hit("gc.relink.after-child")
+        // it then reopens its chain (without the node) before the node goes. The leaves' VDI
+        // locks keep a new activation from opening a half-relinked chain.
+        try withVDILocks(leaves) {
+            for child in children {
+                try Relink.run(child: repo.path(child), newParent: repo.path(parent), provider: container.provider)
+                FaultPoint.hit("gc.relink.after-child")
+            }
+            try container.sync()
+            try refresh(leaves)
+            FaultPoint.hit("gc.relink.before-remove")
+            try container.remove(repo.volume(node))
+            try container.sync()
         }
-        try container.sync()
-        try refresh(children.flatMap { tree.leaves(below: $0) })
-        FaultPoint.hit("gc.relink.before-remove")
-        try container.remove(repo.volume(node))
-        try container.sync()
         FaultPoint.hit("gc.relink.before-commit")
         try container.removeJournal(journal.name)
         forget(node)

@@ -237,10 +237,24 @@ public final class GarbageCollector {
         }
     }
 
-    /// Reopens the datapaths of `vdis` (those active here) on their leaves, their parents changed.
+    /// Runs `body` holding the VDI locks of `vdis` (taken in uuid order, after the SR lock as
+    /// every command takes them), so that none of them is activated meanwhile.
+    func withVDILocks<T>(_ vdis: [String], _ body: () throws -> T) throws -> T {
+        var held: [FileLock] = []
+        defer { held.forEach { $0.unlock() } }
+        for v in Set(vdis).sorted() {
+            let lock = run.vdiLock(v)
+            try lock.lock(timeout: 120, giveUp: { self.shouldStop })
+            held.append(lock)
+        }
+        return try body()
+    }
+
+    /// Reopens the datapaths of `vdis` (those active here) on their leaves, their parents
+    /// changed; the caller holds their VDI locks.
     func refresh(_ vdis: [String]) throws {
         for v in vdis {
-            if let held = try datapaths.refresh(sr: sr, vdi: v, leafPath: repo.path(v)) { recordPause(v, held) }
+            if let held = try datapaths.refresh(sr: sr, vdi: v, leafPath: repo.path(v), lockHeld: true) { recordPause(v, held) }
         }
     }
 
