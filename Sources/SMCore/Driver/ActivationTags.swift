@@ -63,10 +63,9 @@ struct ActivationTags {
         guard active else { return [] }
         var changed: [String] = []
         for (vdi, sm) in try toolstack.srSMConfigs().sorted(by: { $0.key < $1.key }) where !activeHere(vdi) {
-            for key in [hostKey, "paused", "activating"] where sm[key] != nil {
-                try toolstack.setSMConfig(uuid: vdi, key: key, value: nil)
-                changed.append(vdi)
-            }
+            let stale = [hostKey, "paused", "activating"].filter { sm[$0] != nil }
+            for key in stale { try toolstack.setSMConfig(uuid: vdi, key: key, value: nil) }
+            if !stale.isEmpty { changed.append(vdi) }
         }
         return changed
     }

@@ -30,20 +30,10 @@ extension SMAPIService {
 
     /// Stops the SR's collector (if one runs) and keeps it from starting while `body` runs.
     func withCollectorStopped<T>(_ c: DriverContext, _ body: () throws -> T) throws -> T {
-        let control = GCControl(run: run, sr: try c.srUUID())
-        let lock = control.activeLock()
-        control.touch(control.abortFlag)
-        defer { control.clearAbort() }
-        do {
-            try lock.lock(timeout: 60, giveUp: {
-                control.touch(control.abortFlag)      // a collector starting meanwhile clears it: ask again
-                return false
-            })
-        } catch {
+        guard let held = GCControl(run: run, sr: try c.srUUID()).stopAndHold(timeout: 60) else {
             throw SMAPIError(.SMGeneral, opterr: "the garbage collector did not stop within 60 s")
         }
-        defer { lock.unlock() }
-        control.clearAbort()
+        defer { held.unlock() }
         return try body()
     }
 

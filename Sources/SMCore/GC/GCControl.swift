@@ -54,15 +54,25 @@ public struct GCControl: Sendable {
     /// returns whether none runs now. The flag is cleared either way.
     @discardableResult
     public func abort(timeout: Double = 60) -> Bool {
-        guard isRunning else { return true }
+        guard let held = stopAndHold(timeout: timeout) else { return false }
+        held.unlock()
+        return true
+    }
+
+    /// Asks a running collector to stop, waits (at most `timeout` seconds) and takes its lock, so
+    /// that none starts until the returned lock is released; nil when it did not stop in time.
+    public func stopAndHold(timeout: Double = 60) -> FileLock? {
+        let lock = activeLock()
+        defer { clearAbort() }
+        if lock.tryLock() { return lock }
         touch(abortFlag)
-        defer { unlink(abortFlag) }
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if !isRunning { return true }
-            usleep(20_000)
-        }
-        return !isRunning
+        do {
+            try lock.lock(timeout: timeout, giveUp: {
+                touch(abortFlag)          // a collector starting meanwhile clears it: ask again
+                return false
+            })
+        } catch { return nil }
+        return lock
     }
 
     /// Clears a stale abort flag (a collector starting afresh).

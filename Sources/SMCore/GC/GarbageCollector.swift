@@ -181,9 +181,7 @@ public final class GarbageCollector {
     func removeGarbage() throws {
         let removed: [String] = try withSRLock {
             let tree = VDITree(try repo.scan())
-            let journaled = Set(try container.journals().keys.compactMap { name -> String? in
-                GCJournal.owns(name) ? String(name.drop { $0 != "_" }.dropFirst()) : nil
-            })
+            let journaled = Set(try container.journals().compactMap { GCJournal(name: $0.key, bytes: $0.value)?.subject.vdi })
             let keep = Set(tree.vdis.keys.filter { datapaths.isActive(sr: sr, vdi: $0) }).union(journaled)
             var done: [String] = []
             for uuid in tree.garbage(keep: keep) {
