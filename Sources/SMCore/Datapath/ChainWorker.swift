@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import Synchronization
 import NIOPosix
 import VHD
 
@@ -10,7 +11,11 @@ import VHD
 /// READs are planned on the chain thread (`ReadPlan`) and their preads run on a small pool of I/O
 /// threads, several at once; pause, unpause and close wait for those reads before touching the chain.
 /// READs of blocks the `ReadMap` knows skip the queue: planned on the event loop, read there from
-/// the page cache, or on the I/O threads when the disk must be waited for.
+/// the page cache, or on the I/O threads when the disk must be waited for. Plain WRITEs into
+/// blocks the map knows as wholly present in the leaf are pwritten by the event loop itself
+/// (`writeFast`; see `ReadMap` for why that is safe); every other write takes the queue. A
+/// pwrite the kernel holds up (dirty-page throttling) would stall every connection on the event
+/// loop, so after a slow one, writes take the chain thread for a while (`stallBackoff`).
 public final class ChainWorker: @unchecked Sendable {
     /// What a job produced: a result, or a read plan for the I/O threads.
     enum Outcome {
@@ -70,9 +75,11 @@ public final class ChainWorker: @unchecked Sendable {
     private var chain: VHDChain?
     private var thread: Thread?
 
-    /// Opens the chain of `leafPath` (leaf writable unless `writable` is false) and starts the thread.
-    public init(leafPath: String, writable: Bool) throws {
+    /// Opens the chain of `leafPath` (leaf writable unless `writable` is false) and starts the
+    /// thread; a fast write slower than `stallThreshold` ns (plus 1 ns a byte) counts as held up.
+    public init(leafPath: String, writable: Bool, stallThreshold: UInt64 = ChainWorker.defaultStallThreshold) throws {
         self.writable = writable
+        self.stallThreshold = stallThreshold
         self.leafPath = leafPath
         let chain = try VHDChain(path: leafPath, provider: FileStoreProvider(), writable: writable)
         self.chain = chain
@@ -103,10 +110,14 @@ public final class ChainWorker: @unchecked Sendable {
             s.size = size
             s.leaf = leafPath
             let fast = readMap.snapshot()
-            s.requests += fast.reads + fast.errors
+            s.requests += fast.reads + fast.writes + fast.errors
             s.reads += fast.reads
             s.bytesRead += fast.bytes
+            s.writes += fast.writes
+            s.bytesWritten += fast.writeBytes
             s.errors += fast.errors
+            s.fastWrites = fastWritesDone.load(ordering: .relaxed)
+            s.fastWriteStalls = fastWritesStalled.load(ordering: .relaxed)
             s.latencyTotalMicros += fast.latencyTotal
             s.latencyMaxMicros = max(s.latencyMaxMicros, fast.latencyMax)
             s.latencyMeanMicros = s.requests > 0 ? s.latencyTotalMicros / s.requests : 0
@@ -142,15 +153,61 @@ public final class ChainWorker: @unchecked Sendable {
 
     /// Queues a request that writes `[offset, offset+length)` (WRITE, WRITE_ZEROES): while it is
     /// pending READs take the queue too, and its blocks leave the read map before it is answered.
+    /// After a WRITE the map learns its blocks again (on the chain thread, the write done), so
+    /// that a block the write made wholly present in the leaf takes fast writes from then on.
     public func submitWrite(_ kind: DatapathRequestKind, offset: UInt64, length: UInt64,
                             _ body: @escaping @Sendable (VHDChain) throws -> NBDCommandResult,
                             completion: @escaping @Sendable (NBDCommandResult) -> Void) {
         readMap.writeQueued()
         let map = readMap
-        submit(kind, bytes: length, body) { result in
+        let learn = kind == .write
+        submit(kind, bytes: length, { chain in
+            let result = try body(chain)
+            if learn { map.learn(chain, offset: offset, length: Int(length)) }
+            return result
+        }) { result in
             map.writeDone(offset: offset, length: length)
             completion(result)
         }
+    }
+
+    /// A fast write taking longer than this (ns) plus a nanosecond per byte was held up by the kernel.
+    public static let defaultStallThreshold: UInt64 = 1_000_000
+    /// This worker's threshold (tests lower it).
+    let stallThreshold: UInt64
+    /// How long writes take the chain thread after a held-up fast write, in nanoseconds.
+    static let stallBackoff: UInt64 = 250_000_000
+    /// Uptime (ns) before which writes take the chain thread (set by a held-up fast write).
+    private let fastWritesResume = Atomic<UInt64>(0)
+    /// Fast writes done (for `statistics`).
+    private let fastWritesDone = Atomic<UInt64>(0)
+    /// Fast writes held up (for `statistics`).
+    private let fastWritesStalled = Atomic<UInt64>(0)
+
+    /// A plain WRITE (no FUA) of `payload` at `offset` done on the calling thread (an event loop)
+    /// with pwrite, when the read map knows every block it touches as wholly present in the
+    /// writable leaf and no recent fast write was held up: `.done` (or the error) once the data
+    /// is in the leaf file, else nil (queue it). `started` is when it arrived.
+    func writeFast(_ payload: ByteBuffer, offset: UInt64, started: UInt64) -> NBDCommandResult? {
+        guard started >= fastWritesResume.load(ordering: .relaxed) else { return nil }
+        let length = payload.readableBytes
+        guard let plan = readMap.writeTarget(offset: offset, length: length) else { return nil }
+        var result = NBDCommandResult.done
+        do {
+            try payload.withUnsafeReadableBytes { try plan.write(from: $0) }
+        } catch {
+            result = .failed(ChainIO.errno(for: error))
+        }
+        let ended = DispatchTime.now().uptimeNanoseconds
+        if ended - started > stallThreshold + UInt64(length) {
+            fastWritesResume.store(ended + Self.stallBackoff, ordering: .relaxed)
+            fastWritesStalled.add(1, ordering: .relaxed)
+        }
+        fastWritesDone.add(1, ordering: .relaxed)
+        var failed = false
+        if case .failed = result { failed = true }
+        readMap.writeFinished(bytes: length, micros: (ended - started) / 1000, failed: failed)
+        return result
     }
 
     /// A READ planned from the read map, from the page cache on the calling thread: the data, or

@@ -46,6 +46,11 @@ public struct DatapathStats: Sendable, Codable, Equatable {
     public var pauses: UInt64 = 0
     /// Times the chain was reopened while running (`refresh`).
     public var refreshes: UInt64 = 0
+    /// Plain WRITEs the event loop wrote itself (see `ChainWorker.writeFast`).
+    public var fastWrites: UInt64 = 0
+    /// Fast writes the kernel held up (dirty-page throttling), after which writes took the chain
+    /// thread for a while so that the event loop kept serving reads.
+    public var fastWriteStalls: UInt64 = 0
     /// The TCP port when serving on 127.0.0.1 too.
     public var tcpPort: Int? = nil
 

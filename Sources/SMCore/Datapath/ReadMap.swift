@@ -12,6 +12,29 @@ import VHD
 /// queued or running, READs take the chain thread's queue, as every request did before (a READ
 /// sent after a WRITE whose reply it did not wait for still sees it). The map is closed, and its
 /// readers waited for, before the chain is paused, reopened or closed.
+///
+/// Fast writes: a plain WRITE (no FUA) of whole sectors lying wholly in blocks known as wholly
+/// present in the writable leaf is a pure overwrite of allocated, present sectors: the engine
+/// would only pwrite the data (`VHDImage.writeInBlock`: the block has a BAT entry, so no
+/// allocation; `markPresent` finds every bit set, so no bitmap write; `commit` finds nothing
+/// dirty). Such writes are done by the event loop itself with pwrite on the leaf's descriptor
+/// (`writeTarget`, `writeFinished`), without the chain thread. Why that is safe:
+/// - Their entries cannot go stale: a leaf block's BAT entry and bitmap never change back while
+///   the chain is open (blocks are only ever allocated at the end of the file and bits only ever
+///   set; TRIM is a no-op, and WRITE_ZEROES writes zeros in place), which is why `writeDone`
+///   keeps stable entries. Only a new chain (pause/unpause, refresh) changes them, and that
+///   closes the map first and opens a fresh one.
+/// - `close` waits for fast writers as for readers, and no fast write starts once the map is
+///   closed, so a paused (closed) chain is never written and its descriptors stay open while a
+///   pwrite runs; the pause's flush (and unpause's and close's) comes after the wait.
+/// - A fast write is answered only after its pwrite returned, and it went through the leaf
+///   file's own buffered descriptor (the one `FileStore.sync` fdatasyncs), so a later FLUSH (or a
+///   later READ by either path: page cache, or the chain thread's preads) sees it.
+/// - Read-only chains (and read-only exports) never take one: `leafWritable` is false.
+/// - Sector granularity: the chain thread merges unaligned writes by rewriting whole sectors;
+///   a fast write covers whole sectors, so it never races such a merge over bytes it does not
+///   itself write (writes in flight together over the same sector overlap, and NBD leaves their
+///   order to the server).
 final class ReadMap: @unchecked Sendable {
     /// Granularity of the map for images without blocks (fixed VHDs).
     static let defaultBlockSize = 2 << 20
@@ -31,6 +54,8 @@ final class ReadMap: @unchecked Sendable {
         var errors: UInt64 = 0
         var latencyTotal: UInt64 = 0
         var latencyMax: UInt64 = 0
+        var writes: UInt64 = 0
+        var writeBytes: UInt64 = 0
     }
 
     private let condition = NSCondition()
@@ -42,6 +67,8 @@ final class ReadMap: @unchecked Sendable {
     private var size: UInt64 = 0
     private var fds: [Int32] = []
     private var readers = 0
+    private var writers = 0
+    private var leafWritable = false
     private var pendingWrites = 0
     private var generation: UInt64 = 0
     private var counters = Counters()
@@ -79,17 +106,19 @@ final class ReadMap: @unchecked Sendable {
             blockShift = UInt64(block.trailingZeroBitCount)
             self.size = size
             fds = descriptors
+            leafWritable = leaf.writable && descriptors[0] >= 0
             generation += 1
             isOpen = true
         }
     }
 
-    /// Stops answering from the map and waits for every READ planned from it to finish; the
-    /// chain's descriptors may be closed afterwards.
+    /// Stops answering from the map and waits for every READ planned from it, and every fast
+    /// write, to finish; the chain's descriptors may be closed (or flushed) afterwards.
     func close() {
         condition.withLock {
             isOpen = false
-            while readers > 0 { condition.wait() }
+            leafWritable = false
+            while readers > 0 || writers > 0 { condition.wait() }
             free(entries)
             entries = nil
             blockCount = 0
@@ -225,7 +254,50 @@ final class ReadMap: @unchecked Sendable {
             }
             counters.latencyTotal += micros
             counters.latencyMax = max(counters.latencyMax, micros)
-            if readers == 0 && !isOpen { condition.broadcast() }
+            if readers == 0 && writers == 0 && !isOpen { condition.broadcast() }
+        }
+    }
+
+    /// Where a fast WRITE of `length` bytes at `offset` goes: the leaf's pieces, when the range
+    /// is whole sectors, the map is open on a writable leaf and every block it touches is known
+    /// as wholly present in the leaf; else nil (the write takes the chain thread). A target
+    /// returned counts as a writer until `writeFinished`.
+    func writeTarget(offset: UInt64, length: Int) -> ReadPlan? {
+        guard length > 0, offset % 512 == 0, length % 512 == 0 else { return nil }
+        return condition.withLock { () -> ReadPlan? in
+            guard isOpen, leafWritable, let e = entries, offset < size, UInt64(length) <= size - offset else { return nil }
+            let blockSize = UInt64(1) << blockShift
+            var plan = ReadPlan(length: length, generation: generation)
+            var at = 0
+            var position = offset
+            while at < length {
+                let entry = e[Int(position >> blockShift)]
+                // Wholly in the leaf (store 0), stable: never forgotten while this map is open.
+                guard entry & 3 == Self.file, entry & Self.stableBit != 0, (entry >> 3) & 0xff == 0 else { return nil }
+                let inBlock = position & (blockSize - 1)
+                let n = Int(min(UInt64(length - at), blockSize - inBlock))
+                plan.add(fds[0], (entry >> 11) * 512 + inBlock, at, n)
+                at += n
+                position += UInt64(n)
+            }
+            writers += 1
+            return plan
+        }
+    }
+
+    /// Ends a fast write taken with `writeTarget`: counts it and lets `close` go on when it was the last.
+    func writeFinished(bytes: Int, micros: UInt64, failed: Bool) {
+        condition.withLock {
+            writers -= 1
+            if failed {
+                counters.errors += 1
+            } else {
+                counters.writes += 1
+                counters.writeBytes += UInt64(bytes)
+            }
+            counters.latencyTotal += micros
+            counters.latencyMax = max(counters.latencyMax, micros)
+            if readers == 0 && writers == 0 && !isOpen { condition.broadcast() }
         }
     }
 

@@ -126,6 +126,24 @@ struct ReadPlan: Sendable {
         }
     }
 
+    /// Writes `buffer` (`length` bytes) to the file pieces with pwrite (a plan from
+    /// `ReadMap.writeTarget`, which has no zero pieces); throws `VHDError.io`.
+    func write(from buffer: UnsafeRawBufferPointer) throws {
+        precondition(buffer.count == length)
+        for piece in pieces {
+            guard case let .file(fd, offset, at, count) = piece else { preconditionFailure("zero piece in a write plan") }
+            var done = 0
+            while done < count {
+                let n = pwrite(fd, buffer.baseAddress! + at + done, count - done, off_t(offset) + off_t(done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw VHDError.io(path: "fd \(fd)", operation: "write", errno: errno)
+                }
+                done += n
+            }
+        }
+    }
+
     /// Zeroes the zero pieces and reads the file pieces with `read(fd, destination, count,
     /// offset)`, which returns the bytes it read or nil to stop; whether everything was read.
     private func fill(_ buffer: UnsafeMutableRawBufferPointer,
