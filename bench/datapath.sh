@@ -71,12 +71,17 @@ fresh_target() { # name -> path of an empty target of SIZE_MB
   esac
 }
 servers=(swiftsm qemu nbdkit)
-declare -A seqread seqwarm seqwrite randread randwrite readlat writelat
+declare -A seqread seqwarm seqwrite randread randwrite readlat writelat diskios diskkib
+# The disk under the scratch folder, whose read requests the cold reads are counted in: the
+# same bytes in fewer, larger requests means the server helps the disk's readahead.
+disk=$(basename "$(df --output=source "$work" | tail -1)")
+diskstat() { awk -v d="$disk" '$3==d {print $4, $6}' /proc/diskstats; }
 
 for run in $(seq "$RUNS"); do
   for s in "${servers[@]}"; do
     start_$s "$(image_for $s "$work/data")"
-    drop; t0=$(now); nbdcopy "$uri" null:; t1=$(now)
+    drop; { read -r i0 s0 < <(diskstat) || true; }; t0=$(now); nbdcopy "$uri" null:; t1=$(now); { read -r i1 s1 < <(diskstat) || true; }
+    if [ -n "${i0:-}" ] && [ "$i1" -gt "$i0" ]; then diskios[$s]+="$((i1 - i0)) "; diskkib[$s]+="$(( (s1 - s0) / 2 / (i1 - i0) )) "; fi
     seqread[$s]+="$(printf '%.0f' "$(echo "$SIZE_MB / ($t1 - $t0)" | bc -l)") "
     # Again at once: the image now in the page cache, what the server itself costs shows.
     t0=$(now); nbdcopy "$uri" null:; t1=$(now)
@@ -129,6 +134,7 @@ done
   echo "| | swiftsm-datapath (VHD) | qemu-nbd -f vpc (VHD) | nbdkit file (raw) | ours / qemu-nbd | ours / nbdkit |"
   echo "|---|---:|---:|---:|---:|---:|"
   echo "| sequential read, nbdcopy URI null: (MiB/s) | ${R[swiftsm]} | ${R[qemu]} | ${R[nbdkit]} | $(ratio "${R[swiftsm]}" "${R[qemu]}") | $(ratio "${R[swiftsm]}" "${R[nbdkit]}") |"
+  echo "| disk read requests per cold read, count / mean KiB | $(med "${diskios[swiftsm]:-0}") / $(med "${diskkib[swiftsm]:-0}") | $(med "${diskios[qemu]:-0}") / $(med "${diskkib[qemu]:-0}") | $(med "${diskios[nbdkit]:-0}") / $(med "${diskkib[nbdkit]:-0}") | | |"
   echo "| sequential read again, image in the page cache (MiB/s) | ${H[swiftsm]} | ${H[qemu]} | ${H[nbdkit]} | $(ratio "${H[swiftsm]}" "${H[qemu]}") | $(ratio "${H[swiftsm]}" "${H[nbdkit]}") |"
   echo "| sequential write into an empty image, nbdcopy --flush (MiB/s) | ${W[swiftsm]} | ${W[qemu]} | ${W[nbdkit]} | $(ratio "${W[swiftsm]}" "${W[qemu]}") | $(ratio "${W[swiftsm]}" "${W[nbdkit]}") |"
   echo "| random 4 KiB read, fio iodepth 16 (IOPS) | ${randread[swiftsm]} | ${randread[qemu]} | ${randread[nbdkit]} | $(ratio "${randread[swiftsm]}" "${randread[qemu]}") | $(ratio "${randread[swiftsm]}" "${randread[nbdkit]}") |"

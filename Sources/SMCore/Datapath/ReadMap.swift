@@ -21,9 +21,13 @@ import VHD
 /// (`writeTarget`, `writeFinished`), without the chain thread. Why that is safe:
 /// - Their entries cannot go stale: a leaf block's BAT entry and bitmap never change back while
 ///   the chain is open (blocks are only ever allocated at the end of the file and bits only ever
-///   set; TRIM is a no-op, and WRITE_ZEROES writes zeros in place), which is why `writeDone`
-///   keeps stable entries. Only a new chain (pause/unpause, refresh) changes them, and that
-///   closes the map first and opens a fresh one.
+///   set; WRITE_ZEROES writes zeros in place), which is why `writeDone` keeps stable entries.
+///   TRIM changes no mapping either: it only punches holes in the data areas of blocks the leaf
+///   already has (`VHDImage.discard`; no BAT, bitmap or batmap write), so an entry still names
+///   the right file bytes, which now read as zeros by every path (the kernel drops the punched
+///   pages from the page cache, so a cached read, sendfile or pread all see zeros), and a fast
+///   write into a punched page simply allocates it again. Only a new chain (pause/unpause,
+///   refresh) changes them, and that closes the map first and opens a fresh one.
 /// - `close` waits for fast writers as for readers, and no fast write starts once the map is
 ///   closed, so a paused (closed) chain is never written and its descriptors stay open while a
 ///   pwrite runs; the pause's flush (and unpause's and close's) comes after the wait.
@@ -244,18 +248,7 @@ final class ReadMap: @unchecked Sendable {
 
     /// Ends a READ planned by `plan`: counts it and lets `close` go on when it was the last.
     func finished(bytes: Int, micros: UInt64, failed: Bool) {
-        condition.withLock {
-            readers -= 1
-            if failed {
-                counters.errors += 1
-            } else {
-                counters.reads += 1
-                counters.bytes += UInt64(bytes)
-            }
-            counters.latencyTotal += micros
-            counters.latencyMax = max(counters.latencyMax, micros)
-            if readers == 0 && writers == 0 && !isOpen { condition.broadcast() }
-        }
+        end(write: false, bytes: bytes, micros: micros, failed: failed)
     }
 
     /// Where a fast WRITE of `length` bytes at `offset` goes: the leaf's pieces, when the range
@@ -287,13 +280,21 @@ final class ReadMap: @unchecked Sendable {
 
     /// Ends a fast write taken with `writeTarget`: counts it and lets `close` go on when it was the last.
     func writeFinished(bytes: Int, micros: UInt64, failed: Bool) {
+        end(write: true, bytes: bytes, micros: micros, failed: failed)
+    }
+
+    /// Counts a finished READ or fast write, and wakes `close` when it was the last one.
+    private func end(write: Bool, bytes: Int, micros: UInt64, failed: Bool) {
         condition.withLock {
-            writers -= 1
+            if write { writers -= 1 } else { readers -= 1 }
             if failed {
                 counters.errors += 1
-            } else {
+            } else if write {
                 counters.writes += 1
                 counters.writeBytes += UInt64(bytes)
+            } else {
+                counters.reads += 1
+                counters.bytes += UInt64(bytes)
             }
             counters.latencyTotal += micros
             counters.latencyMax = max(counters.latencyMax, micros)
