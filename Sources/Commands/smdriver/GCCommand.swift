@@ -36,6 +36,7 @@ struct GCCommand: ParsableCommand {
             guard let s = control.status() else { print("no collector has run for SR \(sr) on this host"); return }
             if json, let text = try? String(contentsOfFile: control.statusFile, encoding: .utf8) { print(text) } else {
                 print((control.isRunning ? "" : "(not running) ") + s.summary)
+                for (vdi, why) in s.skippedForSpace.sorted(by: { $0.key < $1.key }) { print("skipped \(vdi): \(why)") }
             }
             return
         }
@@ -77,6 +78,7 @@ struct GCCommand: ParsableCommand {
         if let m = r.pauses.max() { s += String(format: ", longest pause %.3f s over %d pauses", m, r.pauses.count) }
         if !r.recovered.isEmpty { s += ", recovered \(r.recovered.joined(separator: " "))" }
         for (vdi, why) in r.gaveUp.sorted(by: { $0.key < $1.key }) { s += "\ngave up on \(vdi): \(why)" }
+        for (vdi, why) in r.skippedForSpace.sorted(by: { $0.key < $1.key }) { s += "\nskipped \(vdi): \(why)" }
         if r.aborted { s += " (aborted)" }
         return s
     }

@@ -14,7 +14,16 @@ public struct GCOptions: Sendable, Equatable {
     public var leafCoalesceExcluded: Set<String> = []
     /// Leaf size below which a merge is tried without a speed estimate.
     public var leafSizeWithoutEstimate: UInt64 = 20 << 20
+    /// Free bytes a merge must leave on the SR at the least (file system overhead, guests' writes).
+    public var minimumSpaceMargin: UInt64 = 32 << 20
+    /// Share of the SR's size a merge must leave free, when more than `minimumSpaceMargin`.
+    public var spaceMarginFraction = 0.01
 
-    /// Defaults (2 s pause budget, no bandwidth cap, everything enabled).
+    /// The free bytes a merge must leave on an SR of `size` bytes.
+    public func spaceMargin(srSize size: UInt64) -> UInt64 {
+        max(minimumSpaceMargin, UInt64(Double(size) * max(spaceMarginFraction, 0)))
+    }
+
+    /// Defaults (2 s pause budget, no bandwidth cap, everything enabled, 32 MiB or 1 % of the SR left free).
     public init() {}
 }

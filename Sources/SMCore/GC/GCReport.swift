@@ -8,6 +8,8 @@ public struct GCReport: Sendable, Equatable {
     public var leafCoalesced: [String] = []
     /// Leaves the collector gave up on this run, with the reason.
     public var gaveUp: [String: String] = [:]
+    /// Nodes and leaves not merged for want of free space on the SR, with needed and free bytes.
+    public var skippedForSpace: [String: String] = [:]
     /// Journals of an earlier, interrupted run that were finished or rolled back.
     public var recovered: [String] = []
     /// Bytes merged.

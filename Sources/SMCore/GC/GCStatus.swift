@@ -34,6 +34,9 @@ public struct GCStatus: Codable, Sendable, Equatable {
     public var longestPause: Double = 0
     /// Why the last leaf coalesce gave up, if it did.
     public var lastGiveUp: String = ""
+    /// VDIs not merged for want of free space since the collector started, with needed and free
+    /// bytes (each retried by a later run or pass).
+    public var skippedForSpace: [String: String] = [:]
     /// The last error, if the collector failed.
     public var error: String = ""
     /// When this status was written (seconds since 1970).
@@ -51,6 +54,7 @@ public struct GCStatus: Codable, Sendable, Equatable {
         }
         s += "; done: removed \(removed), coalesced \(coalesced), leaf \(leafCoalesced), \(bytesDone >> 20) MiB"
         s += String(format: ", longest pause %.3f s", longestPause)
+        if !skippedForSpace.isEmpty { s += "; skipped for space: \(skippedForSpace.count)" }
         return s
     }
 }

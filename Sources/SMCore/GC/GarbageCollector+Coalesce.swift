@@ -4,7 +4,8 @@ import VHD
 /// Coalescing a hidden node into its parent (reference §4.4): the merge runs without the SR lock
 /// (the node shadows every sector it writes into the parent, and the parent has no other
 /// reader), then, under the lock, the node's children are relinked to the parent and the node
-/// is removed. Journal `coalesce_<node>` marks the merge, `relink_<node>` its completion.
+/// is removed. Journal `coalesce_<node>` marks the merge, `relink_<node>` its completion. A merge
+/// the SR has no room for is not started (`ensureRoom`).
 extension GarbageCollector {
     /// Merges hidden node `node` into its parent, relinks its children and removes it.
     func coalesce(_ node: String) throws {
@@ -13,6 +14,7 @@ extension GarbageCollector {
             guard tree.coalesceCandidates().contains(node), let p = tree.vdis[node]?.parent else {
                 throw GCError.changed("\(node) is no longer a coalesce candidate")
             }
+            try ensureRoom(try coalesceSpace(node, into: p), for: "coalesce \(node) into \(p)")
             try container.writeJournal(GCJournal.coalesce(node: node, parent: p).name, GCJournal.coalesce(node: node, parent: p).encoded())
             return p
         }
@@ -31,6 +33,7 @@ extension GarbageCollector {
         try withSRLock { try self.relink(node, into: parent) }
         report.coalesced.append(node)
         status.coalesced += 1
+        status.skippedForSpace[node] = nil
         updateSRStats()
     }
 

@@ -6,7 +6,9 @@ import VHD
 /// image less in its chain. While the leaf holds more than the pause budget can merge, rounds of
 /// snapshot-and-coalesce (the leaf's data becomes a hidden node merged live into the parent, the
 /// leaf starts empty again) shrink it; the last merge runs under the SR lock with the datapath
-/// paused. A leaf written faster than it can be merged is given up and retried on a later run.
+/// paused. A leaf written faster than it can be merged is given up and retried on a later run;
+/// so is one whose next step (a round: a new empty leaf and a merge; or the last merge) the SR
+/// has no room for.
 ///
 /// Journal `leaf_<vdi>` covers the last merge; renaming the leaf to `OLD_<vdi>` marks the merge as
 /// complete: before it, recovery rolls back (the leaf is intact); after it, recovery finishes.
@@ -22,14 +24,17 @@ extension GarbageCollector {
             try checkAbort()
             let (parent, size) = try leafCandidate(vdi)
             if fitsPauseBudget(size) {
+                try ensureRoom(try coalesceSpace(vdi, into: parent), for: "leaf coalesce \(vdi) into \(parent)")
                 try finalLeafMerge(vdi, into: parent)
                 return
             }
             if let why = tracker.record(size) { throw GCError.gaveUp(why) }
+            let base = VDIName.newUUID()
+            try ensureRoom(try coalesceSpace(vdi, into: parent, snapshotBase: base),
+                           for: "leaf coalesce \(vdi) into \(parent), snapshot round")
             round += 1
             status.step = "leaf coalesce \(vdi): round \(round), \(size >> 20) MiB to merge"
             log.info("GC: \(status.step)")
-            let base = VDIName.newUUID()
             let result: VHDRepository.SnapshotResult = try withSRLock {
                 _ = try leafCandidate(vdi)
                 return try withPaused([vdi], flushFirst: true) { try repo.snapshot(uuid: vdi, copyUUID: nil, baseUUID: base) }
@@ -86,6 +91,7 @@ extension GarbageCollector {
         updateRecord(vdi)
         report.leafCoalesced.append(vdi)
         status.leafCoalesced += 1
+        status.skippedForSpace[vdi] = nil
         updateSRStats()
         log.info("GC: leaf \(vdi) coalesced into \(parent), which now carries its uuid")
     }

@@ -156,7 +156,9 @@ public final class GarbageCollector {
     func attempt(_ uuid: String, _ step: () throws -> Void) throws {
         do { try step() } catch GCError.aborted { throw GCError.aborted } catch {
             failed.insert(uuid)
-            if case let GCError.gaveUp(why) = error {
+            if let e = error as? GCError, case .noSpace = e {
+                recordSkippedForSpace(uuid, e)
+            } else if case let GCError.gaveUp(why) = error {
                 report.gaveUp[uuid] = why
                 status.lastGiveUp = "\(uuid): \(why)"
                 log.notice("GC: leaf \(uuid) could not be coalesced: \(why); retried on a later run")

@@ -52,6 +52,14 @@ public final class DirectoryContainer: VolumeContainer {
         return (size, size - free)
     }
 
+    /// statvfs of the directory's filesystem: the blocks available to an ordinary writer (the
+    /// root reserve, if any, is not counted).
+    public func freeSpace() throws -> UInt64 {
+        var s = statvfs()
+        guard statvfs(directory, &s) == 0 else { throw StorageError.system(directory, "statvfs", errno) }
+        return UInt64(s.f_bavail) * UInt64(s.f_frsize)
+    }
+
     /// Files grow on write: nothing to prepare.
     public func prepareForGrowth(_ name: String, virtualSize: UInt64) throws {}
 

@@ -29,6 +29,9 @@ public protocol VolumeContainer: AnyObject {
     func utilisation(of name: String) throws -> UInt64
     /// Total and used bytes of the container.
     func capacity() throws -> (size: UInt64, used: UInt64)
+    /// Bytes new and growing volumes can still take (files: what the file system still gives an
+    /// ordinary writer; LVs: the volume group's free extents).
+    func freeSpace() throws -> UInt64
     /// Makes a volume able to hold a VHD of `virtualSize` bytes (LVs inflate; files: nothing).
     func prepareForGrowth(_ name: String, virtualSize: UInt64) throws
     /// Shrinks a volume that became read-only to what its VHD uses (LVs deflate; files: nothing).
