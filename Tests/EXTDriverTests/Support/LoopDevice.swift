@@ -1,4 +1,5 @@
 import Foundation
+@testable import EXTDriver
 
 /// A loop device over a sparse image file, for a real ext4 SR (`truncate`, `losetup -f --show`).
 /// `detach()` must always run; it is idempotent.
@@ -58,31 +59,12 @@ final class LoopDevice: @unchecked Sendable {
     }()
 }
 
-/// Runs system tools for the test harness (not the code under test).
+/// Runs system tools for the test harness, through the driver's own runner.
 enum Shell {
-    /// A tool that failed.
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-    }
-
     /// Runs `tool args`, returns stdout; throws on a non-zero status.
     @discardableResult
     static func run(_ tool: String, _ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard p.terminationStatus == 0 else {
-            throw Failure(description: "\(([tool] + args).joined(separator: " ")) failed (\(p.terminationStatus)): \(text)")
-        }
-        return text
+        try System.run(tool, args)
     }
 
     /// Mount points of `device` (or anything under `prefix`) in /proc/mounts, deepest first.
