@@ -60,6 +60,16 @@ enum ChainIO {
         return .done
     }
 
+    /// TRIM: punches holes in the leaf file's data areas under the range (`VHDChain.discard`):
+    /// sectors the leaf holds read as zeros where a whole 4 KiB page was punched, the others
+    /// still read from the parents, and no metadata changes; a leaf whose store cannot punch
+    /// keeps its data. Then a flush with FUA.
+    static func trim(_ chain: VHDChain, offset: UInt64, length: UInt64, fua: Bool) throws -> NBDCommandResult {
+        try chain.discard(offset: offset, length: length)
+        if fua { try chain.flush() }
+        return .done
+    }
+
     /// BLOCK_STATUS for `base:allocation`: allocated anywhere in the chain → 0 (data), else
     /// 3 (hole, reads as zeros). At most `maxStatusRange` bytes and `maxExtents` extents; one
     /// extent with REQ_ONE. Extents never run past the request.

@@ -297,11 +297,12 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         case C.trim:
             guard !export.readOnly else { return replyError(context, cookie: cookie, error: NBD.Errno.eperm, isRead: false) }
             guard inside(offset, length) else { return replyError(context, cookie: cookie, error: NBD.Errno.einval, isRead: false) }
-            // A hint: the engine cannot give a VHD block back without rewriting the file, so the
-            // data stays (allowed: contents after TRIM are unspecified). FUA still flushes.
+            // Holes punched in the leaf's blocks on the chain thread (contents after TRIM are
+            // unspecified: zeros, or the data where the leaf file cannot punch). No block moves and
+            // no bitmap changes, so the read map stays valid and needs no write accounting.
+            let count = UInt64(length)
             submit(context, .trim, bytes: 0, cookie: cookie, offset: offset) { chain in
-                if fua { try chain.flush() }
-                return .done
+                try ChainIO.trim(chain, offset: offset, length: count, fua: fua)
             }
         case C.cache:
             guard inside(offset, length) else { return replyError(context, cookie: cookie, error: NBD.Errno.einval, isRead: false) }

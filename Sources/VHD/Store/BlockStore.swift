@@ -15,11 +15,20 @@ public protocol BlockStore: AnyObject {
     func resize(to size: UInt64) throws
     /// Makes every completed write durable.
     func sync() throws
+    /// Gives back the storage of `count` bytes at `offset` without changing the size: afterwards
+    /// they read as zeros and hold no space. Returns false when the store cannot do that (a
+    /// block device, a filesystem without hole punching), and then nothing changed. The default
+    /// keeps the data and returns false. Callers pass whole filesystem blocks (4 KiB-aligned);
+    /// a store may zero, rather than free, a partial one.
+    func discard(offset: UInt64, count: UInt64) throws -> Bool
 }
 
 extension BlockStore {
     /// Stores are ordinary files unless they say otherwise.
     public var isBlockDevice: Bool { false }
+
+    /// Stores cannot punch holes unless they say otherwise: the data stays.
+    public func discard(offset: UInt64, count: UInt64) throws -> Bool { false }
 
     /// Reads `count` bytes at `offset` into a new array.
     public func read(count: Int, at offset: UInt64) throws -> [UInt8] {

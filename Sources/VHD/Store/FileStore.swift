@@ -134,6 +134,29 @@ public final class FileStore: BlockStore {
         }
     }
 
+    /// glibc's fallocate(2), looked up at run time (Glibc's module map does not show it).
+    private typealias Fallocate = @convention(c) (Int32, Int32, off_t, off_t) -> Int32
+    private static let fallocate: Fallocate? = dlsym(nil, "fallocate").map { unsafeBitCast($0, to: Fallocate.self) }
+
+    /// Punches a hole (fallocate PUNCH_HOLE | KEEP_SIZE) over the part of `count` bytes at
+    /// `offset` that lies inside the file. Block devices keep their data (an LV gains no space
+    /// back, and the kernel would write zeros instead), and so do filesystems that cannot punch:
+    /// false then. The page cache drops the punched pages, so every reader sees zeros at once.
+    public func discard(offset: UInt64, count: UInt64) throws -> Bool {
+        guard writable else { throw VHDError.readOnly(path: path) }
+        guard !isBlockDevice, let fallocate = Self.fallocate else { return false }
+        guard offset < cachedSize, count > 0 else { return true }
+        let n = min(count, cachedSize - offset)
+        while fallocate(descriptor.rawValue, 0x02 /* FALLOC_FL_PUNCH_HOLE */ | 0x01 /* FALLOC_FL_KEEP_SIZE */,
+                        off_t(offset), off_t(n)) != 0 {
+            let e = errno
+            if e == EINTR { continue }
+            if e == EOPNOTSUPP || e == ENOSYS { return false }
+            throw VHDError.io(path: path, operation: "punch hole", errno: e)
+        }
+        return true
+    }
+
     /// Seconds since the Unix epoch of the last modification.
     public func modificationTime() -> Int? {
         var st = stat()
