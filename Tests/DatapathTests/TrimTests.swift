@@ -67,6 +67,44 @@ import VHD
         return r.error
     }
 
+    /// Sends a WRITE_ZEROES and returns its error (nil when no reply came).
+    func writeZeroes(_ c: RawNBDClient, cookie: UInt64, offset: Int, length: Int, flags: UInt16 = 0) -> UInt32? {
+        c.request(NBD.Command.writeZeroes, flags: flags, cookie: cookie, offset: UInt64(offset), length: UInt32(length))
+        guard let r = c.reply(), r.cookie == cookie else { return nil }
+        return r.error
+    }
+
+    @Test func writeZeroesPunchesUnlessNoHole() throws {
+        let s = try Scratch(); defer { s.remove() }
+        var l = try Layered(s)
+        let baseBefore = try Data(contentsOf: URL(fileURLWithPath: l.base))
+        let dp = try LocalDatapath(s, leaf: l.leaf); defer { dp.stop() }
+        let c = try RawNBDClient(dp.directory.nbdSocket)
+        #expect(try c.negotiate(dp.export) == UInt64(8 * Self.mib))
+        #expect(read(c, cookie: 1, offset: 0, length: 8 * Self.mib) == l.model)
+        let zero = { (r: Range<Int>) in l.model.replaceSubrange(r, with: repeatElement(0, count: r.count)) }
+        // Leaf data (block 0), unaligned: zeros everywhere in the range, the whole pages freed.
+        let before = Self.allocatedSectors(l.leaf)
+        #expect(writeZeroes(c, cookie: 2, offset: 4096 + 100, length: Self.mib) == 0)
+        zero((4096 + 100)..<(4096 + 100 + Self.mib))
+        let afterPunch = Self.allocatedSectors(l.leaf)
+        #expect(before - afterPunch >= (Self.mib - 8192) / 512, "\(before) -> \(afterPunch)")
+        // Parent-only data (block 1): the leaf must now shadow it with zeros, not show the parent.
+        #expect(writeZeroes(c, cookie: 3, offset: 2 * Self.mib + 65536, length: 256 << 10) == 0)
+        zero((2 * Self.mib + 65536)..<(2 * Self.mib + 65536 + (256 << 10)))
+        // NO_HOLE on leaf data (block 3): zeros, and the space stays allocated.
+        let beforeNoHole = Self.allocatedSectors(l.leaf)
+        #expect(writeZeroes(c, cookie: 4, offset: 6 * Self.mib, length: Self.mib, flags: NBD.CommandFlag.noHole) == 0)
+        zero((6 * Self.mib)..<(7 * Self.mib))
+        #expect(Self.allocatedSectors(l.leaf) >= beforeNoHole)
+        #expect(read(c, cookie: 5, offset: 0, length: 8 * Self.mib) == l.model)
+        #expect(try dp.control.stats().writeZeroes == 3)
+        dp.stop()
+        #expect(try s.read(l.leaf, count: 8 * Self.mib, at: 0) == l.model)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: l.base)) == baseBefore)
+        #expect(s.problems(l.leaf).isEmpty)
+    }
+
     @Test func trimPunchesTheLeafWithAndWithoutFUA() throws {
         let s = try Scratch(); defer { s.remove() }
         var l = try Layered(s)

@@ -39,7 +39,9 @@ enum ChainIO {
     }
 
     /// WRITE_ZEROES: ranges that no image of the chain holds already read as zeros and are left
-    /// alone (keeps the VHD sparse) unless NO_HOLE asks for the range to be allocated.
+    /// alone (keeps the VHD sparse) unless NO_HOLE asks for the range to be allocated. The
+    /// zeros written are then punched out of the leaf file (whole 4 KiB pages, as TRIM does),
+    /// which NBD allows without NO_HOLE: they read as zeros all the same and take no space.
     static func writeZeroes(_ chain: VHDChain, offset: UInt64, length: UInt64, noHole: Bool, fua: Bool) throws -> NBDCommandResult {
         let ranges: [Range<UInt64>]
         if noHole {
@@ -55,6 +57,7 @@ enum ChainIO {
                 try chain.write(UnsafeRawBufferPointer(rebasing: zeros[0..<n]), at: at)
                 at += UInt64(n)
             }
+            if !noHole { try chain.discard(offset: r.lowerBound, length: UInt64(r.count)) }
         }
         if fua { try chain.flush() }
         return .done
