@@ -3,6 +3,7 @@
 # dynamic VHD, qemu-nbd -f vpc serving the same VHD, nbdkit file serving the same data raw.
 #   sequential 1 GiB read and write with nbdcopy (page cache dropped before each run),
 #   random 4 KiB read and write IOPS with fio --ioengine=nbd (iodepth 16),
+#   the server's CPU time per GiB copied (steadier than speed on a shared machine),
 #   peak RSS (VmHWM) of each server process.
 # Usage: sudo bench/datapath.sh   (writes bench/results-datapath-<date>.md)
 # Knobs: RUNS (3), SIZE_MB (1024), FIO_SECONDS (20), BIN (use these binaries, skip the build),
@@ -71,7 +72,10 @@ fresh_target() { # name -> path of an empty target of SIZE_MB
   esac
 }
 servers=(swiftsm qemu nbdkit)
-declare -A seqread seqwarm seqwrite randread randwrite readlat writelat diskios diskkib
+declare -A seqread seqwarm seqwrite randread randwrite readlat writelat diskios diskkib cpucold cpuwarm cpuwrite
+# CPU time (ms, all threads) the server named $1 has used so far: what each copy costs the
+# server, steadier on a shared machine than the copy's speed.
+cpu_ms() { awk '{printf "%d\n", ($14 + $15) * 1000 / '"$(getconf CLK_TCK)"'}' "/proc/$(cat "$work/$1.pid")/stat"; }
 # The disk under the scratch folder, whose read requests the cold reads are counted in: the
 # same bytes in fewer, larger requests means the server helps the disk's readahead.
 disk=$(basename "$(df --output=source "$work" | tail -1)")
@@ -80,16 +84,19 @@ diskstat() { awk -v d="$disk" '$3==d {print $4, $6}' /proc/diskstats; }
 for run in $(seq "$RUNS"); do
   for s in "${servers[@]}"; do
     start_$s "$(image_for $s "$work/data")"
-    drop; { read -r i0 s0 < <(diskstat) || true; }; t0=$(now); nbdcopy "$uri" null:; t1=$(now); { read -r i1 s1 < <(diskstat) || true; }
+    drop; { read -r i0 s0 < <(diskstat) || true; }; c0=$(cpu_ms $s); t0=$(now); nbdcopy "$uri" null:; t1=$(now); c1=$(cpu_ms $s); { read -r i1 s1 < <(diskstat) || true; }
+    cpucold[$s]+="$(( (c1 - c0) * 1024 / SIZE_MB )) "
     if [ -n "${i0:-}" ] && [ "$i1" -gt "$i0" ]; then diskios[$s]+="$((i1 - i0)) "; diskkib[$s]+="$(( (s1 - s0) / 2 / (i1 - i0) )) "; fi
     seqread[$s]+="$(printf '%.0f' "$(echo "$SIZE_MB / ($t1 - $t0)" | bc -l)") "
     # Again at once: the image now in the page cache, what the server itself costs shows.
-    t0=$(now); nbdcopy "$uri" null:; t1=$(now)
+    c0=$(cpu_ms $s); t0=$(now); nbdcopy "$uri" null:; t1=$(now); c1=$(cpu_ms $s)
+    cpuwarm[$s]+="$(( (c1 - c0) * 1024 / SIZE_MB )) "
     seqwarm[$s]+="$(printf '%.0f' "$(echo "$SIZE_MB / ($t1 - $t0)" | bc -l)") "
     stop $s
     target=$(fresh_target $s)
     start_$s "$target"
-    drop; t0=$(now); nbdcopy --flush "$work/data.raw" "$uri"; t1=$(now)
+    drop; c0=$(cpu_ms $s); t0=$(now); nbdcopy --flush "$work/data.raw" "$uri"; t1=$(now); c1=$(cpu_ms $s)
+    cpuwrite[$s]+="$(( (c1 - c0) * 1024 / SIZE_MB )) "
     seqwrite[$s]+="$(printf '%.0f' "$(echo "$SIZE_MB / ($t1 - $t0)" | bc -l)") "
     stop $s
     case $s in nbdkit) cmp -s "$target" "$work/data.raw" ;; *) qemu-img compare -q -f vpc -F raw "$target" "$work/data.raw" ;; esac \
@@ -137,6 +144,7 @@ done
   echo "| disk read requests per cold read, count / mean KiB | $(med "${diskios[swiftsm]:-0}") / $(med "${diskkib[swiftsm]:-0}") | $(med "${diskios[qemu]:-0}") / $(med "${diskkib[qemu]:-0}") | $(med "${diskios[nbdkit]:-0}") / $(med "${diskkib[nbdkit]:-0}") | | |"
   echo "| sequential read again, image in the page cache (MiB/s) | ${H[swiftsm]} | ${H[qemu]} | ${H[nbdkit]} | $(ratio "${H[swiftsm]}" "${H[qemu]}") | $(ratio "${H[swiftsm]}" "${H[nbdkit]}") |"
   echo "| sequential write into an empty image, nbdcopy --flush (MiB/s) | ${W[swiftsm]} | ${W[qemu]} | ${W[nbdkit]} | $(ratio "${W[swiftsm]}" "${W[qemu]}") | $(ratio "${W[swiftsm]}" "${W[nbdkit]}") |"
+  echo "| server CPU per GiB: cold read / warm read / write (ms) | $(med "${cpucold[swiftsm]}") / $(med "${cpuwarm[swiftsm]}") / $(med "${cpuwrite[swiftsm]}") | $(med "${cpucold[qemu]}") / $(med "${cpuwarm[qemu]}") / $(med "${cpuwrite[qemu]}") | $(med "${cpucold[nbdkit]}") / $(med "${cpuwarm[nbdkit]}") / $(med "${cpuwrite[nbdkit]}") | | |"
   echo "| random 4 KiB read, fio iodepth 16 (IOPS) | ${randread[swiftsm]} | ${randread[qemu]} | ${randread[nbdkit]} | $(ratio "${randread[swiftsm]}" "${randread[qemu]}") | $(ratio "${randread[swiftsm]}" "${randread[nbdkit]}") |"
   echo "| random 4 KiB write, fio iodepth 16 (IOPS) | ${randwrite[swiftsm]} | ${randwrite[qemu]} | ${randwrite[nbdkit]} | $(ratio "${randwrite[swiftsm]}" "${randwrite[qemu]}") | $(ratio "${randwrite[swiftsm]}" "${randwrite[nbdkit]}") |"
   echo "| mean completion latency read / write (µs) | ${readlat[swiftsm]} / ${writelat[swiftsm]} | ${readlat[qemu]} / ${writelat[qemu]} | ${readlat[nbdkit]} / ${writelat[nbdkit]} | | |"
