@@ -125,6 +125,11 @@ public final class ChainWorker: @unchecked Sendable {
         }
     }
 
+    /// Counts a request the connection refused without running it (an error reply).
+    public func noteRejected() {
+        condition.withLock { stats.requests += 1; stats.errors += 1 }
+    }
+
     /// Counts a connection opening (`true`) or closing.
     public func noteConnection(opened: Bool) {
         condition.withLock {

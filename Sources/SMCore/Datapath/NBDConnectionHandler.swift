@@ -160,7 +160,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
                 cumulation!.moveReaderIndex(forwardBy: n)
                 if n == remaining {
                     pending = .none
-                    replyError(context, cookie: cookie, error: error, isRead: false)
+                    reject(context, cookie: cookie, error: error, isRead: false)
                 } else {
                     pending = .skipWrite(cookie: cookie, error: error, remaining: remaining - n)
                 }
@@ -249,11 +249,11 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             }
             return
         }
-        guard flags & ~known == 0 else { return replyError(context, cookie: cookie, error: NBD.Errno.einval, isRead: type == C.read) }
+        guard flags & ~known == 0 else { return reject(context, cookie: cookie, error: NBD.Errno.einval, isRead: type == C.read) }
         switch type {
         case C.read:
-            guard Int(length) <= NBD.maxPayload else { return replyError(context, cookie: cookie, error: NBD.Errno.einval, isRead: true) }
-            guard inside(offset, length) else { return replyError(context, cookie: cookie, error: NBD.Errno.einval, isRead: true) }
+            guard Int(length) <= NBD.maxPayload else { return reject(context, cookie: cookie, error: NBD.Errno.einval, isRead: true) }
+            guard inside(offset, length) else { return reject(context, cookie: cookie, error: NBD.Errno.einval, isRead: true) }
             // Blocks the read map knows: planned here, read from the page cache here when it
             // holds them, else on an I/O thread; the chain thread is not involved.
             if let plan = worker.readMap.plan(offset: offset, length: Int(length)) {
@@ -295,8 +295,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
                 return .done
             }
         case C.trim:
-            guard !export.readOnly else { return replyError(context, cookie: cookie, error: NBD.Errno.eperm, isRead: false) }
-            guard inside(offset, length) else { return replyError(context, cookie: cookie, error: NBD.Errno.einval, isRead: false) }
+            guard !export.readOnly else { return reject(context, cookie: cookie, error: NBD.Errno.eperm, isRead: false) }
+            guard inside(offset, length) else { return reject(context, cookie: cookie, error: NBD.Errno.einval, isRead: false) }
             // Holes punched in the leaf's blocks on the chain thread (contents after TRIM are
             // unspecified: zeros, or the data where the leaf file cannot punch). No block moves and
             // no bitmap changes, so the read map stays valid and needs no write accounting.
@@ -305,27 +305,27 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
                 try ChainIO.trim(chain, offset: offset, length: count, fua: fua)
             }
         case C.cache:
-            guard inside(offset, length) else { return replyError(context, cookie: cookie, error: NBD.Errno.einval, isRead: false) }
+            guard inside(offset, length) else { return reject(context, cookie: cookie, error: NBD.Errno.einval, isRead: false) }
             replyDone(context, cookie: cookie)
         case C.writeZeroes:
-            guard !export.readOnly else { return replyError(context, cookie: cookie, error: NBD.Errno.eperm, isRead: false) }
-            guard inside(offset, length) else { return replyError(context, cookie: cookie, error: NBD.Errno.enospc, isRead: false) }
-            guard flags & CF.fastZero == 0 else { return replyError(context, cookie: cookie, error: NBD.Errno.enotsup, isRead: false) }
+            guard !export.readOnly else { return reject(context, cookie: cookie, error: NBD.Errno.eperm, isRead: false) }
+            guard inside(offset, length) else { return reject(context, cookie: cookie, error: NBD.Errno.enospc, isRead: false) }
+            guard flags & CF.fastZero == 0 else { return reject(context, cookie: cookie, error: NBD.Errno.enotsup, isRead: false) }
             let noHole = flags & CF.noHole != 0
             submitWrite(context, .writeZeroes, cookie: cookie, offset: offset, length: UInt64(length)) { chain in
                 try ChainIO.writeZeroes(chain, offset: offset, length: UInt64(length), noHole: noHole, fua: fua)
             }
         case C.blockStatus:
-            guard allocationContext else { return replyError(context, cookie: cookie, error: NBD.Errno.einval, isRead: false) }
+            guard allocationContext else { return reject(context, cookie: cookie, error: NBD.Errno.einval, isRead: false) }
             guard length > 0, inside(offset, length) else {
-                return replyError(context, cookie: cookie, error: NBD.Errno.einval, isRead: false)
+                return reject(context, cookie: cookie, error: NBD.Errno.einval, isRead: false)
             }
             let reqOne = flags & CF.reqOne != 0
             submit(context, .blockStatus, bytes: 0, cookie: cookie, offset: offset) { chain in
                 try ChainIO.blockStatus(chain, offset: offset, length: UInt64(length), reqOne: reqOne)
             }
         default:
-            replyError(context, cookie: cookie, error: NBD.Errno.einval, isRead: false)
+            reject(context, cookie: cookie, error: NBD.Errno.einval, isRead: false)
         }
     }
 
@@ -441,6 +441,13 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         var b = context.channel.allocator.buffer(capacity: 16)
         NBDReplyEncoder.simple(&b, cookie: cookie, error: 0)
         send(context, b)
+    }
+
+    /// Refuses a request without running it (bad flags, range, size; a read-only export): it
+    /// counts as a request answered with an error.
+    func reject(_ context: ChannelHandlerContext, cookie: UInt64, error: UInt32, isRead: Bool) {
+        worker.noteRejected()
+        replyError(context, cookie: cookie, error: error, isRead: isRead)
     }
 
     /// An error: an ERROR chunk for READ once structured replies are on (a simple reply could be
