@@ -54,7 +54,7 @@ struct ImageLayout {
         b.put(header.encoded(), at: 512)
         let t = Int(header.tableOffset)
         let n = Int(header.maxTableEntries) * 4
-        b.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[t..<t + n]).initializeMemory(as: UInt8.self, repeating: 0xff) }
+        b.replaceSubrange(t..<t + n, with: repeatElement(0xff, count: n))
         var bm = batmap
         bm.checksum = BatmapHeader.checksum([], count: 0) // sum of zeros: all ones
         b.put(bm.encoded(), at: t + Int(header.batBytes))
