@@ -74,7 +74,7 @@ struct GCCommand: ParsableCommand {
     static func describe(_ r: GCReport) -> String {
         if r.alreadyRunning { return "another collector is running for this SR" }
         var s = "removed \(r.removed.count), coalesced \(r.coalesced.count), leaf-coalesced \(r.leafCoalesced.count), "
-            + "merged \(r.bytesMerged >> 20) MiB"
+            + "merged \(ByteCount.describe(r.bytesMerged))"
         if let m = r.pauses.max() { s += String(format: ", longest pause %.3f s over %d pauses", m, r.pauses.count) }
         if !r.recovered.isEmpty { s += ", recovered \(r.recovered.joined(separator: " "))" }
         for (vdi, why) in r.gaveUp.sorted(by: { $0.key < $1.key }) { s += "\ngave up on \(vdi): \(why)" }

@@ -49,10 +49,10 @@ public struct GCStatus: Codable, Sendable, Equatable {
     public var summary: String {
         var s = "\(state): garbage \(queuedGarbage), coalesce \(queuedCoalesce), leaf \(queuedLeafCoalesce)"
         if !step.isEmpty {
-            s += "; \(step) \(stepBytesDone >> 20)/\(stepBytesTotal >> 20) MiB"
+            s += "; \(step) \(ByteCount.describe(stepBytesDone))/\(ByteCount.describe(stepBytesTotal))"
             s += String(format: " at %.1f MB/s", megabytesPerSecond)
         }
-        s += "; done: removed \(removed), coalesced \(coalesced), leaf \(leafCoalesced), \(bytesDone >> 20) MiB"
+        s += "; done: removed \(removed), coalesced \(coalesced), leaf \(leafCoalesced), \(ByteCount.describe(bytesDone))"
         s += String(format: ", longest pause %.3f s", longestPause)
         if !skippedForSpace.isEmpty { s += "; skipped for space: \(skippedForSpace.count)" }
         return s

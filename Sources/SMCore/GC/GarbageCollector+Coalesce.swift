@@ -132,7 +132,7 @@ extension GarbageCollector {
         status.megabytesPerSecond = Double(allocated) / max(seconds, 1e-6) / 1e6
         // Tiny merges say more about fixed costs than about speed.
         if allocated >= 16 << 20 { SpeedLog(path: control.speedFile).record(Double(allocated) / max(seconds, 1e-6)) }
-        log.info("GC: merged \(child): \(data >> 20) MiB of data in \(allocated >> 20) MiB of blocks, \(String(format: "%.2f", seconds)) s")
+        log.info("GC: merged \(child): \(ByteCount.describe(data)) of data in \(ByteCount.describe(allocated)) of blocks, \(String(format: "%.2f", seconds)) s")
         publish(force: true)
         return allocated
     }

@@ -33,7 +33,7 @@ extension GarbageCollector {
             try ensureRoom(try coalesceSpace(vdi, into: parent, snapshotBase: base),
                            for: "leaf coalesce \(vdi) into \(parent), snapshot round")
             round += 1
-            status.step = "leaf coalesce \(vdi): round \(round), \(size >> 20) MiB to merge"
+            status.step = "leaf coalesce \(vdi): round \(round), \(ByteCount.describe(size)) to merge"
             log.info("GC: \(status.step)")
             let result: VHDRepository.SnapshotResult = try withSRLock {
                 _ = try leafCandidate(vdi)
