@@ -15,7 +15,8 @@ import VHD
 /// blocks the map knows as wholly present in the leaf are pwritten by the event loop itself
 /// (`writeFast`; see `ReadMap` for why that is safe); every other write takes the queue. A
 /// pwrite the kernel holds up (dirty-page throttling) would stall every connection on the event
-/// loop, so after a slow one, writes take the chain thread for a while (`stallBackoff`).
+/// loop, and the control socket with them, so after a slow one, writes take the chain thread
+/// for a while (`stallBackoff`).
 public final class ChainWorker: @unchecked Sendable {
     /// What a job produced: a result, or a read plan for the I/O threads.
     enum Outcome {

@@ -49,7 +49,7 @@ public struct DatapathStats: Sendable, Codable, Equatable {
     /// Plain WRITEs the event loop wrote itself (see `ChainWorker.writeFast`).
     public var fastWrites: UInt64 = 0
     /// Fast writes the kernel held up (dirty-page throttling), after which writes took the chain
-    /// thread for a while so that the event loop kept serving reads.
+    /// thread for a while so that the event loop stayed free (other connections, control).
     public var fastWriteStalls: UInt64 = 0
     /// The TCP port when serving on 127.0.0.1 too.
     public var tcpPort: Int? = nil
