@@ -107,4 +107,52 @@ import VHD
         try Snapshot.create(child: "/sr/leaf.vhd", parent: "/sr/" + base, provider: p, options: options)
         #expect(try p.open("/sr/leaf.vhd", writable: false).size == space.newLeaf)
     }
+
+    /// Bytes a file really takes on disk (st_blocks).
+    static func allocated(_ path: String) -> UInt64 {
+        var st = stat()
+        return stat(path, &st) == 0 ? UInt64(st.st_blocks) * 512 : 0
+    }
+
+    /// A sparse parent on a real file (the engine writes a block's sectors only as they come):
+    /// the merge fills the file holes under the child's sectors in blocks both have, and the
+    /// figure counts exactly those pages; the real merge takes no more than the figure.
+    @Test func holesUnderTheChildsSectorsInSharedBlocks() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftsm-space-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let files = FileStoreProvider()
+        let parentPath = dir + "/parent.vhd", childPath = dir + "/child.vhd"
+        try Create.dynamic(at: parentPath, size: 16 << 20, provider: files)
+        let block = 2 * Self.mib
+        do {
+            // One page at the start of blocks 0, 1 and 2 of the parent: the rest of each is a hole.
+            let chain = try VHDChain(path: parentPath, provider: files, writable: true)
+            for b in 0..<3 { try chain.write([UInt8](repeating: UInt8(b + 1), count: 4096), at: UInt64(b * block)) }
+            try chain.flush()
+        }
+        try Snapshot.create(child: childPath, parent: parentPath, provider: files)
+        do {
+            let chain = try VHDChain(path: childPath, provider: files, writable: true)
+            try chain.write([UInt8](repeating: 7, count: 65536), at: UInt64(Self.mib))           // block 0: 16 hole pages
+            try chain.write([UInt8](repeating: 8, count: 1024), at: UInt64(block + 8192 + 512)) // block 1: 1 hole page
+            try chain.write([UInt8](repeating: 9, count: 4096), at: UInt64(2 * block))          // block 2: over parent data
+            try chain.write([UInt8](repeating: 10, count: Self.mib), at: UInt64(5 * block))    // block 5: the parent lacks it
+            try chain.flush()
+        }
+        let parentImage = try VHDImage(store: try files.open(parentPath, writable: false), path: parentPath, writable: false)
+        let childImage = try VHDImage(store: try files.open(childPath, writable: false), path: childPath, writable: false)
+        let space = try CoalesceSpace(merging: childImage, into: parentImage)
+        #expect(space.newBlocks == 1 && space.merge == Self.blockStride)
+        #expect(space.holes == 65536 + 4096, "\(space)")
+        #expect(space.total == Self.blockStride + 65536 + 4096)
+
+        let before = Self.allocated(parentPath)
+        try Coalesce.run(child: childPath, provider: files)
+        let grown = Self.allocated(parentPath) - before
+        // At least the holes filled and the new block's written MiB; at most the figure (plus
+        // room for the file system's own extent blocks).
+        #expect(grown >= space.holes + UInt64(Self.mib), "grew \(grown)")
+        #expect(grown <= space.total + 65536, "grew \(grown), figure \(space.total)")
+    }
 }

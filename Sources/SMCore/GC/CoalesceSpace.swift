@@ -5,9 +5,11 @@ import VHD
 /// lacks is appended to the parent (its sector bitmap, then its data 4 KiB-aligned); a parent
 /// smaller than the child whose BAT cannot address the new size first grows its metadata (the
 /// blocks in the way move to the end of the file, a resize journal is written beside it); a
-/// snapshot round of a leaf coalesce also makes a new empty leaf. The figure is exact for file
-/// volumes, and an upper bound when a child block is allocated without any sector in it (it is
-/// not merged) or the parent's blocks are not fully written (the file system holds holes).
+/// snapshot round of a leaf coalesce also makes a new empty leaf; and a block both have fills
+/// the holes of the parent's sparse file under the child's sectors (blocks written in part,
+/// or trimmed). The
+/// figure is an upper bound: a child block allocated without any sector in it is not merged,
+/// and a new block is counted whole though only its written sectors take space.
 public struct CoalesceSpace: Sendable, Equatable {
     /// Child blocks the parent lacks (each appended to the parent).
     public var newBlocks = 0
@@ -19,15 +21,17 @@ public struct CoalesceSpace: Sendable, Equatable {
     public var resizeJournal: UInt64 = 0
     /// Bytes of the new empty leaf of a snapshot round (0 for a plain merge).
     public var newLeaf: UInt64 = 0
+    /// Bytes of holes in the parent file under blocks both images have, which the merge may fill.
+    public var holes: UInt64 = 0
 
     /// Nothing needed.
     public init() {}
 
     /// Bytes the parent file grows by in all.
-    public var parentGrowth: UInt64 { resize + merge }
+    public var parentGrowth: UInt64 { resize + merge + holes }
 
     /// Free bytes the step needs at its peak (the resize journal is gone before the merge starts).
-    public var total: UInt64 { newLeaf + resize + max(resizeJournal, merge) }
+    public var total: UInt64 { newLeaf + resize + max(resizeJournal, merge + holes) }
 
     /// The room merging `child` (a differencing image) into `parent`, both opened with their BATs,
     /// takes: the parent growing first if it is smaller, then taking the blocks it lacks.
@@ -45,11 +49,18 @@ public struct CoalesceSpace: Sendable, Equatable {
         }
         resize = end - parent.endOfData
         var lacking = 0
+        var shared: [Int] = []
         for b in 0..<child.blockCount where child.isAllocated(b) {
             // Entries past the BAT's capacity (padding) read as allocated: the capacity comes first.
-            if b >= parent.maxTableEntries || parent.entry(b) == VHDImage.unused { lacking += 1 }
+            if b >= parent.maxTableEntries || parent.entry(b) == VHDImage.unused { lacking += 1 } else { shared.append(b) }
         }
         newBlocks = lacking
+        // A parent file without holes from its first shared block on (the usual case) needs no
+        // walk; otherwise each shared block counts the holes under the child's sectors.
+        if let first = shared.map({ parent.dataOffset(block: $0, sector: 0) }).min(),
+           parent.store.unallocatedBytes(in: first..<parent.endOfData) > 0 {
+            for b in shared { holes += try parent.holeBytes(fillingBlock: b, from: child) }
+        }
         merge = Self.appending(lacking, to: end, blockSize: parent.blockSize, bitmapBytes: parent.bitmapBytes) - end
     }
 

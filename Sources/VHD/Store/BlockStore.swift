@@ -21,6 +21,10 @@ public protocol BlockStore: AnyObject {
     /// keeps the data and returns false. Callers pass whole filesystem blocks (4 KiB-aligned);
     /// a store may zero, rather than free, a partial one.
     func discard(offset: UInt64, count: UInt64) throws -> Bool
+    /// Bytes of `range` that hold no storage yet (holes of a sparse file), which writing them
+    /// would take from the SR. The default is 0: the store is fully allocated (a block device,
+    /// an LV) or cannot tell.
+    func unallocatedBytes(in range: Range<UInt64>) -> UInt64
 }
 
 extension BlockStore {
@@ -29,6 +33,9 @@ extension BlockStore {
 
     /// Stores cannot punch holes unless they say otherwise: the data stays.
     public func discard(offset: UInt64, count: UInt64) throws -> Bool { false }
+
+    /// Stores hold every byte they have unless they say otherwise.
+    public func unallocatedBytes(in range: Range<UInt64>) -> UInt64 { 0 }
 
     /// Reads `count` bytes at `offset` into a new array.
     public func read(count: Int, at offset: UInt64) throws -> [UInt8] {

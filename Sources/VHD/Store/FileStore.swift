@@ -157,6 +157,25 @@ public final class FileStore: BlockStore {
         return true
     }
 
+    /// The holes of the file in `range` (lseek SEEK_HOLE / SEEK_DATA), up to the file's end;
+    /// 0 for block devices and when the file system cannot tell (then it reports no holes).
+    public func unallocatedBytes(in range: Range<UInt64>) -> UInt64 {
+        guard !isBlockDevice else { return 0 }
+        let seekData: Int32 = 3, seekHole: Int32 = 4      // SEEK_DATA, SEEK_HOLE (Linux)
+        let end = min(range.upperBound, cachedSize)
+        var at = range.lowerBound
+        var holes: UInt64 = 0
+        while at < end {
+            let hole = lseek(descriptor.rawValue, off_t(at), seekHole)
+            guard hole >= 0, UInt64(hole) < end else { break }
+            let data = lseek(descriptor.rawValue, off_t(hole), seekData)
+            let holeEnd = data < 0 ? end : min(UInt64(data), end)      // ENXIO: a hole to the end
+            holes += holeEnd - UInt64(hole)
+            at = holeEnd
+        }
+        return holes
+    }
+
     /// Seconds since the Unix epoch of the last modification.
     public func modificationTime() -> Int? {
         var st = stat()
