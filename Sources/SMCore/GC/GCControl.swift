@@ -81,7 +81,7 @@ public struct GCControl: Sendable {
     /// The last status written, nil when the collector never ran here.
     public func status() -> GCStatus? {
         guard let data = FileManager.default.contents(atPath: statusFile) else { return nil }
-        return try? JSONDecoder().decode(GCStatus.self, from: data)
+        return try? GCStatus.decoded(from: data)
     }
 
     /// Writes `status` atomically.

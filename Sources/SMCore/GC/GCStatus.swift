@@ -58,3 +58,17 @@ public struct GCStatus: Codable, Sendable, Equatable {
         return s
     }
 }
+
+extension GCStatus {
+    /// Reads a status file; fields it lacks (one written by an older collector) take their
+    /// defaults instead of failing the whole file.
+    public static func decoded(from data: Data) throws -> GCStatus {
+        if let status = try? JSONDecoder().decode(GCStatus.self, from: data) { return status }
+        guard var fields = try JSONSerialization.jsonObject(with: JSONEncoder().encode(GCStatus())) as? [String: Any],
+              let found = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "a GC status is a JSON object"))
+        }
+        fields.merge(found) { _, fromFile in fromFile }
+        return try JSONDecoder().decode(GCStatus.self, from: JSONSerialization.data(withJSONObject: fields))
+    }
+}
