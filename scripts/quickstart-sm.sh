@@ -72,6 +72,14 @@ st = json.loads(s.recv(65536).decode().split(" ", 1)[1])
 print(", ".join(f"{k}={st[k]}" for k in ["requests", "bytesWritten", "bytesRead", "pauses", "latencyMeanMicros", "leaf"]))
 PY
 nbdcopy "$uri" "$base/live.raw"
+# TRIM (a guest's discard) gives the space back: holes are punched in the leaf file.
+ondisk() { echo $(( $(stat -c %b "$srdir/$disk.vhd") / 2 )); }
+kib=$(ondisk)
+printf >&2 '\n\033[1m$ qemu-io -f raw -c "discard 0 1M" %s\033[0m  (TRIM)\n' "$uri"
+qemu-io -f raw -c "discard 0 1M" "$uri" >/dev/null
+zeros=$(qemu-io -f raw -c "read -P 0 0 1M" "$uri" 2>&1)
+case $zeros in *"failed"*) echo "the trimmed MiB does not read as zeros" >&2; exit 1 ;; esac
+printf >&2 '  leaf file on disk: %s KiB before, %s KiB after; the trimmed MiB reads as zeros\n' "$kib" "$(ondisk)"
 call vdi_activate "$(args_rw "$snap3" false)" >/dev/null
 snapsock=${sock%/*/nbd}/$snap3/nbd
 nbdcopy "nbd+unix:///$snap3?socket=$snapsock" "$base/snap.raw"
