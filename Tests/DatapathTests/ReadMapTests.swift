@@ -1,5 +1,6 @@
 import Foundation
-import SMCore
+import NIOCore
+@testable import SMCore
 import Testing
 import VHD
 
@@ -19,6 +20,53 @@ import VHD
         c.request(NBD.Command.write, cookie: cookie, offset: offset, length: UInt32(bytes.count), payload: bytes)
         guard let r = c.reply() else { return false }
         return r.cookie == cookie && r.error == 0
+    }
+
+    /// While a write waits for the chain thread, READs of other bytes still come from the map;
+    /// a READ overlapping it takes the queue behind it and sees what it wrote.
+    @Test func onlyReadsOverlappingAPendingWriteWaitForIt() throws {
+        let s = try Scratch(); defer { s.remove() }
+        let leaf = try s.dynamicVHD("disk.vhd", mib: 8)
+        var model = pattern(8 << 20, seed: 55)
+        try s.write(leaf, model, at: 0)
+        let worker = try ChainWorker(leafPath: leaf, writable: true)
+        defer { try? worker.closeAndWait(); worker.join() }
+        let learnt = ResultCollector()
+        worker.submitRead(offset: 0, length: 8 << 20, headerRoom: 0) { learnt.set($0) }
+        _ = learnt.get()
+        // Hold the chain thread, then queue a write behind the held job.
+        let gate = DispatchSemaphore(value: 0)
+        let held = ResultCollector(), written = ResultCollector()
+        worker.submit(.other, bytes: 0, { _ in gate.wait(); return .done }) { held.set($0) }
+        let bytes = pattern(8192, seed: 56)
+        worker.submitWrite(.write, offset: 3 << 20, length: 8192, { chain in
+            try ChainIO.write(chain, ByteBuffer(bytes: bytes), offset: 3 << 20, fua: true)
+        }) { written.set($0) }
+        // Other bytes, even in the same block, plan from the map; the written ones do not.
+        for (offset, length, fromMap) in [(0, 4096, true), ((3 << 20) + 8192, 4096, true), ((3 << 20) - 4096, 4096, true),
+                                          ((3 << 20) + 4096, 512, false), ((3 << 20) - 512, 1024, false), (0, 8 << 20, false)] {
+            let plan = worker.readMap.plan(offset: UInt64(offset), length: length)
+            #expect((plan != nil) == fromMap, "read at \(offset), \(length) bytes")
+            if let plan {
+                var out = [UInt8](repeating: 0, count: length)
+                try out.withUnsafeMutableBytes { try plan.execute(into: $0) }
+                #expect(out == Array(model[offset..<offset + length]))
+                worker.readMap.finished(bytes: length, micros: 0, failed: false)
+            }
+        }
+        // A READ of the written bytes queued now runs after the write and sees it.
+        let after = ResultCollector()
+        worker.submitRead(offset: 3 << 20, length: 8192, headerRoom: 0) { after.set($0) }
+        gate.signal()
+        _ = held.get()
+        guard case .done = written.get() else { Issue.record("the write failed"); return }
+        model.replaceSubrange((3 << 20)..<((3 << 20) + 8192), with: bytes)
+        guard case var .data(got, _) = after.get() else { Issue.record("the read failed"); return }
+        #expect(got.readBytes(length: 8192) == bytes)
+        #expect(worker.readMap.plan(offset: 3 << 20, length: 8192) != nil, "nothing pending any more")
+        worker.readMap.finished(bytes: 8192, micros: 0, failed: false)
+        try worker.closeAndWait()
+        #expect(try s.read(leaf, count: 8 << 20, at: 0) == model)
     }
 
     @Test func readsFromTheMapFollowWritesAndReopens() throws {

@@ -158,13 +158,14 @@ public final class ChainWorker: @unchecked Sendable {
     }
 
     /// Queues a request that writes `[offset, offset+length)` (WRITE, WRITE_ZEROES): while it is
-    /// pending READs take the queue too, and its blocks leave the read map before it is answered.
+    /// pending READs overlapping it take the queue too, and its blocks leave the read map before
+    /// it is answered.
     /// After a WRITE the map learns its blocks again (on the chain thread, the write done), so
     /// that a block the write made wholly present in the leaf takes fast writes from then on.
     public func submitWrite(_ kind: DatapathRequestKind, offset: UInt64, length: UInt64,
                             _ body: @escaping @Sendable (VHDChain) throws -> NBDCommandResult,
                             completion: @escaping @Sendable (NBDCommandResult) -> Void) {
-        readMap.writeQueued()
+        let ticket = readMap.writeQueued(offset: offset, length: length)
         let map = readMap
         let learn = kind == .write
         submit(kind, bytes: length, { chain in
@@ -172,7 +173,7 @@ public final class ChainWorker: @unchecked Sendable {
             if learn { map.learn(chain, offset: offset, length: Int(length)) }
             return result
         }) { result in
-            map.writeDone(offset: offset, length: length)
+            map.writeDone(ticket: ticket, offset: offset, length: length)
             completion(result)
         }
     }

@@ -8,9 +8,11 @@ import VHD
 /// A block is known when its whole range lies contiguously in one file of the chain, or reads
 /// as zeros. A block wholly present in the leaf (or in any image of a read-only chain) never
 /// moves while the chain is open: writes land in place. Any other entry is forgotten whenever a
-/// write touches the block, before that write is answered. While a write or WRITE_ZEROES is
-/// queued or running, READs take the chain thread's queue, as every request did before (a READ
-/// sent after a WRITE whose reply it did not wait for still sees it). The map is closed, and its
+/// write touches the block, before that write is answered. A READ overlapping a write or
+/// WRITE_ZEROES that is queued or running takes the chain thread's queue, as every request did
+/// before (a READ sent after a WRITE whose reply it did not wait for still sees it); READs of
+/// other bytes go on from the map (a pending write changes no entry but of blocks it touches,
+/// and those only for the sectors it writes). The map is closed, and its
 /// readers waited for, before the chain is paused, reopened or closed.
 ///
 /// Fast writes: a plain WRITE (no FUA) of whole sectors lying wholly in blocks known as wholly
@@ -73,7 +75,9 @@ final class ReadMap: @unchecked Sendable {
     private var readers = 0
     private var writers = 0
     private var leafWritable = false
-    private var pendingWrites = 0
+    /// Byte ranges of the writes queued for the chain thread, by ticket.
+    private var pendingWrites: [(ticket: UInt64, range: Range<UInt64>)] = []
+    private var nextTicket: UInt64 = 0
     private var generation: UInt64 = 0
     private var counters = Counters()
     // Chain thread only: the stores of the open chain, by index.
@@ -194,16 +198,22 @@ final class ReadMap: @unchecked Sendable {
         }
     }
 
-    /// Notes a write queued for the chain thread (called on the event loop, in request order).
-    func writeQueued() {
-        condition.withLock { pendingWrites += 1 }
+    /// Notes a write of `[offset, offset+length)` queued for the chain thread (called on the
+    /// event loop, in request order); the ticket ends it in `writeDone`.
+    func writeQueued(offset: UInt64, length: UInt64) -> UInt64 {
+        condition.withLock {
+            nextTicket += 1
+            // An empty write still orders the reads of its offset behind it.
+            pendingWrites.append((nextTicket, offset..<offset + max(length, 1)))
+            return nextTicket
+        }
     }
 
-    /// Forgets what a write to `[offset, offset+length)` may have changed; the write is no
-    /// longer pending. Called on the chain thread after the write, before its reply.
-    func writeDone(offset: UInt64, length: UInt64) {
+    /// Forgets what the write with `ticket` to `[offset, offset+length)` may have changed; the
+    /// write is no longer pending. Called on the chain thread after the write, before its reply.
+    func writeDone(ticket: UInt64, offset: UInt64, length: UInt64) {
         condition.withLock {
-            pendingWrites -= 1
+            if let i = pendingWrites.firstIndex(where: { $0.ticket == ticket }) { pendingWrites.remove(at: i) }
             guard let e = entries, length > 0, blockCount > 0 else { return }
             let first = Int(offset >> blockShift)
             let last = min(Int((offset + length - 1) >> blockShift), blockCount - 1)
@@ -215,11 +225,13 @@ final class ReadMap: @unchecked Sendable {
     // MARK: - Event loops
 
     /// The plan of a READ of `length` bytes at `offset` when every block it touches is known and
-    /// no write is pending, else nil. A plan returned counts as a reader until `finished`.
+    /// no pending write overlaps it, else nil. A plan returned counts as a reader until `finished`.
     func plan(offset: UInt64, length: Int) -> ReadPlan? {
         guard length > 0 else { return nil }
         return condition.withLock { () -> ReadPlan? in
-            guard isOpen, pendingWrites == 0, let e = entries, offset < size, UInt64(length) <= size - offset else { return nil }
+            guard isOpen, let e = entries, offset < size, UInt64(length) <= size - offset else { return nil }
+            let wanted = offset..<offset + UInt64(length)
+            guard !pendingWrites.contains(where: { $0.range.overlaps(wanted) }) else { return nil }
             let blockSize = UInt64(1) << blockShift
             var plan = ReadPlan(length: length, generation: generation)
             var at = 0
