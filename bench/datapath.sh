@@ -117,6 +117,23 @@ for s in "${servers[@]}"; do
   stop $s
   rm -f "$(image_for $s "$work/rand")"
 done
+# Just after a snapshot: a new empty leaf over the full image, random 70/30 reads and writes
+# (every write lands in a block the leaf holds only in part). nbdkit serves the raw file, which
+# has no snapshot: the same I/O with nothing to look up.
+declare -A mixread mixwrite
+for s in "${servers[@]}"; do
+  case $s in
+    nbdkit) cp --sparse=always "$work/data.raw" "$work/mix.raw"; target="$work/mix.raw" ;;
+    *) cp --sparse=always "$work/data.vhd" "$work/mixbase.vhd"; rm -f "$work/mix.vhd"
+       "$BIN/vhd" snapshot -n "$work/mix.vhd" -p "$work/mixbase.vhd" >/dev/null; target="$work/mix.vhd" ;;
+  esac
+  start_$s "$target"
+  fio --name=b --ioengine=nbd --uri="$uri" --rw=randrw --rwmixread=70 --bs=4k --iodepth=16 --size=$((SIZE_MB << 20)) \
+      --runtime="$FIO_SECONDS" --time_based --ramp_time=2 --output-format=json --output="$work/fio.json" >"$work/fio.log" 2>&1
+  read -r mixread[$s] mixwrite[$s] < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; print(round(j["read"]["iops"]), round(j["write"]["iops"]))' "$work/fio.json")
+  stop $s
+  rm -f "$work/mix.raw" "$work/mix.vhd" "$work/mixbase.vhd"
+done
 
 # Report.
 date_tag=$(date +%Y-%m-%d)
@@ -147,6 +164,7 @@ done
   echo "| server CPU per GiB: cold read / warm read / write (ms) | $(med "${cpucold[swiftsm]}") / $(med "${cpuwarm[swiftsm]}") / $(med "${cpuwrite[swiftsm]}") | $(med "${cpucold[qemu]}") / $(med "${cpuwarm[qemu]}") / $(med "${cpuwrite[qemu]}") | $(med "${cpucold[nbdkit]}") / $(med "${cpuwarm[nbdkit]}") / $(med "${cpuwrite[nbdkit]}") | | |"
   echo "| random 4 KiB read, fio iodepth 16 (IOPS) | ${randread[swiftsm]} | ${randread[qemu]} | ${randread[nbdkit]} | $(ratio "${randread[swiftsm]}" "${randread[qemu]}") | $(ratio "${randread[swiftsm]}" "${randread[nbdkit]}") |"
   echo "| random 4 KiB write, fio iodepth 16 (IOPS) | ${randwrite[swiftsm]} | ${randwrite[qemu]} | ${randwrite[nbdkit]} | $(ratio "${randwrite[swiftsm]}" "${randwrite[qemu]}") | $(ratio "${randwrite[swiftsm]}" "${randwrite[nbdkit]}") |"
+  echo "| random 4 KiB 70/30 read/write just after a snapshot, fio iodepth 16 (read / write IOPS) | ${mixread[swiftsm]} / ${mixwrite[swiftsm]} | ${mixread[qemu]} / ${mixwrite[qemu]} | ${mixread[nbdkit]} / ${mixwrite[nbdkit]} (raw, no snapshot) | $(ratio "${mixread[swiftsm]}" "${mixread[qemu]}") | $(ratio "${mixread[swiftsm]}" "${mixread[nbdkit]}") |"
   echo "| mean completion latency read / write (µs) | ${readlat[swiftsm]} / ${writelat[swiftsm]} | ${readlat[qemu]} / ${writelat[qemu]} | ${readlat[nbdkit]} / ${writelat[nbdkit]} | | |"
   echo "| peak RSS of the server (MiB) | $(( $(rss swiftsm) / 1024 )) | $(( $(rss qemu) / 1024 )) | $(( $(rss nbdkit) / 1024 )) | | |"
   echo

@@ -8,8 +8,9 @@ import VHD
 /// connection queue here in arrival order; control operations (pause, unpause, close) run
 /// between two requests. While paused the chain is closed and requests wait, in order, for the
 /// unpause that reopens the chain (possibly from a new leaf), so nothing is lost or reordered.
-/// READs are planned on the chain thread (`ReadPlan`) and their preads run on a small pool of I/O
-/// threads, several at once; pause, unpause and close wait for those reads before touching the chain.
+/// READs are planned on the chain thread (`ReadPlan`): small ones the page cache holds are copied
+/// there at once, the others' preads run on a small pool of I/O threads, several at once; pause,
+/// unpause and close wait for those reads before touching the chain.
 /// READs of blocks the `ReadMap` knows skip the queue: planned on the event loop, read there from
 /// the page cache, or on the I/O threads when the disk must be waited for. Plain WRITEs into
 /// blocks the map knows as wholly present in the leaf are pwritten by the event loop itself
@@ -152,8 +153,12 @@ public final class ChainWorker: @unchecked Sendable {
         enqueue(Job(kind: .read, bytes: UInt64(length), queued: DispatchTime.now().uptimeNanoseconds, body: { chain in
             let plan = ReadPlan.make(chain, offset: offset, length: length)
             self.readMap.learn(chain, offset: offset, length: length)
-            if let plan { return .read(plan, headerRoom: headerRoom) }
-            return .result(try ChainIO.read(chain, offset: offset, length: length, headerRoom: headerRoom))
+            guard let plan else { return .result(try ChainIO.read(chain, offset: offset, length: length, headerRoom: headerRoom)) }
+            // Small and in the page cache: copied here at once, rather than a hop to an I/O thread.
+            if length <= Self.chainCopyLimit, let data = Self.executeCached(plan, headerRoom: headerRoom) {
+                return .result(data)
+            }
+            return .read(plan, headerRoom: headerRoom)
         }, completion: completion))
     }
 
@@ -220,11 +225,7 @@ public final class ChainWorker: @unchecked Sendable {
     /// A READ planned from the read map, from the page cache on the calling thread: the data, or
     /// nil when the disk must be waited for (then `readPlanned`). `started` is when it arrived.
     func readCached(_ plan: ReadPlan, started: UInt64) -> ByteBuffer? {
-        var buffer = ByteBufferAllocator().buffer(capacity: plan.length)
-        let cached = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: plan.length) { ptr in
-            plan.executeCached(into: UnsafeMutableRawBufferPointer(rebasing: ptr[0..<plan.length])) ? plan.length : 0
-        }
-        guard cached == plan.length else { return nil }
+        guard case let .data(buffer, _)? = Self.executeCached(plan, headerRoom: 0) else { return nil }
         readMap.finished(bytes: plan.length, micros: (DispatchTime.now().uptimeNanoseconds - started) / 1000, failed: false)
         return buffer
     }
@@ -238,6 +239,20 @@ public final class ChainWorker: @unchecked Sendable {
             readMap.finished(bytes: plan.length, micros: (DispatchTime.now().uptimeNanoseconds - started) / 1000, failed: failed)
             completion(result)
         }
+    }
+
+    /// Largest READ the chain thread copies from the page cache itself.
+    static let chainCopyLimit = 128 << 10
+
+    /// `plan` read from the page cache only into a new buffer with `headerRoom` bytes in front,
+    /// or nil when some of it must come from the disk.
+    static func executeCached(_ plan: ReadPlan, headerRoom room: Int) -> NBDCommandResult? {
+        var buffer = ByteBufferAllocator().buffer(capacity: room + plan.length)
+        buffer.moveWriterIndex(forwardBy: room)
+        let copied = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: plan.length) { ptr in
+            plan.executeCached(into: UnsafeMutableRawBufferPointer(rebasing: ptr[0..<plan.length])) ? plan.length : 0
+        }
+        return copied == plan.length ? .data(buffer, headerRoom: room) : nil
     }
 
     /// Runs `plan` into a new buffer with `headerRoom` bytes in front.
