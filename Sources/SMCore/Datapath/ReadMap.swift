@@ -232,30 +232,36 @@ final class ReadMap: @unchecked Sendable {
             guard isOpen, let e = entries, offset < size, UInt64(length) <= size - offset else { return nil }
             let wanted = offset..<offset + UInt64(length)
             guard !pendingWrites.contains(where: { $0.range.overlaps(wanted) }) else { return nil }
-            let blockSize = UInt64(1) << blockShift
-            var plan = ReadPlan(length: length, generation: generation)
-            var at = 0
-            var position = offset
-            while at < length {
-                let b = Int(position >> blockShift)
-                let entry = e[b]
-                let inBlock = position & (blockSize - 1)
-                let n = Int(min(UInt64(length - at), blockSize - inBlock))
+            guard let plan = walk(e, offset: offset, length: length, { plan, entry, inBlock, at, n in
                 switch entry & 3 {
-                case Self.zero:
-                    plan.zero(at, n)
-                case Self.file:
-                    let fd = fds[Int((entry >> 3) & 0xff)]
-                    plan.add(fd, (entry >> 11) * 512 + inBlock, at, n)
-                default:
-                    return nil
+                case Self.zero: plan.zero(at, n)
+                case Self.file: plan.add(fds[Int((entry >> 3) & 0xff)], (entry >> 11) * 512 + inBlock, at, n)
+                default: return false
                 }
-                at += n
-                position += UInt64(n)
-            }
+                return true
+            }) else { return nil }
             readers += 1
             return plan
         }
+    }
+
+    /// Walks the blocks under `[offset, offset+length)` of `entries` (lock held), letting `add`
+    /// put each block's part into the plan (entry, offset in the block, offset in the request,
+    /// bytes); nil as soon as `add` refuses one.
+    private func walk(_ entries: UnsafeMutablePointer<UInt64>, offset: UInt64, length: Int,
+                      _ add: (inout ReadPlan, UInt64, UInt64, Int, Int) -> Bool) -> ReadPlan? {
+        let blockSize = UInt64(1) << blockShift
+        var plan = ReadPlan(length: length, generation: generation)
+        var at = 0
+        var position = offset
+        while at < length {
+            let inBlock = position & (blockSize - 1)
+            let n = Int(min(UInt64(length - at), blockSize - inBlock))
+            guard add(&plan, entries[Int(position >> blockShift)], inBlock, at, n) else { return nil }
+            at += n
+            position += UInt64(n)
+        }
+        return plan
     }
 
     /// Ends a READ planned by `plan`: counts it and lets `close` go on when it was the last.
@@ -271,20 +277,12 @@ final class ReadMap: @unchecked Sendable {
         guard length > 0, offset % 512 == 0, length % 512 == 0 else { return nil }
         return condition.withLock { () -> ReadPlan? in
             guard isOpen, leafWritable, let e = entries, offset < size, UInt64(length) <= size - offset else { return nil }
-            let blockSize = UInt64(1) << blockShift
-            var plan = ReadPlan(length: length, generation: generation)
-            var at = 0
-            var position = offset
-            while at < length {
-                let entry = e[Int(position >> blockShift)]
+            guard let plan = walk(e, offset: offset, length: length, { plan, entry, inBlock, at, n in
                 // Wholly in the leaf (store 0), stable: never forgotten while this map is open.
-                guard entry & 3 == Self.file, entry & Self.stableBit != 0, (entry >> 3) & 0xff == 0 else { return nil }
-                let inBlock = position & (blockSize - 1)
-                let n = Int(min(UInt64(length - at), blockSize - inBlock))
+                guard entry & 3 == Self.file, entry & Self.stableBit != 0, (entry >> 3) & 0xff == 0 else { return false }
                 plan.add(fds[0], (entry >> 11) * 512 + inBlock, at, n)
-                at += n
-                position += UInt64(n)
-            }
+                return true
+            }) else { return nil }
             writers += 1
             return plan
         }
