@@ -118,7 +118,7 @@ public final class ChainWorker: @unchecked Sendable {
             s.writes += fast.writes
             s.bytesWritten += fast.writeBytes
             s.errors += fast.errors
-            s.fastWrites = fastWritesDone.load(ordering: .relaxed)
+            s.fastWrites = fast.writes
             s.fastWriteStalls = fastWritesStalled.load(ordering: .relaxed)
             s.latencyTotalMicros += fast.latencyTotal
             s.latencyMaxMicros = max(s.latencyMaxMicros, fast.latencyMax)
@@ -191,8 +191,6 @@ public final class ChainWorker: @unchecked Sendable {
     static let stallBackoff: UInt64 = 250_000_000
     /// Uptime (ns) before which writes take the chain thread (set by a held-up fast write).
     private let fastWritesResume = Atomic<UInt64>(0)
-    /// Fast writes done (for `statistics`).
-    private let fastWritesDone = Atomic<UInt64>(0)
     /// Fast writes held up (for `statistics`).
     private let fastWritesStalled = Atomic<UInt64>(0)
 
@@ -215,7 +213,6 @@ public final class ChainWorker: @unchecked Sendable {
             fastWritesResume.store(ended + Self.stallBackoff, ordering: .relaxed)
             fastWritesStalled.add(1, ordering: .relaxed)
         }
-        fastWritesDone.add(1, ordering: .relaxed)
         var failed = false
         if case .failed = result { failed = true }
         readMap.writeFinished(bytes: length, micros: (ended - started) / 1000, failed: failed)

@@ -1,5 +1,3 @@
-import Foundation
-
 /// Why a collector step stopped.
 public enum GCError: Error, Sendable, Equatable, CustomStringConvertible {
     /// An abort was asked for (or the process was told to terminate).
@@ -24,6 +22,6 @@ public enum GCError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// `n bytes (x.y MiB)`.
-    static func bytes(_ n: UInt64) -> String { "\(n) bytes (\(String(format: "%.1f", Double(n) / 1_048_576)) MiB)" }
+    /// `n bytes (x.y MiB)`: exact, and readable.
+    static func bytes(_ n: UInt64) -> String { "\(n) bytes (\(ByteCount.describe(n)))" }
 }

@@ -86,8 +86,7 @@ extension GarbageCollector {
     @discardableResult
     func merge(_ child: String, into parent: String, deadline: Double? = nil,
                afterFirstBlock: @escaping () -> Void = {}) throws -> UInt64 {
-        let image = try VHDImage(store: try container.provider.open(repo.path(child), writable: false),
-                                 path: repo.path(child), writable: false)
+        let image = try repo.image(child)
         // A parent smaller than the child (the VDI was resized since) grows first, through the
         // repository: its resize journal is one that recovery knows.
         if try repo.state(parent).virtualSize < image.virtualSize { _ = try repo.resize(uuid: parent, size: image.virtualSize) }

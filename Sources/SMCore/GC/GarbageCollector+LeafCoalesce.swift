@@ -51,8 +51,7 @@ extension GarbageCollector {
         guard tree.leafCoalesceCandidates().contains(vdi), let parent = tree.vdis[vdi]?.parent else {
             throw GCError.changed("\(vdi) is no longer a leaf coalesce candidate")
         }
-        let image = try VHDImage(store: try container.provider.open(repo.path(vdi), writable: false), path: repo.path(vdi),
-                                 writable: false)
+        let image = try repo.image(vdi)
         return (parent, UInt64(image.allocatedBlockCount) * UInt64(image.blockSize))
     }
 

@@ -8,10 +8,8 @@ extension GarbageCollector {
     /// The room merging `child` into `parent` takes, with a new empty leaf over a base copy named
     /// `snapshotBase` first when it is a snapshot round of a leaf coalesce.
     func coalesceSpace(_ child: String, into parent: String, snapshotBase: String? = nil) throws -> CoalesceSpace {
-        let childImage = try VHDImage(store: try container.provider.open(repo.path(child), writable: false),
-                                      path: repo.path(child), writable: false)
-        let parentImage = try VHDImage(store: try container.provider.open(repo.path(parent), writable: false),
-                                       path: repo.path(parent), writable: false)
+        let childImage = try repo.image(child)
+        let parentImage = try repo.image(parent)
         if let base = snapshotBase {
             return try CoalesceSpace(snapshotRoundOf: childImage, into: parentImage, baseVolume: repo.volume(base))
         }

@@ -24,6 +24,13 @@ public final class VHDRepository {
     /// Engine path of VDI `uuid`.
     public func path(_ uuid: String) -> String { container.path(of: volume(uuid)) }
 
+    /// The VHD of VDI `uuid` opened through the container (read-only unless `writable`; without
+    /// its BAT when only footer and header are wanted).
+    public func image(_ uuid: String, writable: Bool = false, loadBAT: Bool = true) throws -> VHDImage {
+        try VHDImage(store: try container.provider.open(path(uuid), writable: writable), path: path(uuid),
+                     writable: writable, loadBAT: loadBAT)
+    }
+
     // MARK: - Scan
 
     /// Every VDI of the SR from one scan of the container (headers only), parents resolved by
@@ -60,8 +67,7 @@ public final class VHDRepository {
         guard VDIName.isUUID(uuid) else { throw RepositoryError.invalidName(uuid) }
         guard container.exists(volume(uuid)) else { throw RepositoryError.missing(uuid) }
         // Footer and header only: a VDI's state never needs its BAT (4 MiB at 2 TiB).
-        let image = try VHDImage(store: try container.provider.open(path(uuid), writable: false), path: path(uuid),
-                                 writable: false, loadBAT: false)
+        let image = try image(uuid, loadBAT: false)
         var parent: String? = nil
         if image.diskType == .differencing, let pp = try? ParentResolver.resolve(image, provider: container.provider) {
             parent = String(StorePath.basename(pp).dropLast(Self.suffix.count))
@@ -129,7 +135,7 @@ public final class VHDRepository {
         let s = try state(uuid)
         guard !s.hidden else { throw RepositoryError.hidden(uuid) }
         if let c = copyUUID { guard VDIName.isUUID(c), !container.exists(volume(c)) else { throw RepositoryError.exists(c) } }
-        let leaf = try VHDImage(store: try container.provider.open(path(uuid), writable: false), path: path(uuid), writable: false)
+        let leaf = try image(uuid)
         let depth = try Snapshot.chainDepth(of: leaf, provider: container.provider, limit: Self.maxChainDepth + 2)
         guard depth < Self.maxChainDepth else { throw RepositoryError.chainTooLong(uuid) }
         if leaf.diskType == .differencing && leaf.allocatedBlockCount == 0, let parent = s.parent {
@@ -167,7 +173,7 @@ public final class VHDRepository {
 
     /// Sets the hidden flag of VDI `uuid`'s VHD.
     public func setHidden(_ uuid: String, _ hidden: Bool) throws {
-        let image = try VHDImage(store: try container.provider.open(path(uuid), writable: true), path: path(uuid), writable: true)
+        let image = try image(uuid, writable: true)
         if image.hidden != hidden { try image.updateFooter { $0.hidden = hidden ? 1 : 0 } }
         try image.store.sync()
     }
@@ -188,7 +194,7 @@ public final class VHDRepository {
         let s = try state(uuid)
         let tmp = volume(uuid) + ".new"
         if container.exists(tmp) { try container.remove(tmp) }
-        let image = try VHDImage(store: try container.provider.open(path(uuid), writable: false), path: path(uuid), writable: false)
+        let image = try image(uuid)
         if let p = s.parent {
             var o = Snapshot.Options()
             o.linkEmptyParent = true
@@ -269,10 +275,8 @@ public final class VHDRepository {
 
     func isChild(_ uuid: String, of parent: String) -> Bool {
         guard container.exists(volume(uuid)),
-              let child = try? VHDImage(store: try container.provider.open(path(uuid), writable: false), path: path(uuid),
-                                        writable: false, loadBAT: false),
-              let p = try? VHDImage(store: try container.provider.open(path(parent), writable: false), path: path(parent),
-                                    writable: false, loadBAT: false) else { return false }
+              let child = try? image(uuid, loadBAT: false),
+              let p = try? image(parent, loadBAT: false) else { return false }
         return child.diskType == .differencing && child.parentUUID == p.footer.uuid
     }
 }

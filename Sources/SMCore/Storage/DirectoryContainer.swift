@@ -45,8 +45,7 @@ public final class DirectoryContainer: VolumeContainer {
 
     /// statvfs of the directory's filesystem.
     public func capacity() throws -> (size: UInt64, used: UInt64) {
-        var s = statvfs()
-        guard statvfs(directory, &s) == 0 else { throw StorageError.system(directory, "statvfs", errno) }
+        let s = try fileSystemStatistics()
         let size = UInt64(s.f_blocks) * UInt64(s.f_frsize)
         let free = UInt64(s.f_bfree) * UInt64(s.f_frsize)
         return (size, size - free)
@@ -55,9 +54,15 @@ public final class DirectoryContainer: VolumeContainer {
     /// statvfs of the directory's filesystem: the blocks available to an ordinary writer (the
     /// root reserve, if any, is not counted).
     public func freeSpace() throws -> UInt64 {
+        let s = try fileSystemStatistics()
+        return UInt64(s.f_bavail) * UInt64(s.f_frsize)
+    }
+
+    /// statvfs(3) of the directory.
+    private func fileSystemStatistics() throws -> statvfs {
         var s = statvfs()
         guard statvfs(directory, &s) == 0 else { throw StorageError.system(directory, "statvfs", errno) }
-        return UInt64(s.f_bavail) * UInt64(s.f_frsize)
+        return s
     }
 
     /// Files grow on write: nothing to prepare.
