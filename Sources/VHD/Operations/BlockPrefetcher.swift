@@ -53,7 +53,7 @@ final class BlockPrefetcher {
          readers: Int = BlockPrefetcher.defaultReaders) throws {
         blockSize = child.blockSize
         childPath = child.path
-        let file = child.store as? FileStore
+        let file = child.store as? any DescriptorStore
         slots = file != nil ? max(2, min(depth, depth * (2 << 20) / blockSize)) : 1
         // In front of each block's buffer, room for its bitmap and the 4 KiB pages around it.
         headroom = file != nil ? (child.bitmapBytes + 8191) & ~4095 : 0

@@ -36,7 +36,7 @@ public enum Coalesce {
         let blockCount = child.blockCount
         if child.parentUUID.isNull {
             let raw = try provider.open(parentPath, writable: true)
-            (raw as? FileStore)?.preferDirectIO = true
+            (raw as? any DirectIOStore)?.preferDirectIO = true
             // Like a VHD parent, the raw parent takes the child's size first.
             if raw.size < child.virtualSize { try raw.resize(to: child.virtualSize) }
             let blockBytes = UInt64(child.blockSize)
@@ -64,7 +64,7 @@ public enum Coalesce {
         parent.deferMetadata = true
         // Parent data goes with direct I/O (4 KiB-aligned writes); the child's blocks are read
         // ahead (on a reader thread for files) while each one is written.
-        (parent.store as? FileStore)?.preferDirectIO = true
+        (parent.store as? any DirectIOStore)?.preferDirectIO = true
         var scratch: UnsafeMutableRawBufferPointer?
         defer { scratch?.deallocate() }
         let sectors = try merge(child, progress: progress, shouldCancel: shouldCancel, merged: merged) { blk in

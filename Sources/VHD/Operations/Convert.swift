@@ -31,7 +31,7 @@ public enum Convert {
 
     /// Whether `[offset, offset+length)` of `store` is known to be a hole (no data to read).
     static func isHole(_ store: any BlockStore, _ offset: UInt64, _ length: UInt64) -> Bool {
-        guard let file = store as? FileStore, !file.isBlockDevice else { return false }
+        guard let file = store as? any HoleMapStore, !file.isBlockDevice else { return false }
         guard let next = file.nextData(from: offset) else { return true }
         return next >= offset + length
     }
@@ -41,13 +41,13 @@ public enum Convert {
     public static func rawToVHD(source: String, destination: String, provider: any StoreProvider, fixed: Bool = false,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         let src = try provider.open(source, writable: false)
-        (src as? FileStore)?.preferDirectIO = true
+        (src as? any DirectIOStore)?.preferDirectIO = true
         let size = try Create.validatedSize(max(src.size, 1))
         if fixed { try Create.fixed(at: destination, size: size, provider: provider) } else {
             try Create.dynamic(at: destination, size: size, provider: provider)
         }
         let image = try VHDImage(store: try provider.open(destination, writable: true), path: destination, writable: true)
-        (image.store as? FileStore)?.preferDirectIO = true
+        (image.store as? any DirectIOStore)?.preferDirectIO = true
         image.deferMetadata = true
         let bs = image.blockSize
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bs, alignment: 4096)
@@ -77,8 +77,8 @@ public enum Convert {
                                 progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         let chain = try VHDChain(path: source, provider: provider)
         let dst = try provider.create(destination)
-        (dst as? FileStore)?.preferDirectIO = true
-        for image in chain.images { (image.store as? FileStore)?.preferDirectIO = true }
+        (dst as? any DirectIOStore)?.preferDirectIO = true
+        for image in chain.images { (image.store as? any DirectIOStore)?.preferDirectIO = true }
         try dst.resize(to: chain.virtualSize)
         var written = 0
         let blocks = try stream(chain, progress: progress) { offset, data in

@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// A `BlockStore` over a POSIX file or block device (pread/pwrite).
-public final class FileStore: BlockStore {
+public final class FileStore: BlockStore, DirectIOStore, HoleMapStore, DescriptorStore {
     /// The path the store was opened with.
     public let path: String
     /// The open descriptor.
