@@ -35,12 +35,15 @@ let package = Package(
         // The storage manager core (SMAPIv1, VHD repository, journal, locks, datapath, GC).
         .target(name: "SMCore", dependencies: ["VHD", .product(name: "Logging", package: "swift-log"),
                                                .product(name: "NIOCore", package: "swift-nio"),
-                                               .product(name: "NIOPosix", package: "swift-nio")],
+                                               .product(name: "NIOPosix", package: "swift-nio"),
+                                               .product(name: "SystemPackage", package: "swift-system")],
                 path: "Sources/SMCore"),
         // SR drivers.
-        .target(name: "EXTDriver", dependencies: ["SMCore"], path: "Sources/Drivers/EXT"),
+        .target(name: "EXTDriver", dependencies: ["SMCore", "VHD"], path: "Sources/Drivers/EXT"),
         .target(name: "NFSDriver", dependencies: ["SMCore"], path: "Sources/Drivers/NFS"),
         .target(name: "LVMoISCSIDriver", dependencies: ["SMCore"], path: "Sources/Drivers/LVMoISCSI"),
+        // Every driver by name, for the executables that must find one again (smdriver, the data path).
+        .target(name: "DriverRegistry", dependencies: ["SMCore", "EXTDriver"], path: "Sources/Drivers/Registry"),
         // The thin toolstack on top of SMAPIv1.
         .target(name: "Toolstack", dependencies: ["SMCore"], path: "Sources/Toolstack"),
 
@@ -50,9 +53,11 @@ let package = Package(
                           path: "Sources/Commands/vhd"),
 
         .executableTarget(name: "smdriver",
-                          dependencies: ["SMCore", "EXTDriver", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["SMCore", "DriverRegistry", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Commands/smdriver"),
-        .executableTarget(name: "swiftsm-datapath", dependencies: ["SMCore"], path: "Sources/Commands/swiftsm-datapath"),
+        .executableTarget(name: "swiftsm-datapath", dependencies: ["SMCore", "DriverRegistry",
+                                                                 .product(name: "Logging", package: "swift-log")],
+                          path: "Sources/Commands/swiftsm-datapath"),
         .executableTarget(name: "vhd-bench",
                           dependencies: ["VHD", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Commands/vhd-bench"),

@@ -7,7 +7,7 @@ import Testing
 @Suite struct DriverInfoTests {
     @Test func driverInfoAdvertisesOnlyWhatWorks() throws {
         let service = SMAPIService(driver: EXTDriver(), run: RunDirectory(root: "/tmp/swiftsm-test-run"),
-                                   log: Logger(label: "test")) { _ in NoToolstack() }
+                                   log: Logger(label: "test")) { _ in NoCallbacks() }
         let response = service.handle(SMAPIRequest(command: .srGetDriverInfo))
         let info = try SMAPIDriverInfo(try #require(response.value))
         #expect(info.capabilities.contains("VDI_SNAPSHOT"))
@@ -19,7 +19,7 @@ import Testing
 
     @Test func missingDeviceConfigIsFault90() throws {
         let service = SMAPIService(driver: EXTDriver(), run: RunDirectory(root: "/tmp/swiftsm-test-run"),
-                                   log: Logger(label: "test")) { _ in NoToolstack() }
+                                   log: Logger(label: "test")) { _ in NoCallbacks() }
         let r = service.handle(SMAPIRequest(command: .srCreate, args: ["0"], deviceConfig: ["SRmaster": "true"],
                                             srUUID: "0d7c31b8-2f7e-4d4c-9a5e-3b1f7a1c2d3e"))
         #expect(r.faultValue?.code == 90)

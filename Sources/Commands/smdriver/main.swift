@@ -1,4 +1,4 @@
-import EXTDriver
+import DriverRegistry
 import Foundation
 import Logging
 import SMCore
@@ -9,7 +9,7 @@ import SMCore
 var args = Array(CommandLine.arguments.dropFirst())
 var name = URL(fileURLWithPath: CommandLine.arguments.first ?? "").lastPathComponent
 if args.first == "--driver", args.count >= 2 {
-    name = args[1].uppercased() + "SR"
+    name = args[1]
     args.removeFirst(2)
 }
 let run = RunDirectory.current
@@ -28,20 +28,8 @@ if args.first == "gc" {
     exit(0)
 }
 var service = SMAPIService(driver: driver, run: run, log: logger) { request in
-    try XenAPIToolstack.callbacks(for: request)
+    try XenAPICallbackClient.callbacks(for: request)
 }
-if ProcessInfo.processInfo.environment["SWIFTSM_GC_AUTOSTART"] != "0" {
-    let driverName = String(name.dropLast(2)).lowercased()
-    service.collectorStarter = { sr in
-        guard let me = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return }
-        let control = GCControl(run: run, sr: sr)
-        guard !control.isRunning else { return }     // it looks again before it exits (kick flag)
-        try? FileManager.default.createDirectory(atPath: control.directory, withIntermediateDirectories: true)
-        do {
-            _ = try DetachedProcess.spawn(me, arguments: ["--driver", driverName, "gc", "--sr", sr, "--background"],
-                                          logFile: control.directory + "/output.log")
-        } catch { logger.warning("could not start the garbage collector: \(error)") }
-    }
-}
+if BackgroundCollector.enabled { service.collectorStarter = BackgroundCollector.starter(type: driver.type, run: run, log: logger) }
 print(service.handle(arguments: args))
 exit(0)

@@ -15,7 +15,9 @@ struct ResizeCommand: ParsableCommand {
 
     func run() throws {
         try VHDCommand.guarded {
-            try Resize.run(path: name, size: try MiB.bytes(size), provider: FileStoreProvider(), fastOnly: fast, journal: journal)
+            let files = FileStoreProvider()
+            try Resize.run(path: name, size: try MiB.bytes(size), provider: files, fastOnly: fast,
+                           journal: journal.map { StoreJournal(path: $0, provider: files) })
         }
     }
 }

@@ -12,7 +12,8 @@ struct RevertCommand: ParsableCommand {
 
     func run() throws {
         try VHDCommand.guarded {
-            let replayed = try Resize.recover(path: name, journal: journal, provider: FileStoreProvider())
+            let files = FileStoreProvider()
+            let replayed = try Resize.recover(path: name, journal: StoreJournal(path: journal, provider: files), provider: files)
             Output.line(replayed ? "journal replayed" : "no journal")
         }
     }

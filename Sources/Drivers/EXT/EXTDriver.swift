@@ -12,6 +12,9 @@ public final class EXTDriver: SRDriver {
     /// A driver instance.
     public init() {}
 
+    /// `ext`: `smdriver --driver ext`, installed as `EXTSR`.
+    public let type = "ext"
+
     /// What `sr_get_driver_info` answers: only capabilities that really work.
     public let info = SMAPIDriverInfo(
         name: "Local EXT4 VHD", description: "SR plugin which represents disks as VHD files stored on a local EXT4 filesystem",
@@ -88,6 +91,7 @@ public final class EXTDriver: SRDriver {
         switch try location(c) {
         case let .path(p):
             try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+            try DirectoryContainer.restrict(p)
             if let existing = Self.readMarker(p) { throw SMAPIError(.SRExists, opterr: "directory holds SR \(existing)") }
             let entries = try FileManager.default.contentsOfDirectory(atPath: p)
             guard entries.isEmpty else { throw SMAPIError(.FileSRCreate, opterr: "\(p) is not empty") }
@@ -103,6 +107,7 @@ public final class EXTDriver: SRDriver {
             }
             try mount(dev, at: mountPoint)
             defer { _ = try? System.run("/bin/umount", [mountPoint]) }
+            try DirectoryContainer.restrict(mountPoint)
             try Self.writeMarker(mountPoint, sr)
         }
     }
@@ -129,6 +134,8 @@ public final class EXTDriver: SRDriver {
             throw SMAPIError(.SRUnavailable, opterr: "\(loc.directory) holds no SR")
         }
         guard found == sr else { throw SMAPIError(.SRUnavailable, opterr: "\(loc.directory) holds SR \(found), not \(sr)") }
+        // SRs made before directories were restricted, or a mount over a 0755 root, are closed now.
+        try DirectoryContainer.restrict(loc.directory)
     }
 
     /// Unmounts a device SR.

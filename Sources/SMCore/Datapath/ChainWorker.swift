@@ -65,7 +65,9 @@ public final class ChainWorker: @unchecked Sendable {
     private var jobs = CircularBuffer<Job>(initialCapacity: 64)
     private var controls: [() -> Void] = []
     private var state = State.running
-    private var leafPath: String
+    /// The container the chain's volumes are opened through.
+    public let container: any VolumeContainer
+    private var leafVolume: String
     private var size: UInt64
     private var stats = DatapathStats()
     private var finished = false
@@ -77,16 +79,19 @@ public final class ChainWorker: @unchecked Sendable {
     private var chain: VHDChain?
     private var thread: Thread?
 
-    /// Opens the chain of `leafPath` (leaf writable unless `writable` is false) and starts the
-    /// thread; a fast write slower than `stallThreshold` ns (plus 1 ns a byte) counts as held up.
-    public init(leafPath: String, writable: Bool, stallThreshold: UInt64 = ChainWorker.defaultStallThreshold) throws {
+    /// Opens the chain of volume `leaf` of `container` (leaf writable unless `writable` is false)
+    /// and starts the thread; a fast write slower than `stallThreshold` ns (plus 1 ns a byte)
+    /// counts as held up.
+    public init(container: any VolumeContainer, leaf: String, writable: Bool,
+                stallThreshold: UInt64 = ChainWorker.defaultStallThreshold) throws {
         self.writable = writable
         self.stallThreshold = stallThreshold
-        self.leafPath = leafPath
-        let chain = try VHDChain(path: leafPath, provider: FileStoreProvider(), writable: writable)
+        self.container = container
+        self.leafVolume = leaf
+        let chain = try Self.openChain(container, leaf, writable: writable)
         self.chain = chain
         self.size = chain.virtualSize
-        stats.leaf = leafPath
+        stats.leaf = leaf
         stats.readOnly = !writable
         stats.size = size
         readMap.open(chain)
@@ -95,6 +100,11 @@ public final class ChainWorker: @unchecked Sendable {
         t.name = "swiftsm-chain"
         thread = t
         t.start()
+    }
+
+    /// The chain of volume `leaf` through the container.
+    static func openChain(_ container: any VolumeContainer, _ leaf: String, writable: Bool) throws -> VHDChain {
+        try VHDChain(path: container.path(of: leaf), provider: container.provider, writable: writable)
     }
 
     /// Virtual size of the disk as last opened.
@@ -110,7 +120,7 @@ public final class ChainWorker: @unchecked Sendable {
             s.queued = jobs.count
             s.paused = state == .paused
             s.size = size
-            s.leaf = leafPath
+            s.leaf = leafVolume
             let fast = readMap.snapshot()
             s.requests += fast.reads + fast.writes + fast.errors
             s.reads += fast.reads
@@ -298,17 +308,18 @@ public final class ChainWorker: @unchecked Sendable {
         }
     }
 
-    /// Reopens the chain from `leafPath` (default: the path it had) and releases waiting requests.
-    public func unpause(leafPath newPath: String? = nil, _ completion: @escaping @Sendable (Result<Void, Failure>) -> Void) {
+    /// Reopens the chain from volume `leaf` (default: the volume it had) and releases waiting
+    /// requests.
+    public func unpause(leaf newLeaf: String? = nil, _ completion: @escaping @Sendable (Result<Void, Failure>) -> Void) {
         control(completion) { [self] in
-            let path = newPath ?? condition.withLock { leafPath }
-            if chain != nil && newPath == nil { return .success(()) }      // not paused
+            let leaf = newLeaf ?? condition.withLock { leafVolume }
+            if chain != nil && newLeaf == nil { return .success(()) }      // not paused
             do {
                 readMap.close()
                 drainReads()
                 let c: VHDChain
                 do {
-                    c = try VHDChain(path: path, provider: FileStoreProvider(), writable: writable)
+                    c = try Self.openChain(container, leaf, writable: writable)
                 } catch {
                     if let old = chain { readMap.open(old) }
                     throw error
@@ -317,7 +328,7 @@ public final class ChainWorker: @unchecked Sendable {
                 chain = c
                 readMap.open(c)
                 condition.withLock {
-                    leafPath = path
+                    leafVolume = leaf
                     size = c.virtualSize
                     state = .running
                     condition.signal()
@@ -339,20 +350,21 @@ public final class ChainWorker: @unchecked Sendable {
         }
     }
 
-    /// Reopens a running chain from `leafPath` (the same leaf file, whose parents changed: a
-    /// relink), between two requests: reads drained, the leaf's metadata written (its data stays
-    /// in the same file, so the next client flush still covers it), the new chain swapped in.
-    public func refresh(leafPath newPath: String, _ completion: @escaping @Sendable (Result<Void, Failure>) -> Void) {
+    /// Reopens a running chain from volume `leaf` (default: the same leaf, whose parents changed:
+    /// a relink), between two requests: reads drained, the leaf's metadata written (its data stays
+    /// in the same volume, so the next client flush still covers it), the new chain swapped in.
+    public func refresh(leaf newLeaf: String? = nil, _ completion: @escaping @Sendable (Result<Void, Failure>) -> Void) {
         control(completion) { [self] in
             guard let old = chain else { return .failure(.reopen("paused")) }
+            let leaf = newLeaf ?? condition.withLock { leafVolume }
             readMap.close()
             drainReads()
             do {
                 try old.leaf.commit()
-                let c = try VHDChain(path: newPath, provider: FileStoreProvider(), writable: writable)
+                let c = try Self.openChain(container, leaf, writable: writable)
                 chain = c
                 readMap.open(c)
-                condition.withLock { leafPath = newPath; size = c.virtualSize; stats.refreshes += 1 }
+                condition.withLock { leafVolume = leaf; size = c.virtualSize; stats.refreshes += 1 }
                 return .success(())
             } catch {
                 readMap.open(old)
@@ -384,7 +396,7 @@ public final class ChainWorker: @unchecked Sendable {
     /// Blocking forms for callers that are not event loops.
     public func pauseAndWait() throws { try wait { pause($0) } }
     /// Blocking unpause.
-    public func unpauseAndWait(leafPath: String? = nil) throws { try wait { unpause(leafPath: leafPath, $0) } }
+    public func unpauseAndWait(leaf: String? = nil) throws { try wait { unpause(leaf: leaf, $0) } }
     /// Blocking close.
     public func closeAndWait() throws { try wait { close($0) } }
 

@@ -23,14 +23,17 @@ public final class Datapath: @unchecked Sendable {
 
     enum State { case created, running, closing, closed }
 
-    /// Opens the chain (failing if it cannot be opened) without binding anything yet.
-    public init(configuration: DatapathConfiguration, log: Logger? = nil) throws {
+    /// Opens the chain of volume `leaf` of `container` (default: the VDI's VHD) without binding
+    /// anything yet; fails if it cannot be opened.
+    public init(configuration: DatapathConfiguration, container: any VolumeContainer, leaf: String? = nil,
+                log: Logger? = nil) throws {
         self.configuration = configuration
         var l = log ?? Logger(label: "datapath")
         l[metadataKey: "sr"] = "\(configuration.srUUID)"
         l[metadataKey: "vdi"] = "\(configuration.vdiUUID)"
         self.log = l
-        worker = try ChainWorker(leafPath: configuration.leafPath, writable: !configuration.readOnly)
+        worker = try ChainWorker(container: container, leaf: leaf ?? container.naming.volume(configuration.vdiUUID),
+                                 writable: !configuration.readOnly)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     }
 
@@ -76,7 +79,7 @@ public final class Datapath: @unchecked Sendable {
             throw DatapathError.bind("\(error)")
         }
         let tcpText = tcpPort.map { " and 127.0.0.1:\($0)" } ?? ""
-        log.info("datapath serving \(configuration.leafPath) as \(configuration.exportName) on \(dir.nbdSocket)\(tcpText)\(configuration.readOnly ? " (read-only)" : "")")
+        log.info("datapath serving \(worker.statistics().leaf) as \(configuration.exportName) on \(dir.nbdSocket)\(tcpText)\(configuration.readOnly ? " (read-only)" : "")")
     }
 
     private func nbdBootstrap(export: NBDExport, tcp: Bool) -> ServerBootstrap {
@@ -145,8 +148,10 @@ public final class Datapath: @unchecked Sendable {
     public var isClosed: Bool { lock.withLock { state == .closed } }
 
     /// The `swiftsm-datapath` process: serve `configuration` until `close` or SIGTERM/SIGINT,
-    /// logging to SMlog and stderr. Returns the exit status.
-    public static func serve(_ configuration: DatapathConfiguration) -> Int32 {
+    /// logging to SMlog and stderr, with the SR's container made by `container` (from the SR's
+    /// recorded plug). Returns the exit status.
+    public static func serve(_ configuration: DatapathConfiguration,
+                             container makeContainer: (DatapathConfiguration) throws -> any VolumeContainer) -> Int32 {
         signal(SIGPIPE, SIG_IGN)
         // A few threads passing big buffers around: keep freed memory in two malloc arenas
         // (glibc's mallopt(M_ARENA_MAX = -8, 2); malloc.h is not visible to Swift), and take
@@ -163,7 +168,7 @@ public final class Datapath: @unchecked Sendable {
         }
         let datapath: Datapath
         do {
-            datapath = try Datapath(configuration: configuration, log: logger)
+            datapath = try Datapath(configuration: configuration, container: try makeContainer(configuration), log: logger)
             try datapath.start()
         } catch {
             logger.error("datapath failed to start: \(error)")

@@ -1,12 +1,14 @@
-/// What one datapath serves and where: the chain of a VDI's leaf, over a unix socket in its
-/// folder and optionally TCP on 127.0.0.1.
+/// What one datapath serves and where: the chain of a VDI of an SR attached on this host, named
+/// by (driver, SR, VDI) and reached through the SR's container rebuilt from its recorded plug; a
+/// unix socket in its folder and optionally TCP on 127.0.0.1. No path crosses the process
+/// boundary but the datapath's own folder.
 public struct DatapathConfiguration: Sendable {
-    /// The SR uuid (for logs).
+    /// The SR type whose driver rebuilds the container (`ext`, `nfs`, `lvmoiscsi`).
+    public var driver: String
+    /// The SR uuid.
     public var srUUID: String
-    /// The VDI uuid (for logs; the default export name).
+    /// The VDI uuid (the default export name).
     public var vdiUUID: String
-    /// The VHD the chain is opened from.
-    public var leafPath: String
     /// Where the sockets go.
     public var directory: DatapathDirectory
     /// The NBD export name.
@@ -15,15 +17,17 @@ public struct DatapathConfiguration: Sendable {
     public var readOnly: Bool
     /// TCP port on 127.0.0.1 to serve on too (0: any free port); nil: unix socket only.
     public var tcpPort: Int?
-    /// The run directory (its SMlog receives the datapath's log lines).
+    /// The run directory (its SMlog receives the datapath's log lines; its plug records name
+    /// the SR's container).
     public var run: RunDirectory
 
-    /// A configuration serving `leafPath` as export `vdiUUID` from `directory`.
-    public init(srUUID: String, vdiUUID: String, leafPath: String, directory: DatapathDirectory,
+    /// A configuration serving VDI `vdiUUID` of SR `srUUID` (driver `driver`) as export
+    /// `exportName` (default: the VDI uuid) from `directory`.
+    public init(driver: String, srUUID: String, vdiUUID: String, directory: DatapathDirectory,
                 exportName: String? = nil, readOnly: Bool = false, tcpPort: Int? = nil, run: RunDirectory = .current) {
+        self.driver = driver
         self.srUUID = srUUID
         self.vdiUUID = vdiUUID
-        self.leafPath = leafPath
         self.directory = directory
         self.exportName = exportName ?? vdiUUID
         self.readOnly = readOnly
@@ -33,7 +37,7 @@ public struct DatapathConfiguration: Sendable {
 
     /// The command-line arguments of `swiftsm-datapath` for this configuration.
     public var arguments: [String] {
-        var a = ["--sr", srUUID, "--vdi", vdiUUID, "--leaf", leafPath, "--dir", directory.path, "--export", exportName]
+        var a = ["--driver", driver, "--sr", srUUID, "--vdi", vdiUUID, "--dir", directory.path, "--export", exportName]
         if readOnly { a.append("--read-only") }
         if let p = tcpPort { a += ["--tcp", String(p)] }
         return a
@@ -47,17 +51,18 @@ public struct DatapathConfiguration: Sendable {
         while i < arguments.count {
             let a = arguments[i]
             if a == "--read-only" { readOnly = true; i += 1; continue }
-            guard ["--sr", "--vdi", "--leaf", "--dir", "--export", "--tcp"].contains(a), i + 1 < arguments.count else { return nil }
+            guard ["--driver", "--sr", "--vdi", "--dir", "--export", "--tcp"].contains(a), i + 1 < arguments.count else { return nil }
             values[a] = arguments[i + 1]
             i += 2
         }
-        guard let sr = values["--sr"], let vdi = values["--vdi"], let leaf = values["--leaf"], let dir = values["--dir"] else { return nil }
+        guard let driver = values["--driver"], let sr = values["--sr"], let vdi = values["--vdi"], let dir = values["--dir"],
+              VDIName.isUUID(sr), VDIName.isUUID(vdi) else { return nil }
         var port: Int? = nil
         if let t = values["--tcp"] {
             guard let p = Int(t), (0...65535).contains(p) else { return nil }
             port = p
         }
-        self.init(srUUID: sr, vdiUUID: vdi, leafPath: leaf, directory: DatapathDirectory(path: dir),
+        self.init(driver: driver, srUUID: sr, vdiUUID: vdi, directory: DatapathDirectory(path: dir),
                   exportName: values["--export"], readOnly: readOnly, tcpPort: port, run: run)
     }
 }

@@ -71,7 +71,9 @@ final class DatapathControlHandler: ChannelInboundHandler {
                 respond(context, "ok " + String(decoding: data, as: UTF8.self))
             case "pause", "unpause", "flush", "refresh":
                 let argument = words.count > 1 ? words[1] : nil
-                if words[0] == "refresh" && argument == nil { respond(context, "error refresh needs a leaf path"); continue }
+                if (words[0] == "refresh" || words[0] == "unpause"), let a = argument, a.contains("/") || a.hasPrefix(".") {
+                    respond(context, "error '\(a.prefix(64))' is not a volume name"); continue
+                }
                 if words[0] == "pause", let a = argument, a != "nosync" { respond(context, "error unknown pause option '\(a.prefix(64))'"); continue }
                 busy = true
                 let promise = context.eventLoop.makePromise(of: String.self)
@@ -88,12 +90,11 @@ final class DatapathControlHandler: ChannelInboundHandler {
                 } else if words[0] == "flush" {
                     datapath.worker.flush(done)
                 } else if words[0] == "refresh" {
-                    datapath.log.info("control: refresh \(argument!)")
-                    datapath.worker.refresh(leafPath: argument!, done)
+                    datapath.log.info("control: refresh \(argument ?? "")")
+                    datapath.worker.refresh(leaf: argument, done)
                 } else {
-                    let path = words.count > 1 ? words[1] : nil
-                    datapath.log.info("control: unpause \(path ?? "")")
-                    datapath.worker.unpause(leafPath: path, done)
+                    datapath.log.info("control: unpause \(argument ?? "")")
+                    datapath.worker.unpause(leaf: argument, done)
                 }
                 promise.futureResult.assumeIsolated().whenSuccess { text in
                     self.respond(context, text)

@@ -36,10 +36,11 @@ public struct DatapathManager {
         public var writable: Bool
     }
 
-    /// Starts the datapath of VDI `vdi` on `leafPath` (or counts one more activation of a running
-    /// one); returns its folder. A read-write activation of a read-only datapath is refused.
+    /// Starts the datapath of VDI `vdi` of SR `sr`, whose container driver `driver` rebuilds from
+    /// the SR's plug record (or counts one more activation of a running one); returns its folder.
+    /// A read-write activation of a read-only datapath is refused.
     @discardableResult
-    public func activate(sr: String, vdi: String, leafPath: String, writable: Bool, tcpPort: Int? = nil) throws -> DatapathDirectory {
+    public func activate(driver: String, sr: String, vdi: String, writable: Bool, tcpPort: Int? = nil) throws -> DatapathDirectory {
         let dir = run.datapath(sr: sr, vdi: vdi)
         guard dir.socketPathsFit else { throw DatapathError.socketPathTooLong(dir.nbdSocket) }
         let lock = run.vdiLock(vdi)
@@ -57,7 +58,7 @@ public struct DatapathManager {
         cleanUp(dir)
         guard let exe = executable ?? DatapathLauncher.executable() else { throw DatapathError.executableMissing }
         try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
-        let config = DatapathConfiguration(srUUID: sr, vdiUUID: vdi, leafPath: Self.absolute(leafPath), directory: dir,
+        let config = DatapathConfiguration(driver: driver, srUUID: sr, vdiUUID: vdi, directory: dir,
                                            readOnly: !writable, tcpPort: tcpPort, run: run)
         let pid = try DatapathLauncher.spawn(config, executable: exe)
         do {
@@ -99,12 +100,12 @@ public struct DatapathManager {
     public func isActive(sr: String, vdi: String) -> Bool { runningPID(run.datapath(sr: sr, vdi: vdi)) != nil }
 
     /// Runs `body` with the datapath of `vdi` (if any) paused: requests held, chain flushed and
-    /// closed. Afterwards the datapath reopens the chain from `leafPath` and the held requests run
+    /// closed. Afterwards the datapath reopens the chain from the VDI's leaf and the held requests run
     /// there in order. Without a datapath, just runs `body`.
     /// `flushFirst` forces the writes to disk before pausing (a shorter pause when much is
     /// unflushed); `sync` false only writes the leaf's metadata at the pause (for a leaf that is
     /// merged away while paused). `paused` is told how long the datapath was held.
-    public func withPaused<T>(sr: String, vdi: String, leafPath: String, sync: Bool = true, flushFirst: Bool = false,
+    public func withPaused<T>(sr: String, vdi: String, sync: Bool = true, flushFirst: Bool = false,
                               paused: ((Double) -> Void)? = nil, _ body: () throws -> T) throws -> T {
         let dir = run.datapath(sr: sr, vdi: vdi)
         let lock = run.vdiLock(vdi)
@@ -125,24 +126,24 @@ public struct DatapathManager {
         }
         log.info("datapath of \(vdi) paused")
         let result = Result { try body() }
-        _ = try control.send("unpause " + Self.absolute(leafPath))
-        log.info("datapath of \(vdi) unpaused on \(leafPath)")
+        _ = try control.send("unpause")
+        log.info("datapath of \(vdi) unpaused")
         return try result.get()
     }
 
-    /// Reopens the running datapath of `vdi` (if any) on `leafPath` without pausing it: its
+    /// Reopens the running datapath of `vdi` (if any) on its leaf without pausing it: its
     /// chain's parents changed (a relink). `lockHeld`: the caller holds the VDI lock already.
     /// Returns how long requests were held, nil without one.
     @discardableResult
-    public func refresh(sr: String, vdi: String, leafPath: String, lockHeld: Bool = false) throws -> Double? {
+    public func refresh(sr: String, vdi: String, lockHeld: Bool = false) throws -> Double? {
         let dir = run.datapath(sr: sr, vdi: vdi)
         let lock = run.vdiLock(vdi)
         if !lockHeld { try lock.lock(timeout: 120) }
         defer { if !lockHeld { lock.unlock() } }
         guard runningPID(dir) != nil else { return nil }
         let start = Date()
-        _ = try DatapathControlClient(socketPath: dir.controlSocket).send("refresh " + Self.absolute(leafPath))
-        log.info("datapath of \(vdi) refreshed on \(leafPath)")
+        _ = try DatapathControlClient(socketPath: dir.controlSocket).send("refresh")
+        log.info("datapath of \(vdi) refreshed")
         return Date().timeIntervalSince(start)
     }
 
@@ -189,10 +190,5 @@ public struct DatapathManager {
 
     func atomicWrite(_ path: String, _ text: String) throws {
         try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-    }
-
-    /// `path` made absolute against the current directory (the datapath may not share it).
-    static func absolute(_ path: String) -> String {
-        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 }

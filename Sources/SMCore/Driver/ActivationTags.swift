@@ -9,16 +9,16 @@ struct ActivationTags {
     /// How long an activation waits for `paused`/`relinking` to go away.
     static let retrySeconds = 120.0
 
-    let toolstack: any ToolstackCallbacks
+    let callbacks: any XenAPICallbacks
     let hostRef: String?
 
     /// The tags of the call in `c`.
     init(_ c: DriverContext) {
-        toolstack = c.toolstack
+        callbacks = c.callbacks
         hostRef = c.request.hostRef.flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    var active: Bool { !(toolstack is NoToolstack) && hostRef != nil }
+    var active: Bool { !(callbacks is NoCallbacks) && hostRef != nil }
     var hostKey: String { "host_" + (hostRef ?? "") }
 
     /// Marks `vdi` as activating on this host (`activating`, `host_<ref>`), waiting while it is
@@ -28,16 +28,16 @@ struct ActivationTags {
         guard active else { return try activate() }
         let deadline = Date().addingTimeInterval(retrySeconds)
         while true {
-            let sm = try toolstack.smConfig(uuid: vdi)
+            let sm = try callbacks.smConfig(uuid: vdi)
             if sm["paused"] == nil && sm["relinking"] == nil && sm["activating"] == nil { break }
             guard Date() < deadline else { throw SMAPIError(.VDIUnavailable, opterr: "VDI \(vdi) locked") }
             usleep(250_000)
         }
-        try toolstack.setSMConfig(uuid: vdi, key: "activating", value: "True")
-        defer { try? toolstack.setSMConfig(uuid: vdi, key: "activating", value: nil) }
-        try toolstack.setSMConfig(uuid: vdi, key: hostKey, value: writable ? "RW" : "RO")
+        try callbacks.setSMConfig(uuid: vdi, key: "activating", value: "True")
+        defer { try? callbacks.setSMConfig(uuid: vdi, key: "activating", value: nil) }
+        try callbacks.setSMConfig(uuid: vdi, key: hostKey, value: writable ? "RW" : "RO")
         do { try activate() } catch {
-            try? toolstack.setSMConfig(uuid: vdi, key: hostKey, value: nil)
+            try? callbacks.setSMConfig(uuid: vdi, key: hostKey, value: nil)
             throw error
         }
     }
@@ -45,14 +45,14 @@ struct ActivationTags {
     /// Removes this host's key from `vdi` (its last activation here ended).
     func deactivated(_ vdi: String) throws {
         guard active else { return }
-        try toolstack.setSMConfig(uuid: vdi, key: hostKey, value: nil)
+        try callbacks.setSMConfig(uuid: vdi, key: hostKey, value: nil)
     }
 
     /// Runs `body` with `paused=true` on `vdi`'s record.
     func paused<T>(_ vdi: String, _ body: () throws -> T) throws -> T {
         guard active else { return try body() }
-        try toolstack.setSMConfig(uuid: vdi, key: "paused", value: "true")
-        defer { try? toolstack.setSMConfig(uuid: vdi, key: "paused", value: nil) }
+        try callbacks.setSMConfig(uuid: vdi, key: "paused", value: "true")
+        defer { try? callbacks.setSMConfig(uuid: vdi, key: "paused", value: nil) }
         return try body()
     }
 
@@ -62,9 +62,9 @@ struct ActivationTags {
     func reset(activeHere: (String) -> Bool) throws -> [String] {
         guard active else { return [] }
         var changed: [String] = []
-        for (vdi, sm) in try toolstack.srSMConfigs().sorted(by: { $0.key < $1.key }) where !activeHere(vdi) {
+        for (vdi, sm) in try callbacks.srSMConfigs().sorted(by: { $0.key < $1.key }) where !activeHere(vdi) {
             let stale = [hostKey, "paused", "activating"].filter { sm[$0] != nil }
-            for key in stale { try toolstack.setSMConfig(uuid: vdi, key: key, value: nil) }
+            for key in stale { try callbacks.setSMConfig(uuid: vdi, key: key, value: nil) }
             if !stale.isEmpty { changed.append(vdi) }
         }
         return changed

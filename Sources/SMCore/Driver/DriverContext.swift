@@ -8,15 +8,15 @@ public struct DriverContext {
     /// The host's run directory.
     public var run: RunDirectory
     /// XenAPI callbacks (no-ops without a session).
-    public var toolstack: any ToolstackCallbacks
+    public var callbacks: any XenAPICallbacks
     /// The log, tagged with the SR and VDI.
     public var log: Logger
 
     /// A context for `request`.
-    public init(request: SMAPIRequest, run: RunDirectory, toolstack: any ToolstackCallbacks, log: Logger) {
+    public init(request: SMAPIRequest, run: RunDirectory, callbacks: any XenAPICallbacks, log: Logger) {
         self.request = request
         self.run = run
-        self.toolstack = toolstack
+        self.callbacks = callbacks
         self.log = log
     }
 

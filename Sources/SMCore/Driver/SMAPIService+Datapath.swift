@@ -26,14 +26,13 @@ extension SMAPIService {
 
     /// `vdi_activate`: starts the VDI's datapath on its leaf (read-write when `args[0]` is true).
     func activateVDI(_ c: DriverContext) throws {
-        let sr = try c.srUUID()
+        _ = try c.srUUID()
         let uuid = try vdiUUID(c)
-        let repo = try repository(c)
-        let s = try repo.state(uuid)
+        let s = try repository(c).state(uuid)
         let writable = wantsWrite(c)
         if writable && s.hidden { throw SMAPIError(.VDIUnavailable, opterr: "VDI \(uuid) is a hidden base copy") }
         try ActivationTags(c).activating(uuid, writable: writable) {
-            do { try datapaths(c).activate(sr: sr, vdi: uuid, leafPath: repo.path(uuid), writable: writable) } catch let e as DatapathError {
+            do { try driver.activate(c, vdi: uuid, writable: writable) } catch let e as DatapathError {
                 throw SMAPIError(.VDIUnavailable, opterr: e.description)
             }
         }
@@ -42,7 +41,7 @@ extension SMAPIService {
     /// `vdi_deactivate`: one activation less; the last stops the datapath.
     func deactivateVDI(_ c: DriverContext) throws {
         let sr = try c.srUUID(), uuid = try vdiUUID(c)
-        do { try datapaths(c).deactivate(sr: sr, vdi: uuid) } catch let e as DatapathError {
+        do { try driver.deactivate(c, vdi: uuid) } catch let e as DatapathError {
             throw SMAPIError(.VDIUnavailable, opterr: e.description)
         }
         if !datapaths(c).isActive(sr: sr, vdi: uuid) { try ActivationTags(c).deactivated(uuid) }
@@ -66,13 +65,12 @@ extension SMAPIService {
     /// Runs `body` with VDI `uuid`'s datapath (if active on this host) paused (after a flush),
     /// then unpauses it onto the VDI's leaf as it is afterwards.
     func withDatapathPaused<T>(_ c: DriverContext, _ uuid: String, _ body: () throws -> T) throws -> T {
-        let repo = try repository(c)
         // Written data is forced to disk before the pause, so the pause's own flush is short.
         let sr = try c.srUUID()
         do {
             guard datapaths(c).isActive(sr: sr, vdi: uuid) else { return try body() }
             return try ActivationTags(c).paused(uuid) {
-                try datapaths(c).withPaused(sr: sr, vdi: uuid, leafPath: repo.path(uuid), flushFirst: true, body)
+                try datapaths(c).withPaused(sr: sr, vdi: uuid, flushFirst: true, body)
             }
         } catch let e as DatapathError {
             throw SMAPIError(c.request.command.failureCode, opterr: "pausing the datapath: \(e.description)")

@@ -7,7 +7,7 @@ import Foundation
 extension SMAPIService {
     /// A collector for the SR of `c`, working under the SR lock the command holds.
     func collector(_ c: DriverContext) throws -> GarbageCollector {
-        let gc = GarbageCollector(sr: try c.srUUID(), repo: try repository(c), run: run, toolstack: c.toolstack, log: c.log)
+        let gc = GarbageCollector(sr: try c.srUUID(), repo: try repository(c), run: run, callbacks: c.callbacks, log: c.log)
         gc.holdsSRLock = true
         return gc
     }

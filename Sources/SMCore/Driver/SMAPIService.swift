@@ -11,7 +11,7 @@ public struct SMAPIService {
     /// The host's run directory.
     public let run: RunDirectory
     /// Makes the callbacks object for a request (XenAPI when it carries a session).
-    public let callbacks: (SMAPIRequest) throws -> any ToolstackCallbacks
+    public let callbacks: (SMAPIRequest) throws -> any XenAPICallbacks
     /// The log.
     public let log: Logger
     /// Starts a background collector for an SR (smdriver spawns itself with `gc --background`);
@@ -25,7 +25,7 @@ public struct SMAPIService {
 
     /// A service for `driver`.
     public init(driver: any SRDriver, run: RunDirectory = .current, log: Logger,
-                callbacks: @escaping (SMAPIRequest) throws -> any ToolstackCallbacks) {
+                callbacks: @escaping (SMAPIRequest) throws -> any XenAPICallbacks) {
         self.driver = driver
         self.run = run
         self.log = log
@@ -57,8 +57,8 @@ public struct SMAPIService {
         log.info("\(request.command) args=\(request.args.count)")
         var lock: FileLock? = nil
         do {
-            let toolstack = try callbacks(request)
-            let context = DriverContext(request: request, run: run, toolstack: toolstack, log: log)
+            let callbacks = try self.callbacks(request)
+            let context = DriverContext(request: request, run: run, callbacks: callbacks, log: log)
             if Self.exclusive.contains(request.command), let sr = request.srUUID, VDIName.isUUID(sr) {
                 lock = run.srLock(sr)
                 try lock?.lock(timeout: 300)
@@ -147,7 +147,7 @@ public struct SMAPIService {
                 c.log.warning("resetting the VDIs' activation keys failed: \(error)")
             }
             if r.isMaster {
-                try c.toolstack.markDirty()
+                try c.callbacks.markDirty()
                 do { try scan(c) } catch { c.log.warning("post-attach scan failed: \(error)") }
             }
             return SMAPIResponse.unit()
@@ -162,7 +162,7 @@ public struct SMAPIService {
             return SMAPIResponse.unit()
         case .srUpdate:
             let (size, used) = try driver.container(c).capacity()
-            try c.toolstack.srStats(virtualAllocationDelta: 0, physicalSize: size, physicalUtilisation: used)
+            try c.callbacks.srStats(virtualAllocationDelta: 0, physicalSize: size, physicalUtilisation: used)
             return SMAPIResponse.unit()
         case .vdiCreate:
             return try createVDI(c)
@@ -173,13 +173,13 @@ public struct SMAPIService {
         case .vdiResize:
             return try resizeVDI(c)
         case .vdiUpdate:
-            try c.toolstack.update(try repository(c).state(try vdiUUID(c)))
+            try c.callbacks.update(try repository(c).state(try vdiUUID(c)))
             return SMAPIResponse.unit()
         case .vdiIntroduce:
             let repo = try repository(c)
             guard let uuid = r.newUUID, VDIName.isUUID(uuid) else { throw SMAPIError(.VDIUnavailable, opterr: "new_uuid") }
             let s = try repo.state(uuid)
-            try c.toolstack.introduce(s, record: VDIRecordFields())
+            try c.callbacks.introduce(s, record: VDIRecordFields())
             return SMAPIResponse.vdiInfo(uuid: s.uuid, location: s.location)
         case .vdiGenerateConfig:
             return SMAPIResponse.string(try generateConfig(c))
@@ -198,11 +198,11 @@ public struct SMAPIService {
         case .vdiCompose:
             let repo = try repository(c)
             let child = try vdiUUID(c)
-            guard let parentRef = r.args.first, let parent = try c.toolstack.vdiUUID(ref: parentRef) else {
+            guard let parentRef = r.args.first, let parent = try c.callbacks.vdiUUID(ref: parentRef) else {
                 throw SMAPIError(.VDIUnavailable, opterr: "compose needs the parent VDI's uuid (no session)")
             }
             try withDatapathPaused(c, child) { try repo.compose(parent: parent, child: child) }
-            try c.toolstack.setManaged(uuid: parent, false)
+            try c.callbacks.setManaged(uuid: parent, false)
             return SMAPIResponse.unit()
         case .vdiAttach:
             return try attachVDI(c)
@@ -241,23 +241,30 @@ public struct SMAPIService {
     /// Finishes or undoes what a crash interrupted (a snapshot journal, a half-made file) before a
     /// VDI command changes the tree, so a new operation never meets a pending journal; the SR lock is held.
     func recoverInterrupted(_ c: DriverContext) throws {
-        let recovered = try repository(c).recover()
+        try recover(try repository(c), c)
+    }
+
+    /// Recovery of every layer: the repository's journals and half-made volumes, then the
+    /// collector's journals; a journal no layer owns is a fault (never silently left).
+    func recover(_ repo: VHDRepository, _ c: DriverContext) throws {
+        let recovered = try repo.recover()
         if recovered != VHDRepository.Recovery() { c.log.notice("recovered: \(recovered)") }
         try recoverCollectorJournals(c)
+        for name in try repo.container.journals().keys where !VHDRepository.owns(journal: name) && !GCJournal.owns(name) {
+            throw RepositoryError.corruptVolume(name, "unknown journal")
+        }
     }
 
     func scan(_ c: DriverContext) throws {
         let container = try driver.container(c)
         let repo = VHDRepository(container: container)
-        let recovered = try repo.recover()
-        if recovered != VHDRepository.Recovery() { c.log.notice("recovered: \(recovered)") }
-        try recoverCollectorJournals(c)
+        try recover(repo, c)
         let states: [VDIState]
         do { states = Array(try repo.scan().values) } catch {
             throw SMAPIError(.SRScan, opterr: "\(error)")
         }
         let (size, used) = try container.capacity()
-        try c.toolstack.scanSync(states, physicalSize: size, physicalUtilisation: used)
+        try c.callbacks.scanSync(states, physicalSize: size, physicalUtilisation: used)
     }
 
     func createVDI(_ c: DriverContext) throws -> XMLRPCMethodResponse {
@@ -278,9 +285,9 @@ public struct SMAPIService {
         }
         f.type = r.vdiType ?? "user"
         for k in ["key_hash", "base_mirror"] { if let v = r.vdiSMConfig?[k] { f.extraSMConfig[k] = v } }
-        try c.toolstack.introduce(s, record: f)
+        try c.callbacks.introduce(s, record: f)
         let (total, used) = try repo.container.capacity()
-        try c.toolstack.srStats(virtualAllocationDelta: Int64(s.virtualSize), physicalSize: total, physicalUtilisation: used)
+        try c.callbacks.srStats(virtualAllocationDelta: Int64(s.virtualSize), physicalSize: total, physicalUtilisation: used)
         return SMAPIResponse.vdiInfo(uuid: s.uuid, location: s.location)
     }
 
@@ -291,9 +298,9 @@ public struct SMAPIService {
         if datapaths(c).isActive(sr: try c.srUUID(), vdi: uuid) { throw SMAPIError(.VDIInUse, opterr: "VDI \(uuid) is active") }
         let s = try repo.state(uuid)
         try repo.delete(uuid: uuid)
-        try c.toolstack.forget(uuid: uuid)
+        try c.callbacks.forget(uuid: uuid)
         let (total, used) = try repo.container.capacity()
-        try c.toolstack.srStats(virtualAllocationDelta: -Int64(s.virtualSize), physicalSize: total, physicalUtilisation: used)
+        try c.callbacks.srStats(virtualAllocationDelta: -Int64(s.virtualSize), physicalSize: total, physicalUtilisation: used)
         kickCollector(c)
         return SMAPIResponse.unit()
     }
@@ -306,18 +313,18 @@ public struct SMAPIService {
         let copy: String? = (type == "single" || type == "internal") ? nil : VDIName.newUUID()
         let result = try withDatapathPaused(c, uuid) { try repo.snapshot(uuid: uuid, copyUUID: copy) }
         if let leaf = result.copy {
-            try c.toolstack.introduce(leaf, record: VDIRecordFields())
+            try c.callbacks.introduce(leaf, record: VDIRecordFields())
         }
         if let base = result.base {
             var f = VDIRecordFields()
             f.nameLabel = "base copy"; f.readOnly = true
-            try c.toolstack.introduce(base, record: f)
-            try c.toolstack.setManaged(uuid: base.uuid, false)
-            try c.toolstack.update(result.vdi)
+            try c.callbacks.introduce(base, record: f)
+            try c.callbacks.setManaged(uuid: base.uuid, false)
+            try c.callbacks.update(result.vdi)
         }
         if type != "internal" {
             let (total, used) = try repo.container.capacity()
-            try c.toolstack.srStats(virtualAllocationDelta: Int64(result.vdi.virtualSize), physicalSize: total, physicalUtilisation: used)
+            try c.callbacks.srStats(virtualAllocationDelta: Int64(result.vdi.virtualSize), physicalSize: total, physicalUtilisation: used)
         }
         guard let answer = result.copy ?? result.base ?? (result.vdi.parent.map { try? repo.state($0) } ?? nil) else {
             throw SMAPIError(r.command.failureCode, opterr: "nothing to snapshot")
@@ -334,25 +341,19 @@ public struct SMAPIService {
         guard !before.hidden else { throw SMAPIError(.VDIUnavailable, opterr: "VDI \(uuid) is hidden") }
         let after = try withDatapathPaused(c, uuid) { try repo.resize(uuid: uuid, size: size) }
         if after.virtualSize != before.virtualSize {
-            try c.toolstack.update(after)
+            try c.callbacks.update(after)
             let (total, used) = try repo.container.capacity()
-            try c.toolstack.srStats(virtualAllocationDelta: Int64(after.virtualSize) - Int64(before.virtualSize),
+            try c.callbacks.srStats(virtualAllocationDelta: Int64(after.virtualSize) - Int64(before.virtualSize),
                                     physicalSize: total, physicalUtilisation: used)
         }
         return SMAPIResponse.vdiInfo(uuid: after.uuid, location: after.location)
     }
 
-    /// The `vdi_attach_from_config` call `static-vdis` will run later, as the Python SM writes it.
+    /// The `vdi_attach_from_config` call `static-vdis` will run later, as the driver writes it.
     func generateConfig(_ c: DriverContext) throws -> String {
         let uuid = try vdiUUID(c)
         _ = try repository(c).state(uuid)
-        // FileVDI.generate_config: device_config as received (SRmaster included), sr_uuid, vdi_uuid,
-        // command; no args (requests/ext-vdi_attach_from_config.xml).
-        let members = [XMLRPCMember("device_config", c.request.deviceConfig.xmlrpcValue),
-                       XMLRPCMember("sr_uuid", .string(try c.srUUID())), XMLRPCMember("vdi_uuid", .string(uuid)),
-                       XMLRPCMember("command", .string(SMAPICommand.vdiAttachFromConfig.rawValue))]
-        return XMLRPCEncoder(style: .python).encode(XMLRPCMethodCall(methodName: SMAPICommand.vdiAttachFromConfig.rawValue,
-                                                                     params: [.struct(members)]))
+        return try driver.generateConfig(c, vdi: uuid)
     }
 }
 

@@ -2,6 +2,10 @@
 /// life cycle (probe, create, attach, detach, delete) and hands out the `VolumeContainer` of an
 /// attached SR; VDI work is done once for every driver by `VHDRepository`.
 public protocol SRDriver: AnyObject {
+    /// The SR type in lower case (`ext`, `nfs`, `lvmoiscsi`): `smdriver --driver <type>`, the
+    /// executable `<TYPE>SR`, and how other processes (the data path, the collector) find this
+    /// driver again.
+    var type: String { get }
     /// The answer to `sr_get_driver_info`.
     var info: SMAPIDriverInfo { get }
     /// `storage-type` in `vdi_attach_from_config` results (`ext`, `nfs`, `lvm`).
@@ -20,4 +24,11 @@ public protocol SRDriver: AnyObject {
     func detach(_ context: DriverContext) throws
     /// The container of the attached SR.
     func container(_ context: DriverContext) throws -> any VolumeContainer
+    /// `vdi_activate`'s data path step: the leaf made ready for writing when `writable` and the
+    /// VDI's datapath started (default: `SRDriver+Datapath`).
+    func activate(_ context: DriverContext, vdi: String, writable: Bool) throws
+    /// `vdi_deactivate`'s data path step: one activation less (default: the last stops the datapath).
+    func deactivate(_ context: DriverContext, vdi: String) throws
+    /// `vdi_generate_config`: the `vdi_attach_from_config` call static VDIs run later.
+    func generateConfig(_ context: DriverContext, vdi: String) throws -> String
 }

@@ -33,14 +33,13 @@ extension GarbageCollector {
                                      options: GCOptions, overrides: Set<PartialKeyPath<GCOptions>> = []) throws -> GarbageCollector {
         guard let record = SRPlugRecord.read(run: run, sr: sr) else { throw SetupError.notAttached(sr) }
         guard record.deviceConfig["SRmaster"] != "false" else { throw SetupError.notMaster(sr) }
-        let request = record.request
-        var toolstack: any ToolstackCallbacks = NoToolstack()
+        var callbacks: any XenAPICallbacks = NoCallbacks()
         var options = options
         do {
             let client = try XenAPIClient(sessionRef: XenAPIClient.nullRef)
             try client.sessionLoginWithPassword(username: "root", password: "", originator: "SMGC")
             let srRef = try client.srGetByUUID(sr)
-            toolstack = XenAPIToolstack(client: client, srRef: srRef, srUUID: sr)
+            callbacks = XenAPICallbackClient(client: client, srRef: srRef, srUUID: sr)
             let config = try client.srGetOtherConfig(srRef)
             if config["gc"] == "false" { throw SetupError.disabled(sr) }
             if config["coalesce"] == "false" && !overrides.contains(\GCOptions.coalesce) { options.coalesce = false }
@@ -64,8 +63,9 @@ extension GarbageCollector {
         } catch {
             log.info("GC: no XenAPI session (\(error)); records will follow at the next scan")
         }
-        let context = DriverContext(request: request, run: run, toolstack: toolstack, log: log)
+        var context = DriverContext(plug: record, run: run, log: log)
+        context.callbacks = callbacks
         let repo = VHDRepository(container: try driver.container(context))
-        return GarbageCollector(sr: sr, repo: repo, run: run, toolstack: toolstack, log: log, options: options)
+        return GarbageCollector(sr: sr, repo: repo, run: run, callbacks: callbacks, log: log, options: options)
     }
 }

@@ -14,7 +14,7 @@ extension GarbageCollector {
             guard tree.coalesceCandidates().contains(node), let p = tree.vdis[node]?.parent else {
                 throw GCError.changed("\(node) is no longer a coalesce candidate")
             }
-            try ensureRoom(try coalesceSpace(node, into: p), for: "coalesce \(node) into \(p)")
+            try ensureRoom(node, into: p, for: "coalesce \(node) into \(p)")
             try container.writeJournal(GCJournal.coalesce(node: node, parent: p).name, GCJournal.coalesce(node: node, parent: p).encoded())
             return p
         }
@@ -26,6 +26,8 @@ extension GarbageCollector {
             throw error
         }
         FaultPoint.hit("gc.coalesce.after-merge")
+        // The parent stays a hidden, read-only node: it gives back what it does not use (LVs deflate).
+        try container.settleReadOnly(repo.volume(parent))
         let relink = GCJournal.relink(node: node, parent: parent)
         try container.writeJournal(relink.name, relink.encoded())
         try container.removeJournal(GCJournal.coalesce(node: node, parent: parent).name)
@@ -90,6 +92,8 @@ extension GarbageCollector {
         // A parent smaller than the child (the VDI was resized since) grows first, through the
         // repository: its resize journal is one that recovery knows.
         if try repo.state(parent).virtualSize < image.virtualSize { _ = try repo.resize(uuid: parent, size: image.virtualSize) }
+        // The parent must be able to take the child's blocks (LVs inflate; files grow on write).
+        try container.prepareForGrowth(repo.volume(parent), virtualSize: image.virtualSize)
         let blockSize = UInt64(image.blockSize)
         let allocated = UInt64(image.allocatedBlockCount) * blockSize
         status.stepBytesTotal = allocated

@@ -14,7 +14,11 @@ import VHD
 /// complete: before it, recovery rolls back (the leaf is intact); after it, recovery finishes.
 extension GarbageCollector {
     /// The volume a merged leaf is renamed to until the parent has taken its name.
-    func oldVolume(_ vdi: String) -> String { "OLD_" + repo.volume(vdi) }
+    func oldVolume(_ vdi: String) -> String { container.naming.retired(vdi) }
+
+    /// Whether leaf `vdi`'s volume shares one page cache with every process on this host (a
+    /// local file): its datapath's unflushed writes are then seen by the merge without a sync.
+    func sharesPageCache(_ vdi: String) -> Bool { (try? repo.image(vdi, loadBAT: false))?.store is any DescriptorStore }
 
     /// Coalesces leaf `vdi` into its parent.
     func leafCoalesce(_ vdi: String) throws {
@@ -24,14 +28,13 @@ extension GarbageCollector {
             try checkAbort()
             let (parent, size) = try leafCandidate(vdi)
             if fitsPauseBudget(size) {
-                try ensureRoom(try coalesceSpace(vdi, into: parent), for: "leaf coalesce \(vdi) into \(parent)")
+                try ensureRoom(vdi, into: parent, for: "leaf coalesce \(vdi) into \(parent)")
                 try finalLeafMerge(vdi, into: parent)
                 return
             }
             if let why = tracker.record(size) { throw GCError.gaveUp(why) }
             let base = VDIName.newUUID()
-            try ensureRoom(try coalesceSpace(vdi, into: parent, snapshotBase: base),
-                           for: "leaf coalesce \(vdi) into \(parent), snapshot round")
+            try ensureRoom(vdi, into: parent, snapshotBase: base, for: "leaf coalesce \(vdi) into \(parent), snapshot round")
             round += 1
             status.step = "leaf coalesce \(vdi): round \(round), \(ByteCount.describe(size)) to merge"
             log.info("GC: \(status.step)")
@@ -70,9 +73,10 @@ extension GarbageCollector {
         try withSRLock {
             _ = try leafCandidate(vdi)
             let journal = GCJournal.leaf(vdi: vdi, parent: parent)
-            // Without a sync: the leaf's data is read back through the page cache by the merge,
-            // and the parent that receives it is forced to disk by the merge itself.
-            try withPaused([vdi], sync: false) {
+            // Without a sync where the leaf shares this host's page cache: the merge reads its
+            // data back through that cache, and the parent that receives it is forced to disk by
+            // the merge itself. Other stores (over the network) are flushed at the pause.
+            try withPaused([vdi], sync: !sharesPageCache(vdi)) {
                 try container.writeJournal(journal.name, journal.encoded())
                 FaultPoint.hit("gc.leaf.after-journal")
                 do { try merge(vdi, into: parent, deadline: options.pauseBudget, afterFirstBlock: { FaultPoint.hit("gc.leaf.mid-merge") }) } catch {

@@ -16,16 +16,31 @@ extension GarbageCollector {
         return try CoalesceSpace(merging: childImage, into: parentImage)
     }
 
-    /// Throws `noSpace` unless the SR has `space` free beyond its margin.
-    func ensureRoom(_ space: CoalesceSpace, for what: String) throws {
+    /// The free space a merge into `parent` whose images need `space` takes from the container:
+    /// the parent's volume holding what it grows by (a file grows; an LV inflates for the merge),
+    /// the resize journal before it, and a snapshot round's new leaf.
+    func bytesNeeded(_ space: CoalesceSpace, into parent: String, virtualSize: UInt64) throws -> UInt64 {
+        let volume = repo.volume(parent)
+        let parentNeed = try container.spaceToHold(imageBytes: try container.utilisation(of: volume) + space.parentGrowth,
+                                                   virtualSize: virtualSize, in: volume, writable: true)
+        let leafNeed = space.newLeaf == 0 ? 0
+            : try container.spaceToHold(imageBytes: space.newLeaf, virtualSize: virtualSize, in: nil, writable: true)
+        return leafNeed + max(space.resize + space.resizeJournal, parentNeed)
+    }
+
+    /// Throws `noSpace` unless the SR has room for merging `child` into `parent` (with a new empty
+    /// leaf over a base copy named `snapshotBase` first, for a snapshot round) beyond its margin.
+    func ensureRoom(_ child: String, into parent: String, snapshotBase: String? = nil, for what: String) throws {
+        let space = try coalesceSpace(child, into: parent, snapshotBase: snapshotBase)
+        let needed = try bytesNeeded(space, into: parent, virtualSize: try repo.image(child, loadBAT: false).virtualSize)
         let free = try container.freeSpace()
         let margin = options.spaceMargin(srSize: try container.capacity().size)
-        let (wanted, overflow) = space.total.addingReportingOverflow(margin)
+        let (wanted, overflow) = needed.addingReportingOverflow(margin)
         if !overflow && wanted <= free {
-            log.debug("GC: \(what) needs \(space.total) bytes, \(free) free")
+            log.debug("GC: \(what) needs \(needed) bytes, \(free) free")
             return
         }
-        throw GCError.noSpace(needed: space.total, margin: margin, free: free)
+        throw GCError.noSpace(needed: needed, margin: margin, free: free)
     }
 
     /// Records a candidate skipped for want of space: in the report, the status and the log.

@@ -17,7 +17,7 @@ public final class GarbageCollector {
     /// The host's run directory.
     public let run: RunDirectory
     /// Where XenAPI records are kept up to date.
-    public let toolstack: any ToolstackCallbacks
+    public let callbacks: any XenAPICallbacks
     /// The log.
     public let log: Logger
     /// How to work.
@@ -40,12 +40,12 @@ public final class GarbageCollector {
     var failed: Set<String> = []
 
     /// A collector for SR `sr` over `repo`.
-    public init(sr: String, repo: VHDRepository, run: RunDirectory, toolstack: any ToolstackCallbacks = NoToolstack(),
+    public init(sr: String, repo: VHDRepository, run: RunDirectory, callbacks: any XenAPICallbacks = NoCallbacks(),
                 log: Logger, options: GCOptions = GCOptions()) {
         self.sr = sr
         self.repo = repo
         self.run = run
-        self.toolstack = toolstack
+        self.callbacks = callbacks
         self.log = log
         self.options = options
     }
@@ -231,7 +231,7 @@ public final class GarbageCollector {
     /// `flushFirst` as `DatapathManager.withPaused`.
     func withPaused<T>(_ vdis: [String], sync: Bool = true, flushFirst: Bool = false, _ body: () throws -> T) throws -> T {
         guard let first = vdis.first else { return try body() }
-        return try datapaths.withPaused(sr: sr, vdi: first, leafPath: repo.path(first), sync: sync, flushFirst: flushFirst,
+        return try datapaths.withPaused(sr: sr, vdi: first, sync: sync, flushFirst: flushFirst,
                                         paused: { self.recordPause(first, $0) }) {
             try withPaused(Array(vdis.dropFirst()), sync: sync, flushFirst: flushFirst, body)
         }
@@ -254,7 +254,7 @@ public final class GarbageCollector {
     /// changed; the caller holds their VDI locks.
     func refresh(_ vdis: [String]) throws {
         for v in vdis {
-            if let held = try datapaths.refresh(sr: sr, vdi: v, leafPath: repo.path(v), lockHeld: true) { recordPause(v, held) }
+            if let held = try datapaths.refresh(sr: sr, vdi: v, lockHeld: true) { recordPause(v, held) }
         }
     }
 
@@ -267,19 +267,19 @@ public final class GarbageCollector {
 
     /// DB-FORGET, tolerating a VDI the toolstack never knew (a transient base copy).
     func forget(_ uuid: String) {
-        do { try toolstack.forget(uuid: uuid) } catch { log.info("GC: forget \(uuid): \(error)") }
+        do { try callbacks.forget(uuid: uuid) } catch { log.info("GC: forget \(uuid): \(error)") }
     }
 
     /// VDI-UPDATE of `uuid` as it is on disk now, tolerating one the toolstack does not know.
     func updateRecord(_ uuid: String) {
-        do { try toolstack.update(try repo.state(uuid)) } catch { log.info("GC: update \(uuid): \(error)") }
+        do { try callbacks.update(try repo.state(uuid)) } catch { log.info("GC: update \(uuid): \(error)") }
     }
 
     /// SR-STATS after space was freed.
     func updateSRStats() {
         do {
             let (size, used) = try container.capacity()
-            try toolstack.srStats(virtualAllocationDelta: 0, physicalSize: size, physicalUtilisation: used)
+            try callbacks.srStats(virtualAllocationDelta: 0, physicalSize: size, physicalUtilisation: used)
         } catch { log.info("GC: SR stats: \(error)") }
     }
 

@@ -10,15 +10,18 @@ struct SnapshotJournal: Codable, Equatable {
     /// The snapshot or clone leaf, nil for a single snapshot.
     var copy: String?
 
+    /// Names of snapshot journals start with this.
+    static let prefix = "snapshot_"
+
     /// The journal name.
-    var name: String { "snapshot_" + vdi }
+    var name: String { Self.prefix + vdi }
 
     /// JSON bytes.
     func encoded() -> [UInt8] { Array(try! JSONEncoder().encode(self)) }
 
     /// Decodes an entry named `snapshot_*`; nil for other journals.
     init?(name: String, bytes: [UInt8]) {
-        guard name.hasPrefix("snapshot_"), let j = try? JSONDecoder().decode(SnapshotJournal.self, from: Data(bytes)) else { return nil }
+        guard name.hasPrefix(Self.prefix), let j = try? JSONDecoder().decode(SnapshotJournal.self, from: Data(bytes)) else { return nil }
         self = j
     }
 

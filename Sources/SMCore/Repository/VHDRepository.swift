@@ -9,8 +9,6 @@ import VHD
 public final class VHDRepository {
     /// Longest chain a snapshot may produce (fault 109 beyond).
     public static let maxChainDepth = 30
-    /// Suffix of VHD volumes.
-    public static let suffix = ".vhd"
 
     /// Where the volumes live.
     public let container: any VolumeContainer
@@ -18,8 +16,17 @@ public final class VHDRepository {
     /// A repository over `container`.
     public init(container: any VolumeContainer) { self.container = container }
 
-    /// Volume name of VDI `uuid`.
-    public func volume(_ uuid: String) -> String { uuid + Self.suffix }
+    /// Whether journal `name` is the repository's own (a snapshot or a resize); the layers above
+    /// (the collector) own and recover the others.
+    public static func owns(journal name: String) -> Bool {
+        name.hasPrefix(SnapshotJournal.prefix) || name.hasPrefix(resizeJournalPrefix)
+    }
+
+    /// Volume name of VDI `uuid` (the container's naming).
+    public func volume(_ uuid: String) -> String { container.naming.volume(uuid) }
+
+    /// The VDI uuid of the volume at engine path `path` (a resolved parent), nil for other volumes.
+    func vdi(atPath path: String) -> String? { container.naming.vdi(ofVolume: StorePath.basename(path)) }
 
     /// Engine path of VDI `uuid`.
     public func path(_ uuid: String) -> String { container.path(of: volume(uuid)) }
@@ -36,12 +43,12 @@ public final class VHDRepository {
     /// Every VDI of the SR from one scan of the container (headers only), parents resolved by
     /// footer uuid to the VDI uuid of the volume that holds it.
     public func scan() throws -> [String: VDIState] {
-        let names = try container.list().filter { $0.hasSuffix(Self.suffix) && VDIName.isUUID(String($0.dropLast(4))) }
         var entries: [String: Scan.Entry] = [:]
-        for name in names {
+        for name in try container.list() {
+            guard let uuid = container.naming.vdi(ofVolume: name) else { continue }
             let e = Scan.entry(name: name, path: container.path(of: name), provider: container.provider)
             if let err = e.error { throw RepositoryError.corruptVolume(name, err) }
-            entries[String(name.dropLast(4))] = e
+            entries[uuid] = e
         }
         var byFooter: [String: String] = [:]
         for (uuid, e) in entries { if let f = e.uuid { byFooter[f] = uuid } }
@@ -50,7 +57,7 @@ public final class VHDRepository {
         for (uuid, e) in entries {
             var parent: String? = nil
             if e.type == "differencing", let pu = e.parentUUID {
-                parent = byFooter[pu] ?? e.parentName.map { String($0.dropLast(Self.suffix.count)) }
+                parent = byFooter[pu] ?? e.parentName.flatMap { vdi(atPath: $0) }
             }
             if let p = parent { hasChildren.insert(p) }
             out[uuid] = VDIState(uuid: uuid, location: uuid, virtualSize: e.virtualSize ?? 0,
@@ -70,7 +77,7 @@ public final class VHDRepository {
         let image = try image(uuid, loadBAT: false)
         var parent: String? = nil
         if image.diskType == .differencing, let pp = try? ParentResolver.resolve(image, provider: container.provider) {
-            parent = String(StorePath.basename(pp).dropLast(Self.suffix.count))
+            parent = vdi(atPath: pp)
         }
         return VDIState(uuid: uuid, location: uuid, virtualSize: image.virtualSize,
                         physicalUtilisation: try container.utilisation(of: volume(uuid)), parent: parent,
@@ -85,11 +92,12 @@ public final class VHDRepository {
         guard !container.exists(volume(uuid)) else { throw RepositoryError.exists(uuid) }
         let rounded: UInt64
         do { rounded = try Create.validatedSize(max(size, 1)) } catch { throw RepositoryError.invalidSize(size) }
-        let tmp = volume(uuid) + ".new"
+        let tmp = container.naming.temporary(uuid)
         if container.exists(tmp) { try container.remove(tmp) }
         try Create.dynamic(at: container.path(of: tmp), size: rounded, provider: container.provider)
         FaultPoint.hit("create.before-rename")
         try container.rename(tmp, to: volume(uuid))
+        try container.prepareForGrowth(volume(uuid), virtualSize: rounded)
         try container.sync()
         return try state(uuid)
     }
@@ -111,9 +119,19 @@ public final class VHDRepository {
         guard size <= Footer.maxVirtualSize else { throw RepositoryError.invalidSize(size) }
         if size == s.virtualSize { return s }
         try container.prepareForGrowth(volume(uuid), virtualSize: size)
-        try Resize.run(path: path(uuid), size: size, provider: container.provider,
-                       journal: container.path(of: ".journal-" + uuid))
+        try Resize.run(path: path(uuid), size: size, provider: container.provider, journal: resizeJournal(uuid))
         return try state(uuid)
+    }
+
+    /// The journal of a resize of VDI `uuid` that grows its BAT: an entry `resize_<uuid>`.
+    func resizeJournal(_ uuid: String) -> ContainerJournal { ContainerJournal(container, name: Self.resizeJournalPrefix + uuid) }
+
+    /// Journal names of resizes.
+    static let resizeJournalPrefix = "resize_"
+
+    /// Makes a writable leaf able to grow to its virtual size (LVs inflate; files: nothing).
+    public func prepareLeaf(_ uuid: String) throws {
+        try container.prepareForGrowth(volume(uuid), virtualSize: try image(uuid, loadBAT: false).virtualSize)
     }
 
     // MARK: - Snapshot and clone
@@ -141,6 +159,7 @@ public final class VHDRepository {
         if leaf.diskType == .differencing && leaf.allocatedBlockCount == 0, let parent = s.parent {
             guard let c = copyUUID else { return SnapshotResult(copy: nil, base: nil, vdi: s) }
             try makeChild(c, of: parent)
+            try prepareLeaf(c)
             try container.sync()
             return SnapshotResult(copy: try state(c), base: nil, vdi: try state(uuid))
         }
@@ -155,6 +174,8 @@ public final class VHDRepository {
         FaultPoint.hit("snapshot.after-copy")
         try setHidden(baseUUID, true)
         try container.settleReadOnly(volume(baseUUID))
+        try prepareLeaf(uuid)
+        if let c = copyUUID { try prepareLeaf(c) }
         try container.sync()
         FaultPoint.hit("snapshot.before-commit")
         try container.removeJournal(journal.name)
@@ -163,7 +184,7 @@ public final class VHDRepository {
 
     /// Creates `uuid` as an empty differencing leaf over `parent`, atomically (temp + rename).
     func makeChild(_ uuid: String, of parent: String) throws {
-        let tmp = volume(uuid) + ".new"
+        let tmp = container.naming.temporary(uuid)
         if container.exists(tmp) { try container.remove(tmp) }
         var o = Snapshot.Options()
         o.linkEmptyParent = true
@@ -192,7 +213,7 @@ public final class VHDRepository {
     /// the same parent, or an empty disk of the same size for a root).
     public func resetLeaf(_ uuid: String) throws {
         let s = try state(uuid)
-        let tmp = volume(uuid) + ".new"
+        let tmp = container.naming.temporary(uuid)
         if container.exists(tmp) { try container.remove(tmp) }
         let image = try image(uuid)
         if let p = s.parent {
@@ -204,6 +225,7 @@ public final class VHDRepository {
             try Create.dynamic(at: container.path(of: tmp), size: s.virtualSize, provider: container.provider, uuid: image.footer.uuid)
         }
         try container.rename(tmp, to: volume(uuid))
+        try prepareLeaf(uuid)
         try container.sync()
     }
 
@@ -219,30 +241,27 @@ public final class VHDRepository {
         public var removed: [String] = []
     }
 
-    /// Finishes or rolls back every journaled operation and removes half-made files; run at
-    /// attach and scan under the SR lock.
+    /// Finishes or rolls back every journaled operation of the repository's own and removes
+    /// half-made volumes; run at attach and scan under the SR lock. Journals of other layers
+    /// are left to them.
     @discardableResult
     public func recover() throws -> Recovery {
         var r = Recovery()
         for (name, bytes) in try container.journals() {
             if let j = SnapshotJournal(name: name, bytes: bytes) {
                 if try finishSnapshot(j) { r.completed.append(name) } else { r.rolledBack.append(name) }
-            } else if GCJournal.owns(name) {
-                continue        // the collector's own (GarbageCollector.recoverJournals)
-            } else {
-                throw RepositoryError.corruptVolume("journal-" + name, "unknown journal")
+            } else if name.hasPrefix(Self.resizeJournalPrefix), let uuid = Optional(String(name.dropFirst(Self.resizeJournalPrefix.count))),
+                      VDIName.isUUID(uuid) {
+                if container.exists(volume(uuid)) {
+                    try Resize.recover(path: path(uuid), journal: resizeJournal(uuid), provider: container.provider)
+                    r.completed.append(name)
+                } else { try container.removeJournal(name); r.removed.append(name) }
+            } else if name.hasPrefix(SnapshotJournal.prefix) {
+                throw RepositoryError.corruptVolume(name, "unreadable snapshot journal")
             }
         }
-        for name in try container.list() {
-            if name.hasSuffix(Self.suffix + ".new") {
-                try container.remove(name); r.removed.append(name)
-            } else if name.hasPrefix(".journal-") {
-                let uuid = String(name.dropFirst(9))
-                if container.exists(volume(uuid)) {
-                    try Resize.recover(path: path(uuid), journal: container.path(of: name), provider: container.provider)
-                    r.completed.append(name)
-                } else { try container.remove(name); r.removed.append(name) }
-            }
+        for name in try container.list() where container.naming.isTemporary(name) {
+            try container.remove(name); r.removed.append(name)
         }
         try container.sync()
         return r
@@ -251,8 +270,8 @@ public final class VHDRepository {
     /// Completes an interrupted snapshot when both leaves are in place, else undoes it.
     /// Returns whether it was completed.
     func finishSnapshot(_ j: SnapshotJournal) throws -> Bool {
-        for u in [j.vdi] + (j.copy.map { [$0] } ?? []) where container.exists(volume(u) + ".new") {
-            try container.remove(volume(u) + ".new")
+        for u in [j.vdi] + (j.copy.map { [$0] } ?? []) where container.exists(container.naming.temporary(u)) {
+            try container.remove(container.naming.temporary(u))
         }
         let baseExists = container.exists(volume(j.base))
         let leafOK = baseExists && isChild(j.vdi, of: j.base)

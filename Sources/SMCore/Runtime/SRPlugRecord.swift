@@ -34,10 +34,4 @@ public struct SRPlugRecord: Codable, Sendable, Equatable {
 
     /// Removes the record of SR `sr`.
     public static func remove(run: RunDirectory, sr: String) { unlink(path(run: run, sr: sr)) }
-
-    /// A request carrying the record's device_config for SR-scoped driver calls.
-    public var request: SMAPIRequest {
-        SMAPIRequest(command: .srScan, deviceConfig: SMAPIStringMap(deviceConfig.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }),
-                     srUUID: sr)
-    }
 }

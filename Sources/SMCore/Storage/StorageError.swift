@@ -4,12 +4,15 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
     case notADirectory(String)
     /// A system call failed.
     case system(String, String, Int32)
+    /// The SR is not attached on this host (no plug record).
+    case notAttached(String)
 
     /// A one-line explanation.
     public var description: String {
         switch self {
         case let .notADirectory(p): return "\(p) is not a directory"
         case let .system(p, op, e): return "\(p): \(op) failed (errno \(e))"
+        case let .notAttached(sr): return "SR \(sr) is not attached on this host"
         }
     }
 }

@@ -18,8 +18,10 @@ public enum Create {
         let size = try validatedSize(size)
         let capacity = fastResizeLimit > 0 ? try validatedSize(fastResizeLimit) : 0
         let layout = ImageLayout(type: .dynamic, size: size, capacity: capacity, uuid: uuid)
-        let store = try provider.create(path)
-        try store.write(layout.encoded(), at: 0)
+        let bytes = layout.encoded()
+        let store = try provider.create(path, size: UInt64(bytes.count))
+        try store.write(bytes, at: 0)
+        try ImageLayout.placeEndFooter(bytes, in: store)
         return uuid
     }
 
@@ -28,7 +30,7 @@ public enum Create {
     public static func fixed(at path: String, size: UInt64, provider: any StoreProvider,
                              uuid: VHDUUID = .random()) throws -> VHDUUID {
         let size = try validatedSize(size)
-        let store = try provider.create(path)
+        let store = try provider.create(path, size: size + 512)
         try store.resize(to: size)
         try store.write(Footer(type: .fixed, size: size, uuid: uuid).encoded(), at: size)
         return uuid

@@ -62,4 +62,12 @@ struct ImageLayout {
         b.put(f, at: end)
         return b
     }
+
+    /// On a fixed-size volume (an LV) larger than the image's metadata, the primary footer
+    /// belongs in its last sector, where readers of block devices look: copied there from the
+    /// end of `encoded` bytes.
+    static func placeEndFooter(_ encoded: [UInt8], in store: any BlockStore) throws {
+        guard store.isBlockDevice, store.size >= 512, store.size - 512 > UInt64(encoded.count - 512) else { return }
+        try store.write(Array(encoded.suffix(512)), at: store.size - 512)
+    }
 }

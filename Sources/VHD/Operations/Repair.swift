@@ -18,7 +18,8 @@ public enum Repair {
     @discardableResult
     public static func run(path: String, provider: any StoreProvider, useBackupFooter: Bool = false,
                            resizeJournal: String? = nil) throws -> Result {
-        let replayed = try Resize.recover(path: path, journal: resizeJournal, provider: provider)
+        let replayed = try Resize.recover(path: path, journal: resizeJournal.map { StoreJournal(path: $0, provider: provider) },
+                                          provider: provider)
         let store = try provider.open(path, writable: true)
         let image = try VHDImage(store: store, path: path, writable: true, allowDisabled: true, repairing: true,
                                  preferBackupFooter: useBackupFooter)

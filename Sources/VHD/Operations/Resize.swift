@@ -20,10 +20,10 @@ public enum Resize {
     }
 
     /// Resizes the image at `path` to `size` bytes (rounded up to 2 MiB). `fastOnly` refuses
-    /// anything but a footer rewrite; `journal` names where the metadata journal goes (by
-    /// default beside the image).
+    /// anything but a footer rewrite; `journal` is where the metadata journal goes (by default a
+    /// file beside the image).
     public static func run(path: String, size: UInt64, provider: any StoreProvider, fastOnly: Bool = false,
-                           journal: String? = nil) throws {
+                           journal: (any MetadataJournal)? = nil) throws {
         let image = try VHDImage(store: try provider.open(path, writable: true), path: path, writable: true)
         guard image.footer.isTap || image.diskType == .fixed else {
             throw VHDError.unsupported(path: path, reason: "not created by tap; resize not supported")
@@ -37,8 +37,7 @@ public enum Resize {
         guard !fastOnly else {
             throw VHDError.unsupported(path: path, reason: "fast resize limited to \(fastLimit(image) >> 20) MiB")
         }
-        let journalPath = journal ?? path + ".resize-journal"
-        try growMetadata(image, to: target, journalPath: journalPath, provider: provider)
+        try growMetadata(image, to: target, journal: journal ?? defaultJournal(path, provider))
     }
 
     static func setSize(_ image: VHDImage, _ size: UInt64) throws {
@@ -100,7 +99,12 @@ public enum Resize {
         }
     }
 
-    static func growMetadata(_ image: VHDImage, to size: UInt64, journalPath: String, provider: any StoreProvider) throws {
+    /// The journal beside an image: `<path>.resize-journal`.
+    static func defaultJournal(_ path: String, _ provider: any StoreProvider) -> any MetadataJournal {
+        StoreJournal(path: path + ".resize-journal", provider: provider)
+    }
+
+    static func growMetadata(_ image: VHDImage, to size: UInt64, journal: any MetadataJournal) throws {
         guard var header = image.header else { return }
         let bs = UInt64(image.blockSize)
         let entries = UInt32((size + bs - 1) / bs)
@@ -159,11 +163,9 @@ public enum Resize {
         footer.currentSize = size
         footer.geometry = Geometry.forSize(size)
         let plan = Plan(footer: footer, header: header, pieces: pieces, endOfData: max(image.endOfData, newMetaEnd))
-        let journal = try provider.create(journalPath)
-        try journal.write(plan.encoded(), at: 0)
-        try journal.sync()
+        try journal.write(plan.encoded())
         try apply(plan, to: image.store)
-        try provider.remove(journalPath)
+        try journal.remove()
     }
 
     /// Writes a plan in place: image disabled, metadata, header, enabled footers.
@@ -195,15 +197,13 @@ public enum Resize {
     /// A journal that is incomplete (the crash came before it was written) is discarded: the
     /// image still has its old, valid layout.
     @discardableResult
-    public static func recover(path: String, journal: String? = nil, provider: any StoreProvider) throws -> Bool {
-        let journalPath = journal ?? path + ".resize-journal"
-        guard provider.exists(journalPath) else { return false }
-        let j = try provider.open(journalPath, writable: false)
-        let bytes = try j.read(count: Int(min(j.size, 64 << 20)), at: 0)
+    public static func recover(path: String, journal: (any MetadataJournal)? = nil, provider: any StoreProvider) throws -> Bool {
+        let journal = journal ?? defaultJournal(path, provider)
+        guard let bytes = try journal.read() else { return false }
         if let plan = Plan.decode(bytes) {
             try apply(plan, to: try provider.open(path, writable: true))
         }
-        try provider.remove(journalPath)
+        try journal.remove()
         return true
     }
 }

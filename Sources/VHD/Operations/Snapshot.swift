@@ -84,9 +84,11 @@ public enum Snapshot {
             layout.batmap.keyhashNonce = keyhash.keyhashNonce
             layout.batmap.keyhashHash = keyhash.keyhashHash
         }
-        let store = try provider.create(child)
+        let bytes = layout.encoded()
+        let store = try provider.create(child, size: UInt64(bytes.count))
         do {
-            try store.write(layout.encoded(), at: 0)
+            try store.write(bytes, at: 0)
+            try ImageLayout.placeEndFooter(bytes, in: store)
         } catch {
             try? provider.remove(child)
             throw error

@@ -45,12 +45,14 @@ public final class FileStore: BlockStore, DirectIOStore, HoleMapStore, Descripto
         }
     }
 
-    /// Creates a new empty file (failing if it exists) and opens it read-write.
+    /// Creates a new empty file with exactly `mode` (the umask does not narrow or widen it;
+    /// failing if it exists) and opens it read-write.
     public static func create(path: String, mode: FilePermissions = [.ownerReadWrite, .groupRead, .otherRead]) throws -> FileStore {
         do {
             let fd = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
                                              permissions: mode)
-            try fd.close()
+            defer { try? fd.close() }
+            guard fchmod(fd.rawValue, mode.rawValue) == 0 else { throw Errno(rawValue: errno) }
         } catch let errno as Errno {
             throw VHDError.io(path: path, operation: "create", errno: errno.rawValue)
         }

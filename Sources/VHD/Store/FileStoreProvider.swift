@@ -1,11 +1,16 @@
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Images as POSIX files; relative paths are taken from the current directory.
 public final class FileStoreProvider: StoreProvider {
-    /// A provider over the local filesystem.
-    public init() {}
+    /// The mode new files are created with (whatever the umask).
+    public let mode: FilePermissions
+
+    /// A provider over the local filesystem, creating files with `mode` (default 0644, as
+    /// vhd-util does).
+    public init(mode: FilePermissions = [.ownerReadWrite, .groupRead, .otherRead]) { self.mode = mode }
 
     /// Opens a file or block device.
     public func open(_ path: String, writable: Bool) throws -> any BlockStore {
@@ -13,7 +18,7 @@ public final class FileStoreProvider: StoreProvider {
     }
 
     /// Creates a new file.
-    public func create(_ path: String) throws -> any BlockStore { try FileStore.create(path: path) }
+    public func create(_ path: String) throws -> any BlockStore { try FileStore.create(path: path, mode: mode) }
 
     /// Whether the path exists.
     public func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }

@@ -5,6 +5,9 @@ public protocol StoreProvider: AnyObject {
     func open(_ path: String, writable: Bool) throws -> any BlockStore
     /// Creates a new empty store (failing if it exists).
     func create(_ path: String) throws -> any BlockStore
+    /// Creates a new store for an image of `size` bytes (failing if it exists): files start empty
+    /// and grow as written; fixed-size volumes (LVs) are made at least `size` bytes.
+    func create(_ path: String, size: UInt64) throws -> any BlockStore
     /// Whether something exists at `path`.
     func exists(_ path: String) -> Bool
     /// Removes the store at `path`.
@@ -17,6 +20,11 @@ public protocol StoreProvider: AnyObject {
     func canonical(_ path: String) -> String
     /// Names (not paths) of the entries of a folder.
     func list(_ directory: String) throws -> [String]
+}
+
+extension StoreProvider {
+    /// Stores grow as they are written unless the provider says otherwise: the size is a hint.
+    public func create(_ path: String, size: UInt64) throws -> any BlockStore { try create(path) }
 }
 
 /// Path arithmetic shared by every provider: `/`-separated, no symlink resolution.

@@ -72,10 +72,12 @@ struct LocalDatapath {
          tcp: Bool = false) throws {
         directory = DatapathDirectory(path: scratch.path + "/" + name)
         self.export = export
-        let config = DatapathConfiguration(srUUID: "sr", vdiUUID: export, leafPath: leaf, directory: directory,
+        let config = DatapathConfiguration(driver: "ext", srUUID: "sr", vdiUUID: export, directory: directory,
                                            readOnly: readOnly, tcpPort: tcp ? 0 : nil,
                                            run: RunDirectory(root: scratch.path + "/run"))
-        datapath = try Datapath(configuration: config, log: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        datapath = try Datapath(configuration: config, container: try DirectoryContainer(directory: StorePath.directory(of: leaf)),
+                                leaf: StorePath.basename(leaf),
+                                log: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         try datapath.start()
     }
 

@@ -12,6 +12,9 @@ final class DirectoryDriver: SRDriver {
     let info = SMAPIDriverInfo(name: "test", description: "test", vendor: "", copyright: "", driverVersion: "1",
                                capabilities: [], configuration: [])
     let storageType = "ext"
+    /// `ext`: the `swiftsm-datapath` processes rebuild the container with the EXT driver from
+    /// the plug record `TestSM` writes for the directory.
+    let type = "ext"
     var requiredKeys: [(key: String, missing: SMErrorCode)] { [] }
     func probe(_ context: DriverContext) throws -> String { "" }
     func create(_ context: DriverContext, size: UInt64) throws {}
@@ -36,8 +39,12 @@ struct TestSM {
         srDirectory = scratch.path + "/sr"
         try FileManager.default.createDirectory(atPath: srDirectory, withIntermediateDirectories: true)
         run = RunDirectory(root: root ?? scratch.path + "/run")
+        // What an EXT SR on a directory holds and what its attach records, so that datapath
+        // processes (which link the real drivers) reach the same directory.
+        try Data((sr + "\n").utf8).write(to: URL(fileURLWithPath: srDirectory + "/.swiftsm-sr"))
+        try SRPlugRecord(sr: sr, deviceConfig: ["path": srDirectory]).write(run: run)
         service = SMAPIService(driver: DirectoryDriver(directory: srDirectory), run: run,
-                               log: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })) { _ in NoToolstack() }
+                               log: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })) { _ in NoCallbacks() }
     }
 
     /// Runs `command` on VDI `vdi`.

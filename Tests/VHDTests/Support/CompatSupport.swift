@@ -165,7 +165,7 @@ enum RecipeReplay {
         } else if w.starts(with: ["vhd-util", "resize"]) {
             let path = dir + "/" + arg("-n")!
             try Resize.run(path: path, size: UInt64(arg("-s")!)! << 20, provider: provider, fastOnly: w.contains("-f"),
-                           journal: arg("-j").map { dir + "/" + $0 })
+                           journal: arg("-j").map { StoreJournal(path: dir + "/" + $0, provider: provider) })
         } else {
             Issue.record("cannot replay: \(command)")
         }

@@ -1,7 +1,7 @@
 /// The XenAPI calls a storage driver makes back into the toolstack while it handles a command
 /// (responses.md §5): VDI records introduced, forgotten and updated, SR sizes. Without a
-/// `session_ref` there is nobody to tell and `NoToolstack` is used.
-public protocol ToolstackCallbacks {
+/// `session_ref` there is nobody to tell and `NoCallbacks` is used.
+public protocol XenAPICallbacks {
     /// DB-INTRODUCE: a record for a new VDI (leaf, clone, snapshot or base copy).
     func introduce(_ vdi: VDIState, record: VDIRecordFields) throws
     /// DB-FORGET: the VDI is gone.
@@ -54,7 +54,7 @@ public struct VDIRecordFields: Sendable, Equatable {
 }
 
 /// Callbacks when the call carries no session: nothing to tell.
-public struct NoToolstack: ToolstackCallbacks {
+public struct NoCallbacks: XenAPICallbacks {
     /// A no-op callback set.
     public init() {}
     /// Nothing.

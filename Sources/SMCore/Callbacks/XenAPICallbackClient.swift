@@ -2,7 +2,7 @@ import Foundation
 
 /// The callbacks over XenAPI, made with the call's `session_ref` exactly as the Python SM makes
 /// them (responses.md §5): DB-INTRODUCE, DB-FORGET, VDI-UPDATE, SR-STATS, SCAN-SYNC.
-public final class XenAPIToolstack: ToolstackCallbacks {
+public final class XenAPICallbackClient: XenAPICallbacks {
     /// The connection.
     public let client: XenAPIClient
     /// The SR's ref from the request.
@@ -14,11 +14,11 @@ public final class XenAPIToolstack: ToolstackCallbacks {
     static let foreignKeys: Set<String> = ["paused", "vhd-blocks", "relinking", "activating", "key_hash"]
 
     /// Callbacks for a request: XenAPI when it carries a session, else none.
-    public static func callbacks(for request: SMAPIRequest) throws -> any ToolstackCallbacks {
-        guard let session = request.sessionRef, !session.isEmpty else { return NoToolstack() }
+    public static func callbacks(for request: SMAPIRequest) throws -> any XenAPICallbacks {
+        guard let session = request.sessionRef, !session.isEmpty else { return NoCallbacks() }
         do {
             let client = try XenAPIClient(sessionRef: session, subtaskOf: request.subtaskOf)
-            return XenAPIToolstack(client: client, srRef: request.srRef ?? XenAPIClient.nullRef, srUUID: request.srUUID ?? "")
+            return XenAPICallbackClient(client: client, srRef: request.srRef ?? XenAPIClient.nullRef, srUUID: request.srUUID ?? "")
         } catch {
             throw SMAPIError(.APISession, opterr: "\(error)")
         }
