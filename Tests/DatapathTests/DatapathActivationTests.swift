@@ -165,7 +165,7 @@ import VHD
         try Command.check("nbdcopy", [sm.uri(vdi), live])
         let liveBytes = Array(try Data(contentsOf: URL(fileURLWithPath: live)))
         let stats = try DatapathControlClient(socketPath: sm.datapath(vdi).controlSocket).stats()
-        #expect(stats.pauses == 1 && !stats.paused && stats.leaf == sm.vhd(vdi) && stats.errors == 0)
+        #expect(stats.pauses == 1 && !stats.paused && stats.leaf == StorePath.basename(sm.vhd(vdi)) && stats.errors == 0)
         try sm.ok(.vdiDeactivate, vdi: vdi)
         var lastAcked = [UInt64](repeating: 0, count: slots)
         var ackedBeforePause = [UInt64](repeating: 0, count: slots)

@@ -20,7 +20,7 @@ import VHD
         #expect(st.writes > 0 && st.reads > 0 && st.flushes > 0 && st.blockStatus > 0)
         #expect(st.requests >= st.writes + st.reads + st.flushes + st.blockStatus)
         #expect(st.latencyMaxMicros >= st.latencyMeanMicros && st.latencyMeanMicros > 0)
-        #expect(st.size == 8 << 20 && !st.paused && !st.readOnly && st.leaf == leaf)
+        #expect(st.size == 8 << 20 && !st.paused && !st.readOnly && st.leaf == StorePath.basename(leaf), "the leaf is a volume name, not a path")
         #expect(throws: DatapathError.self) { try dp.control.send("frobnicate") }
     }
 
@@ -59,7 +59,7 @@ import VHD
         let base = s.path + "/base.vhd"
         try s.provider.rename(leaf, to: base)
         try Snapshot.create(child: leaf, parent: base, provider: s.provider)
-        _ = try dp.control.send("unpause " + leaf)
+        _ = try dp.control.send("unpause " + StorePath.basename(leaf))
         let after = pattern(1 << 20, seed: 42)
         let c = try RawNBDClient(dp.directory.nbdSocket)
         _ = try c.negotiate(dp.export)
@@ -76,7 +76,10 @@ import VHD
         let leaf = try s.dynamicVHD("disk.vhd", mib: 8)
         let dp = try LocalDatapath(s, leaf: leaf); defer { dp.stop() }
         _ = try dp.control.send("pause")
-        #expect(throws: DatapathError.self) { try dp.control.send("unpause " + s.path + "/missing.vhd") }
+        #expect(throws: DatapathError.self) { try dp.control.send("unpause missing.vhd") }
+        #expect(throws: DatapathError.self, "paths are refused: volumes are named within the container") {
+            try dp.control.send("unpause " + leaf)
+        }
         #expect(try dp.control.stats().paused)
         #expect(try dp.control.send("unpause") == "running")
         #expect(!(try dp.control.stats().paused))
@@ -98,9 +101,9 @@ import VHD
         // The collector's merge and relink, the datapath running.
         try Coalesce.run(child: node, provider: s.provider)
         try Relink.run(child: leaf, newParent: grand, provider: s.provider)
-        #expect(throws: DatapathError.self) { try dp.control.send("refresh") }
-        #expect(throws: DatapathError.self) { try dp.control.send("refresh " + s.path + "/missing.vhd") }
-        #expect(try dp.control.send("refresh " + leaf) == "running")
+        #expect(throws: DatapathError.self) { try dp.control.send("refresh " + leaf) }
+        #expect(throws: DatapathError.self) { try dp.control.send("refresh missing.vhd") }
+        #expect(try dp.control.send("refresh " + StorePath.basename(leaf)) == "running")
         try s.provider.remove(node)
         try Command.check("nbdcopy", [dp.uri, s.path + "/back.raw"])
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: s.path + "/back.raw")).prefix(1 << 20)) == data)

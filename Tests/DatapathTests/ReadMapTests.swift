@@ -122,7 +122,7 @@ import VHD
         let mid = s.path + "/mid.vhd"
         try s.provider.rename(leaf, to: mid)
         try Snapshot.create(child: leaf, parent: mid, provider: s.provider)
-        #expect(try dp.control.send("unpause " + leaf) == "running")
+        #expect(try dp.control.send("unpause " + StorePath.basename(leaf)) == "running")
         check("after a snapshot")
         let e = pattern(64 << 10, seed: 56)
         cookie += 1

@@ -37,7 +37,8 @@ public struct DatapathConfiguration: Sendable {
 
     /// The command-line arguments of `swiftsm-datapath` for this configuration.
     public var arguments: [String] {
-        var a = ["--driver", driver, "--sr", srUUID, "--vdi", vdiUUID, "--dir", directory.path, "--export", exportName]
+        var a = ["--driver", driver, "--sr", srUUID, "--vdi", vdiUUID, "--dir", directory.path, "--export", exportName,
+                 "--run", run.root]
         if readOnly { a.append("--read-only") }
         if let p = tcpPort { a += ["--tcp", String(p)] }
         return a
@@ -51,7 +52,7 @@ public struct DatapathConfiguration: Sendable {
         while i < arguments.count {
             let a = arguments[i]
             if a == "--read-only" { readOnly = true; i += 1; continue }
-            guard ["--driver", "--sr", "--vdi", "--dir", "--export", "--tcp"].contains(a), i + 1 < arguments.count else { return nil }
+            guard ["--driver", "--sr", "--vdi", "--dir", "--export", "--tcp", "--run"].contains(a), i + 1 < arguments.count else { return nil }
             values[a] = arguments[i + 1]
             i += 2
         }
@@ -63,6 +64,7 @@ public struct DatapathConfiguration: Sendable {
             port = p
         }
         self.init(driver: driver, srUUID: sr, vdiUUID: vdi, directory: DatapathDirectory(path: dir),
-                  exportName: values["--export"], readOnly: readOnly, tcpPort: port, run: run)
+                  exportName: values["--export"], readOnly: readOnly, tcpPort: port,
+                  run: values["--run"].map { RunDirectory(root: $0) } ?? run)
     }
 }
