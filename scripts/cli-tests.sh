@@ -43,6 +43,15 @@ dd if=/dev/zero of=r.raw bs=1M seek=2 count=2 conv=notrunc status=none   # a zer
 $VHD convert r.raw r.vhd
 expect_eq "convert allocates only non-zero blocks" 2 "$($VHD query -n r.vhd -a)"
 expect_eq "cat == raw" "$(sha < r.raw)" "$($VHD cat r.vhd | sha)"
+$VHD cat r.vhd > cat.raw
+expect_eq "cat into a file == raw" "$(sha < r.raw)" "$(sha < cat.raw)"
+echo prefix > catapp.raw; $VHD cat r.vhd >> catapp.raw
+expect_eq "cat appended to a file" "$( (echo prefix; cat r.raw) | sha)" "$(sha < catapp.raw)"
+$VHD create -n huge.vhd -s 2088960
+$VHD cat huge.vhd > huge.raw
+expect_eq "cat of an empty 2040 GiB disk into a file: its size" $((2088960 * 1024 * 1024)) "$(stat -c %s huge.raw)"
+expect_eq "cat of an empty 2040 GiB disk into a file: no space taken" 1 "$([ "$(du -k huge.raw | cut -f1)" -lt 1024 ] && echo 1 || echo 0)"
+rm -f huge.raw huge.vhd
 $VHD convert r.vhd back.raw
 expect_eq "convert back" "$(sha < r.raw)" "$(sha < back.raw)"
 expect_eq "sparse raw output" 1 "$([ "$(du -k back.raw | cut -f1)" -lt 6144 ] && echo 1 || echo 0)"

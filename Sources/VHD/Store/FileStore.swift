@@ -85,12 +85,14 @@ public final class FileStore: BlockStore, DirectIOStore, HoleMapStore, Descripto
             throw VHDError.shortRead(path: path, offset: offset, count: buffer.count)
         }
         var done = 0
-        let fd = fd(for: buffer.baseAddress, count: buffer.count, offset: offset)
+        let fd = FileDescriptor(rawValue: fd(for: buffer.baseAddress, count: buffer.count, offset: offset))
         while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw VHDError.io(path: path, operation: "read", errno: errno)
+            let n: Int
+            do {
+                n = try fd.read(fromAbsoluteOffset: Int64(offset) + Int64(done),
+                                into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+            } catch let e as Errno {
+                throw VHDError.io(path: path, operation: "read", errno: e.rawValue)
             }
             if n == 0 { throw VHDError.shortRead(path: path, offset: offset, count: buffer.count) }
             done += n
@@ -103,15 +105,11 @@ public final class FileStore: BlockStore, DirectIOStore, HoleMapStore, Descripto
         if isBlockDevice && (offset > cachedSize || UInt64(buffer.count) > cachedSize - offset) {
             throw VHDError.noSpace(path: path, needed: offset &+ UInt64(buffer.count), available: cachedSize)
         }
-        var done = 0
-        let fd = fd(for: buffer.baseAddress, count: buffer.count, offset: offset)
-        while done < buffer.count {
-            let n = pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw VHDError.io(path: path, operation: "write", errno: errno)
-            }
-            done += n
+        let fd = FileDescriptor(rawValue: fd(for: buffer.baseAddress, count: buffer.count, offset: offset))
+        do {
+            _ = try fd.writeAll(toAbsoluteOffset: Int64(offset), buffer)
+        } catch let e as Errno {
+            throw VHDError.io(path: path, operation: "write", errno: e.rawValue)
         }
         cachedSize = max(cachedSize, offset + UInt64(buffer.count))
     }
