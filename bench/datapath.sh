@@ -34,11 +34,22 @@ head -c $((SIZE_MB << 20)) /dev/urandom > "$work/data.raw"
 "$BIN/vhd" convert "$work/data.raw" "$work/data.vhd" >/dev/null 2>&1 || qemu-img convert -f raw -O vpc -o subformat=dynamic "$work/data.raw" "$work/data.vhd"
 qemu-img compare -q -f raw -F vpc "$work/data.raw" "$work/data.vhd"
 
+# The scratch folder is also an EXT SR on a directory, as `sr_attach` leaves one: the SR's
+# marker in it and its plug record in a run directory of our own. The data path is started as
+# vdi_activate starts it, with (driver, SR, VDI); the image it serves is hard-linked as the
+# VDI's volume, beside its parents, so that relative parent locators resolve.
+SR=00000000-0000-4000-8000-0000000000b1; VDI=00000000-0000-4000-8000-0000000000b2
+echo "$SR" > "$work/.swiftsm-sr"
+mkdir -p "$work/run/sr"
+printf '{"sr":"%s","deviceConfig":{"path":"%s"}}' "$SR" "$work" > "$work/run/sr/$SR.plug.json"
+
 # Servers: start_<name> IMAGE sets $uri; the pid goes to $work/<name>.pid. (Not run in a
 # subshell: nbdkit -f exits with its parent.)
 start_swiftsm() {
   rm -rf "$work/dp"
-  "$BIN/swiftsm-datapath" --sr bench --vdi bench --export bench --leaf "$1" --dir "$work/dp" >>"$work/dp.log" 2>&1 &
+  ln -f "$1" "$work/$VDI.vhd"
+  "$BIN/swiftsm-datapath" --driver ext --sr "$SR" --vdi "$VDI" --export bench --dir "$work/dp" --run "$work/run" \
+    >>"$work/dp.log" 2>&1 &
   echo $! > "$work/swiftsm.pid"
   wait_socket "$work/dp/ctl"
   uri="nbd+unix:///bench?socket=$work/dp/nbd"
@@ -175,6 +186,6 @@ done
   echo "Commands: \`nbdcopy URI null:\`; \`nbdcopy --flush data.raw URI\` into a fresh empty image (checked afterwards" \
        "with qemu-img compare / cmp); \`fio --ioengine=nbd --rw=randread|randwrite --bs=4k --iodepth=16" \
        "--runtime=$FIO_SECONDS --time_based --ramp_time=2\` over the whole image (random writes overwrite allocated blocks)." \
-       "Servers: \`swiftsm-datapath --leaf data.vhd --dir DIR\`, \`qemu-nbd -f vpc --shared=16 --persistent\`, \`nbdkit -U SOCK file\`."
+       "Servers: \`swiftsm-datapath --driver ext --sr SR --vdi VDI --dir DIR\` (the VDI's volume a hard link to the image), \`qemu-nbd -f vpc --shared=16 --persistent\`, \`nbdkit -U SOCK file\`."
 } > "$out"
 cat "$out"
