@@ -59,7 +59,9 @@ struct GCCommand: ParsableCommand {
         GCTermination.install()
         let gc: GarbageCollector
         do {
-            gc = try GarbageCollector.forAttachedSR(sr, driver: Self.driver!, run: run, log: log, options: options, overrides: overrides)
+            let driver = Self.driver!
+            gc = try GarbageCollector.forAttachedSR(sr, container: { try driver.container(DriverContext(plug: $0, run: run, log: log)) },
+                                                    run: run, log: log, options: options, overrides: overrides)
         } catch let e as GarbageCollector.SetupError {
             if background { log.notice("GC: \(e)"); return }
             FileHandle.standardError.write(Data("smdriver gc: \(e)\n".utf8))

@@ -27,9 +27,11 @@ extension GarbageCollector {
         }
     }
 
-    /// A collector for attached SR `sr` of `driver`. `overrides` are the options the caller set
-    /// explicitly (they win over the SR's other_config).
-    public static func forAttachedSR(_ sr: String, driver: any SRDriver, run: RunDirectory, log: Logger,
+    /// A collector for attached SR `sr`, whose container `container` rebuilds from the SR's plug
+    /// record (the driver's business: the collector knows containers, not drivers). `overrides`
+    /// are the options the caller set explicitly (they win over the SR's other_config).
+    public static func forAttachedSR(_ sr: String, container: (SRPlugRecord) throws -> any VolumeContainer,
+                                     run: RunDirectory, log: Logger,
                                      options: GCOptions, overrides: Set<PartialKeyPath<GCOptions>> = []) throws -> GarbageCollector {
         guard let record = SRPlugRecord.read(run: run, sr: sr) else { throw SetupError.notAttached(sr) }
         guard record.deviceConfig["SRmaster"] != "false" else { throw SetupError.notMaster(sr) }
@@ -63,9 +65,7 @@ extension GarbageCollector {
         } catch {
             log.info("GC: no XenAPI session (\(error)); records will follow at the next scan")
         }
-        var context = DriverContext(plug: record, run: run, log: log)
-        context.callbacks = callbacks
-        let repo = VHDRepository(container: try driver.container(context))
+        let repo = VHDRepository(container: try container(record))
         return GarbageCollector(sr: sr, repo: repo, run: run, callbacks: callbacks, log: log, options: options)
     }
 }
