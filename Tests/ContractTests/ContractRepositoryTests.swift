@@ -96,7 +96,7 @@ import VHD
 
     @Test(arguments: ContainerKind.allCases)
     func resizeWithinAndBeyondTheBAT(_ kind: ContainerKind) throws {
-        let sr = try ContractSR(kind)
+        let sr = try ContractSR(kind, size: 1 << 30)
         defer { sr.cleanup() }
         let repo = try sr.repository()
         let v = VDIName.newUUID()
@@ -104,31 +104,35 @@ import VHD
         let data = Contents.pattern(Int(8 * Self.mib), seed: 4)
         try Contents.write(repo, v, data, at: 0)
         #expect(throws: RepositoryError.shrink(v)) { try repo.resize(uuid: v, size: 4 * Self.mib) }
-        // 8 MiB has a BAT of four entries: 64 MiB grows it (blocks move, a journal covers the rewrite).
-        #expect(Resize.fastLimit(try repo.image(v)) < 64 * Self.mib)
-        let grown = try repo.resize(uuid: v, size: 64 * Self.mib)
-        #expect(grown.virtualSize == 64 * Self.mib)
-        #expect(try repo.image(v).maxTableEntries >= 32)
+        // 8 MiB has a BAT of four entries in one sector: 520 MiB needs three, so the metadata
+        // grows over the first block, which move to the end first (a journal covers the rewrite).
+        let firstBlock = try repo.image(v).entry(0)
+        #expect(Resize.fastLimit(try repo.image(v)) < 520 * Self.mib)
+        let grown = try repo.resize(uuid: v, size: 520 * Self.mib)
+        #expect(grown.virtualSize == 520 * Self.mib)
+        #expect(try repo.image(v).maxTableEntries >= 260)
+        #expect(try repo.image(v).entry(0) != firstBlock, "the first block moved")
         #expect(try Contents.read(repo, v, count: data.count, at: 0) == data)
-        #expect(try Contents.read(repo, v, count: Int(56 * Self.mib), at: 8 * Self.mib) == [UInt8](repeating: 0, count: Int(56 * Self.mib)))
+        #expect(try Contents.isZero(repo, v, 8 * Self.mib..<520 * Self.mib))
         let tail = Contents.pattern(Int(8 * Self.mib), seed: 5)
-        try Contents.write(repo, v, tail, at: 56 * Self.mib)
-        #expect(try Contents.read(repo, v, count: tail.count, at: 56 * Self.mib) == tail)
+        try Contents.write(repo, v, tail, at: 512 * Self.mib)
+        #expect(try Contents.read(repo, v, count: tail.count, at: 512 * Self.mib) == tail)
         #expect(try Contents.read(repo, v, count: data.count, at: 0) == data)
         #expect(try repo.container.journals().isEmpty, "the resize journal is gone")
         // Within the BAT: a footer rewrite.
-        let fast = try repo.resize(uuid: v, size: 64 * Self.mib + 1)
-        #expect(fast.virtualSize == 66 * Self.mib)
+        let fast = try repo.resize(uuid: v, size: 520 * Self.mib + 1)
+        #expect(fast.virtualSize == 522 * Self.mib)
         try expectChecked(repo)
         try expectSized(repo)
         // A snapshot's leaf resized above its base: the chain reads the base's data and zeros beyond.
         let snap = try repo.snapshot(uuid: v, copyUUID: nil)
         let base = try #require(snap.base?.uuid)
-        _ = try repo.resize(uuid: v, size: 100 * Self.mib)
-        #expect(try repo.state(base).virtualSize == 66 * Self.mib)
-        #expect(try Contents.read(repo, v, count: tail.count, at: 56 * Self.mib) == tail)
-        try Contents.write(repo, v, tail, at: 92 * Self.mib)
-        #expect(try Contents.read(repo, v, count: tail.count, at: 92 * Self.mib) == tail)
+        _ = try repo.resize(uuid: v, size: 540 * Self.mib)
+        #expect(try repo.state(base).virtualSize == 522 * Self.mib)
+        #expect(try Contents.read(repo, v, count: tail.count, at: 512 * Self.mib) == tail)
+        try Contents.write(repo, v, tail, at: 532 * Self.mib)
+        #expect(try Contents.read(repo, v, count: tail.count, at: 532 * Self.mib) == tail)
+        #expect(try Contents.read(repo, v, count: Int(10 * Self.mib), at: 522 * Self.mib) == [UInt8](repeating: 0, count: Int(10 * Self.mib)))
         try expectChecked(repo)
         try expectSized(repo)
     }

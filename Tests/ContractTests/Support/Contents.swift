@@ -33,6 +33,18 @@ enum Contents {
         return try chain.read(count: Int(chain.virtualSize), at: 0)
     }
 
+    /// Whether bytes `range` of VDI `uuid` all read as zeros (read through its chain in pieces).
+    static func isZero(_ repo: VHDRepository, _ uuid: String, _ range: Range<UInt64>) throws -> Bool {
+        let chain = try VHDChain(path: repo.path(uuid), provider: repo.container.provider)
+        var at = range.lowerBound
+        while at < range.upperBound {
+            let n = Int(min(8 << 20, range.upperBound - at))
+            guard try chain.read(count: n, at: at).allSatisfy({ $0 == 0 }) else { return false }
+            at += UInt64(n)
+        }
+        return true
+    }
+
     /// A hash of the whole virtual disk of VDI `uuid`, read through its chain.
     static func hash(_ repo: VHDRepository, _ uuid: String) throws -> UInt64 { FNV1a.hash(try all(repo, uuid)) }
 

@@ -23,16 +23,19 @@ final class ContractSR: @unchecked Sendable {
     private(set) var loop: LoopFileSystem?
     private var cleaned = false
 
-    /// Bytes of storage every SR gets.
+    /// Bytes of storage an SR gets unless a test asks for more.
     static let size: UInt64 = 512 << 20
 
-    init(_ kind: ContainerKind) throws {
+    /// A new SR of `size` bytes in a container of `kind`.
+    init(_ kind: ContainerKind, size: UInt64 = ContractSR.size) throws {
         self.kind = kind
         var template = Array("/tmp/ct.XXXXXX".utf8CString)
         guard let p = mkdtemp(&template) else { throw Tool.Failure(description: "mkdtemp failed") }
         root = String(cString: p)
         run = RunDirectory(root: root + "/r")
+        _ = Self.sweepStaleRoots
         do {
+            try Data("\(getpid())\n".utf8).write(to: URL(fileURLWithPath: root + "/owner"))
             try FileManager.default.createDirectory(atPath: run.root, withIntermediateDirectories: true)
             switch kind {
             case .directory:
@@ -40,7 +43,7 @@ final class ContractSR: @unchecked Sendable {
                 if let why = LoopFileSystem.unavailableReason {
                     print("ContractTests: DirectoryContainer on a plain directory, not ext4 on a loop device: \(why)")
                 } else {
-                    let fs = try LoopFileSystem(image: root + "/ext4.img", mountPoint: root + "/m", size: Self.size)
+                    let fs = try LoopFileSystem(image: root + "/ext4.img", mountPoint: root + "/m", size: size)
                     loop = fs
                     directory = fs.mountPoint + "/sr"
                 }
@@ -49,7 +52,7 @@ final class ContractSR: @unchecked Sendable {
                 location = directory
             case .extents:
                 location = root + "/group.img"
-                try ExtentGroup.format(location, name: "VG_XenStorage-" + sr, size: Self.size)
+                try ExtentGroup.format(location, name: "VG_XenStorage-" + sr, size: size)
             }
         } catch {
             loop?.detach()
@@ -67,6 +70,26 @@ final class ContractSR: @unchecked Sendable {
         loop?.detach()
         try? FileManager.default.removeItem(atPath: root)
     }
+
+    /// Undoes what a test process that died without cleaning up left (its `/tmp/ct.*` root
+    /// names a dead owner): its mount, its loop device, its files. Run once per process.
+    static let sweepStaleRoots: Void = {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where name.hasPrefix("ct.") {
+            let root = "/tmp/" + name
+            guard let text = try? String(contentsOfFile: root + "/owner", encoding: .utf8),
+                  let owner = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                  owner != getpid(), kill(owner, 0) != 0 else { continue }
+            if let mounts = try? String(contentsOfFile: "/proc/mounts", encoding: .utf8), mounts.contains(" \(root)/m ") {
+                _ = try? Tool.run("umount", ["-l", root + "/m"])
+            }
+            if let loops = try? Tool.run("losetup", ["-j", root + "/ext4.img"]) {
+                for line in loops.stdout.split(separator: "\n") {
+                    if let dev = line.split(separator: ":").first { _ = try? Tool.run("losetup", ["-d", String(dev)]) }
+                }
+            }
+            try? FileManager.default.removeItem(atPath: root)
+        }
+    }()
 
     /// A new container instance over the SR.
     func container() throws -> any VolumeContainer { try kind.open(location) }

@@ -2,9 +2,9 @@ import SMCore
 import Testing
 
 /// Expects every VHD of the repository to pass the engine's check.
-func expectChecked(_ repo: VHDRepository, sourceLocation: SourceLocation = #_sourceLocation) throws {
+func expectChecked(_ repo: VHDRepository, _ context: String = "", sourceLocation: SourceLocation = #_sourceLocation) throws {
     let problems = try Contents.checkProblems(repo)
-    #expect(problems.isEmpty, "check: \(problems)", sourceLocation: sourceLocation)
+    #expect(problems.isEmpty, "check \(context): \(problems)", sourceLocation: sourceLocation)
 }
 
 /// Expects the volume sizes the container's sizing policy promises (`Contents.sizingProblems`).
