@@ -44,6 +44,33 @@ import VHD
         #expect(again.isEmpty, "\(again)")
     }
 
+    /// A leaf resized above its base since the snapshot: the base grows first (its BAT too,
+    /// through the repository's journaled resize; inflated for it on LVs), then takes the leaf.
+    @Test(arguments: ContainerKind.allCases)
+    func aLeafResizedAboveItsBaseIsCoalesced(_ kind: ContainerKind) throws {
+        let sr = try ContractSR(kind)
+        defer { sr.cleanup() }
+        let repo = try sr.repository()
+        let u = VDIName.newUUID()
+        _ = try repo.create(uuid: u, size: 8 << 20)
+        try Contents.write(repo, u, Contents.pattern(8 << 20, seed: 31), at: 0)
+        let snap = try repo.snapshot(uuid: u, copyUUID: VDIName.newUUID())
+        let base = try #require(snap.base?.uuid)
+        try repo.delete(uuid: try #require(snap.copy?.uuid))
+        _ = try repo.resize(uuid: u, size: 200 << 20)
+        try Contents.write(repo, u, Contents.pattern(4 << 20, seed: 32), at: 190 << 20)
+        try Contents.write(repo, u, Contents.pattern(1 << 20, seed: 33), at: 3 << 20)
+        let before = try Contents.hash(repo, u)
+        let report = try sr.collector().collect()
+        #expect(report.leafCoalesced == [u], "\(report)")
+        let tree = try repo.scan()
+        #expect(Set(tree.keys) == [u] && tree[base] == nil && tree[u]?.virtualSize == 200 << 20, "\(tree)")
+        #expect(try Contents.hash(repo, u) == before)
+        try expectChecked(repo)
+        try expectSized(repo)
+        try expectNoLeftovers(repo)
+    }
+
     /// A merge the container cannot hold (with the collector's margin) is not started: the
     /// candidate is skipped for space and nothing changes; with room again it goes through.
     @Test(arguments: ContainerKind.allCases)
