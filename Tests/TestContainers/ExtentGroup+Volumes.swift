@@ -70,10 +70,10 @@ extension ExtentGroup {
     }
 
     /// Stores journal entry `name`: the bytes go to newly allocated extents, synced, then one
-    /// commit names them (and frees those of the entry it replaces).
+    /// commit names them (and frees those of the entry it replaces). The new extents are free
+    /// in the committed table, so a crash before the commit leaves the old entry intact.
     public func writeJournal(_ name: String, _ bytes: [UInt8]) throws {
         try update { t in
-            t.journals[name] = nil
             let n = extents(for: UInt64(bytes.count))
             guard let runs = t.allocate(n) else { throw noSpace("journal " + name, n, t) }
             try write(bytes, into: runs, at: 0)
