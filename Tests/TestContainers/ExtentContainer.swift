@@ -103,16 +103,14 @@ public final class ExtentContainer: VolumeContainer, @unchecked Sendable {
     }
 
     /// Inflates the volume to what its VHD can reach at `virtualSize` bytes (rounded up to
-    /// extents), then rewrites the VHD's footer (at 0 and in the new last sector).
+    /// extents): the VHD's footer is written in the new last sector before the commit that adds
+    /// the extents, so the volume has its footer at the end at every point.
     public func prepareForGrowth(_ name: String, virtualSize: UInt64) throws {
         let image = try VHDImage(store: try open(name, writable: true), path: path(of: name), writable: true)
         let target = roundedToExtents(max(InflatedSize.of(image, virtualSize: virtualSize),
                                           image.diskType == .fixed ? 0 : InflatedSize.estimate(virtualSize: virtualSize)))
         guard target > (try utilisation(of: name)) else { return }
-        try group.resizeVolume(name, bytes: target)
-        let grown = try VHDImage(store: try open(name, writable: true), path: path(of: name), writable: true)
-        try grown.updateFooter { _ in }
-        try grown.store.sync()
+        try group.resizeVolume(name, bytes: target, lastSector: image.footer.encoded())
         logLock.withLock { log.append("inflate \(name) \(target)") }
     }
 

@@ -25,8 +25,9 @@ extension ExtentGroup {
     }
 
     /// Makes volume `name` `bytes` long, rounded up to whole extents: extents are appended (the
-    /// new last sector zeroed) or taken from the end.
-    public func resizeVolume(_ name: String, bytes: UInt64) throws {
+    /// new last sector zeroed, or holding `lastSector`, before the commit that adds them) or
+    /// taken from the end.
+    public func resizeVolume(_ name: String, bytes: UInt64, lastSector: [UInt8]? = nil) throws {
         try update { t in
             guard var v = t.volumes[name] else { throw VHDError.io(path: name, operation: "resize", errno: ENOENT) }
             let n = extents(for: bytes), have = v.extentCount
@@ -35,7 +36,7 @@ extension ExtentGroup {
                 v.runs = ExtentTable.prefix(v.runs, extents: n)
             } else {
                 guard let more = t.allocate(n - have) else { throw noSpace(name, n - have, t) }
-                try zeroLastSector(of: more)
+                try zeroLastSector(of: more, with: lastSector)
                 for r in more {
                     if let last = v.runs.last, last.start + last.count == r.start { v.runs[v.runs.count - 1].count += r.count }
                     else { v.runs.append(r) }
@@ -95,9 +96,10 @@ extension ExtentGroup {
         try update { t in t.journals[name] = nil }
     }
 
-    private func zeroLastSector(of runs: [ExtentTable.Run]) throws {
+    private func zeroLastSector(of runs: [ExtentTable.Run], with bytes: [UInt8]? = nil) throws {
         guard let last = runs.last else { return }
-        try ExtentIO.write(fd, [UInt8](repeating: 0, count: 512), at: (last.start + last.count) * extentSize - 512)
+        try ExtentIO.write(fd, bytes ?? [UInt8](repeating: 0, count: 512), at: (last.start + last.count) * extentSize - 512)
+        try sync()
     }
 
     private func noSpace(_ what: String, _ extents: UInt64, _ t: ExtentTable) -> VHDError {
