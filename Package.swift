@@ -67,6 +67,14 @@ let package = Package(
         .testTarget(name: "SMCoreTests", dependencies: ["SMCore", "FakeXapi"], path: "Tests/SMCoreTests"),
         .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "SMCore", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),
         .testTarget(name: "DatapathTests", dependencies: ["SMCore", "VHD"], path: "Tests/DatapathTests"),
+        // A container with LV semantics (extents of one preallocated file) for the contract suite.
+        .target(name: "TestContainers", dependencies: ["SMCore", "VHD"], path: "Tests/TestContainers"),
+        .testTarget(name: "ExtentContainerTests", dependencies: ["TestContainers", "SMCore", "VHD"],
+                    path: "Tests/ExtentContainerTests"),
+        // One suite run against every container (`swift test --filter Contract`).
+        .testTarget(name: "ContractTests", dependencies: ["TestContainers", "SMCore", "VHD",
+                                                          .product(name: "Logging", package: "swift-log")],
+                    path: "Tests/ContractTests"),
     ],
     swiftLanguageModes: [.v6]
 )

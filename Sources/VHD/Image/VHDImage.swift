@@ -347,8 +347,9 @@ public final class VHDImage {
         guard writable else { throw VHDError.readOnly(path: path) }
         guard b < maxTableEntries else { throw VHDError.outOfRange(offset: UInt64(b) * UInt64(blockSize), length: 0, size: virtualSize) }
         let (e, headBytes, newEnd) = try nextBlockPosition()
-        try store.write([UInt8](repeating: 0, count: headBytes), at: endOfData)
+        // The footer past the block first: the head overwrites the old one at the end of data.
         try coverBlock(endingAt: newEnd)
+        try store.write([UInt8](repeating: 0, count: headBytes), at: endOfData)
         publish(b, entry: e, newEnd: newEnd, bitmap: [UInt8](repeating: 0, count: bitmapBytes))
         if !deferMetadata { try writeDirtyBATSectors() }
     }
@@ -372,6 +373,8 @@ public final class VHDImage {
 
     /// Makes the file reach past a new block before anything points at it: a footer right after
     /// it (as libvhd keeps one), so a crash never leaves a BAT entry beyond the end of the file.
+    /// Called before the block's first write, which overwrites the footer at the end of data:
+    /// the file's last sector is a valid footer at every point.
     func coverBlock(endingAt newEnd: UInt64) throws {
         if !store.isBlockDevice && store.size < newEnd + 512 { try store.write(footer.encoded(), at: newEnd) }
     }
@@ -525,9 +528,9 @@ extension VHDImage {
         let (e, headBytes, newEnd) = try nextBlockPosition()
         var head = [UInt8](repeating: 0, count: headBytes)
         head.replaceSubrange(headBytes - bitmapBytes..<headBytes, with: bitmap)
+        try coverBlock(endingAt: newEnd)
         try store.write(head, at: endOfData)
         try store.write(data, at: UInt64(e) * 512 + UInt64(bitmapBytes) + UInt64(firstSector) * 512)
-        try coverBlock(endingAt: newEnd)
         publish(b, entry: e, newEnd: newEnd, bitmap: bitmap)
         if SectorBitmap.isFull(bitmap, count: sectorsPerBlock) { setBatmapBit(b) }
         if !deferMetadata { try commit() }
