@@ -87,7 +87,7 @@ import VHD
         let r = try recovered.recover()
         try expectNoLeftovers(recovered)
         try expectChecked(recovered)
-        try expectSized(recovered, leaves: false)
+        try expectSized(recovered)
         #expect(try Contents.hash(recovered, v) == before, "every acknowledged byte of \(v) after \(r)")
         let tree = try recovered.scan()
         if step.hasPrefix("create.") {
@@ -107,7 +107,7 @@ import VHD
         try Contents.write(recovered, v, more, at: 6 << 20)
         #expect(try Contents.read(recovered, v, count: more.count, at: 6 << 20) == more)
         try expectChecked(recovered)
-        try expectSized(recovered, leaves: false)
+        try expectSized(recovered)
     }
 
     @Test(arguments: crashes(collectorSteps, recoveredBy: ["scan", "gc"]))

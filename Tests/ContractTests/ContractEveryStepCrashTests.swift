@@ -90,7 +90,7 @@ import VHD
             _ = try repo.recover()
             try expectNoLeftovers(repo)
             try expectChecked(repo, "after step \(k) of \(steps)")
-            try expectSized(repo, leaves: false)
+            try expectSized(repo)
             let tree = try repo.scan()
             if c.operation == "resize" {
                 // Old size or new, the data is there and the rest reads as zeros.

@@ -159,6 +159,7 @@ import VHD
         #expect(try Contents.all(repo, y) == expected)
         #expect(try repo.state(p).hidden && repo.state(y).parent == p)
         try expectChecked(repo)
+        try expectSized(repo)        // the composed parent is read-only now: deflated
 
         // Reset on boot: the leaf's writes are gone, the parent's data shows through.
         try repo.resetLeaf(y)

@@ -207,6 +207,7 @@ public final class VHDRepository {
         _ = try state(child)
         try Relink.run(child: path(child), newParent: path(parent), provider: container.provider)
         try setHidden(parent, true)
+        try container.settleReadOnly(volume(parent))
     }
 
     /// `vdi_epoch_begin` with on-boot reset: the leaf's writes are discarded (an empty leaf over
@@ -279,11 +280,15 @@ public final class VHDRepository {
         if leafOK && copyOK {
             try setHidden(j.base, true)
             try container.settleReadOnly(volume(j.base))
+            // The new leaves take writes again (a datapath paused across the crash resumes on them).
+            try prepareLeaf(j.vdi)
+            if let c = j.copy { try prepareLeaf(c) }
         } else if baseExists {
             // Undo: the base still holds every acknowledged byte of the VDI.
             if let c = j.copy, container.exists(volume(c)), isChild(c, of: j.base) { try container.remove(volume(c)) }
             try setHidden(j.base, false)
             try container.rename(volume(j.base), to: volume(j.vdi))
+            try prepareLeaf(j.vdi)
         } else if let c = j.copy, container.exists(volume(c)), !container.exists(volume(j.vdi)) {
             throw RepositoryError.corruptVolume(volume(j.vdi), "snapshot journal without base or VDI")
         }
