@@ -165,20 +165,31 @@ public final class ChainWorker: @unchecked Sendable {
     /// Queues a request that writes `[offset, offset+length)` (WRITE, WRITE_ZEROES): while it is
     /// pending READs overlapping it take the queue too, and its blocks leave the read map before
     /// it is answered.
-    /// After a WRITE the map learns its blocks again (on the chain thread, the write done), so
-    /// that a block the write made wholly present in the leaf takes fast writes from then on.
+    /// After a WRITE the map brings its blocks up to date (on the chain thread, the write done,
+    /// before the reply): a mixed block's sector map takes the bits the write set, and a block
+    /// the write made wholly present in the leaf takes fast writes from then on. After any other
+    /// write, or a failed one, its blocks are forgotten; a failed write also makes the leaf read
+    /// its bitmaps again from the file (the engine's copies may be ahead of what it wrote).
     public func submitWrite(_ kind: DatapathRequestKind, offset: UInt64, length: UInt64,
                             _ body: @escaping @Sendable (VHDChain) throws -> NBDCommandResult,
                             completion: @escaping @Sendable (NBDCommandResult) -> Void) {
         let ticket = readMap.writeQueued(offset: offset, length: length)
         let map = readMap
-        let learn = kind == .write
+        let refresh = kind == .write
         submit(kind, bytes: length, { chain in
-            let result = try body(chain)
-            if learn { map.learn(chain, offset: offset, length: Int(length)) }
+            let result: NBDCommandResult
+            do {
+                result = try body(chain)
+            } catch {
+                chain.leaf.dropCaches()
+                throw error
+            }
+            if refresh { map.refresh(chain, offset: offset, length: Int(length)) }
             return result
         }) { result in
-            map.writeDone(ticket: ticket, offset: offset, length: length)
+            var refreshed = false
+            if refresh, case .done = result { refreshed = true }
+            map.writeDone(ticket: ticket, offset: offset, length: length, refreshed: refreshed)
             completion(result)
         }
     }
