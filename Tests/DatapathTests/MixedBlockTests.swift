@@ -56,6 +56,13 @@ import VHD
         }
     }
 
+    /// Whether the map plans a READ of `length` bytes at `offset` (the plan, if any, is ended at once).
+    func planned(_ map: ReadMap, offset: UInt64, length: Int) -> Bool {
+        guard map.plan(offset: offset, length: length) != nil else { return false }
+        map.finished(bytes: length, micros: 0, failed: false)
+        return true
+    }
+
     /// Plans and reads `count` random ranges (any alignment, within and across blocks) from the
     /// map; every one must be planned and equal the model.
     func expectReadsFromTheMap(_ map: ReadMap, _ model: [UInt8], count: Int, seed: UInt64, _ what: Comment,
@@ -70,10 +77,10 @@ import VHD
                 Issue.record("read at \(offset), \(length) bytes not planned from the map: \(what)", sourceLocation: sourceLocation)
                 continue
             }
+            defer { map.finished(bytes: length, micros: 0, failed: false) }
             var out = [UInt8](repeating: 0xee, count: length)
             try out.withUnsafeMutableBytes { try plan.execute(into: $0) }
-            map.finished(bytes: length, micros: 0, failed: false)
-            #expect(out == Array(model[offset..<offset + length]), "read at \(offset), \(length) bytes: \(what)",
+            #expect(digest(out) == digest(model[offset..<offset + length]), "read at \(offset), \(length) bytes: \(what)",
                     sourceLocation: sourceLocation)
         }
     }
@@ -90,7 +97,7 @@ import VHD
         let box = ResultCollector()
         worker.submitRead(offset: 0, length: 8 << 20, headerRoom: 0) { box.set($0) }
         guard case var .data(all, _) = box.get() else { Issue.record("read failed"); return }
-        #expect(all.readBytes(length: 8 << 20) == model)
+        #expect(digest(all.readBytes(length: 8 << 20) ?? []) == digest(model))
         try expectMapsMatchTheFile(s, leaf, map, blocks: 4, mixed: [0, 2, 3], "learnt")
         #expect(map.sectorMap(at: 2 << 20).bitmap == nil, "block 1 is the parent's")
         #expect(map.mixedBlockCount == 3)
@@ -130,14 +137,14 @@ import VHD
             try ChainIO.write(chain, ByteBuffer(bytes: fresh), offset: UInt64(target), fua: false)
         }) { written.set($0) }
         #expect(sectors.allSatisfy { holds($0) == false }, "not claimed while pending")
-        #expect(map.plan(offset: UInt64(target) + 512, length: 512) == nil, "a READ of a pending write's sector waits")
+        #expect(!planned(map, offset: UInt64(target) + 512, length: 512), "a READ of a pending write's sector waits")
         #expect(worker.writeFast(ByteBuffer(bytes: fresh), offset: UInt64(target), started: DispatchTime.now().uptimeNanoseconds) == nil,
                 "no fast write into sectors the leaf does not hold")
         if let plan = map.plan(offset: UInt64(target) - 4096, length: 4096) {
+            defer { map.finished(bytes: 4096, micros: 0, failed: false) }
             var out = [UInt8](repeating: 0, count: 4096)
             try out.withUnsafeMutableBytes { try plan.execute(into: $0) }
-            map.finished(bytes: 4096, micros: 0, failed: false)
-            #expect(out == Array(model[target - 4096..<target]))
+            #expect(digest(out) == digest(model[target - 4096..<target]))
         } else {
             Issue.record("the sectors before a pending write should come from the map")
         }
@@ -172,7 +179,7 @@ import VHD
         model.replaceSubrange((7 << 20)..<(7 << 20) + 4096, with: again)
         try expectReadsFromTheMap(map, model, count: 100, seed: 5, "after a block filled")
         try worker.closeAndWait()
-        #expect(try s.read(leaf, count: model.count, at: 0) == model, "the engine reads what the map read")
+        #expect(digest(try s.read(leaf, count: model.count, at: 0)) == digest(model), "the engine reads what the map read")
         #expect(s.problems(leaf).isEmpty)
     }
 
@@ -203,9 +210,12 @@ import VHD
         let map = ReadMap()
         map.open(chain)
         map.learn(chain, offset: 0, length: 4 << 20)
-        #expect(map.plan(offset: 0, length: 4096) == nil)
-        #expect(map.plan(offset: 3 << 20, length: 4096) == nil)
-        #expect(map.writeTarget(offset: 8192, length: 4096) == nil)
+        #expect(!planned(map, offset: 0, length: 4096))
+        #expect(!planned(map, offset: 3 << 20, length: 4096))
+        if map.writeTarget(offset: 8192, length: 4096) != nil {
+            Issue.record("a fast write into a store without a descriptor")
+            map.writeFinished(bytes: 4096, micros: 0, failed: false)
+        }
         #expect(map.mixedBlockCount == 0)
         #expect(ReadPlan.make(chain, offset: 0, length: 4096) == nil)
         map.close()
@@ -248,7 +258,7 @@ import VHD
                     } else {
                         c.request(NBD.Command.read, cookie: cookie, offset: UInt64(offset), length: UInt32(length))
                         guard let r = c.reply(), r.cookie == cookie, r.error == 0 else { failures.add("read \(id)/\(op)"); return }
-                        if Array(r.payload.dropFirst(8)) != Array(model[offset..<offset + length]) {
+                        if digest(r.payload.dropFirst(8)) != digest(model[offset..<offset + length]) {
                             failures.add("read \(id)/\(op) at \(offset), \(length) bytes: wrong data")
                         }
                     }
@@ -262,8 +272,8 @@ import VHD
             try Command.check("nbdcopy", [dp.uri, out])
             let back = [UInt8](try Data(contentsOf: URL(fileURLWithPath: out)))
             try? FileManager.default.removeItem(atPath: out)
-            #expect(back == expected, "nbdcopy: \(what)")
-            #expect(try s.read(leaf, count: expected.count, at: 0) == expected, "engine: \(what)")
+            #expect(digest(back) == digest(expected), "nbdcopy: \(what)")
+            #expect(digest(try s.read(leaf, count: expected.count, at: 0)) == digest(expected), "engine: \(what)")
         }
         let readsBefore = dp.datapath.worker.readMap.snapshot().mixedReads
         try round(1)
@@ -333,6 +343,14 @@ final class FailureLog: @unchecked Sendable {
     private var list: [String] = []
     func add(_ s: String) { lock.withLock { list.append(s) } }
     var all: [String] { lock.withLock { list } }
+}
+
+/// FNV-1a of `bytes` with their count: compared instead of the bytes, so that a failure does not
+/// print megabytes.
+func digest<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    return "\(bytes.count) bytes, fnv1a \(String(h, radix: 16))"
 }
 
 /// A small deterministic random number generator (xorshift).
