@@ -183,6 +183,51 @@ import VHD
         #expect(s.problems(leaf).isEmpty)
     }
 
+    /// A small WRITE the fast path cannot take runs through the engine on the calling thread
+    /// while the chain thread is idle, with the map brought up to date as after a queued one;
+    /// never while a job runs, while paused, for large writes, or after a held-up write.
+    @Test func smallWritesRunInlineOnlyWhileTheChainThreadIsIdle() throws {
+        let s = try Scratch(); defer { s.remove() }
+        var (leaf, model) = try snapshotChain(s, blocks: 3, runs: [(4096, 4096)], seed: 111)
+        let worker = try ChainWorker(leafPath: leaf, writable: true, stallThreshold: 1 << 62)
+        defer { try? worker.closeAndWait(); worker.join() }
+        let box = ResultCollector()
+        worker.submitRead(offset: 0, length: model.count, headerRoom: 0) { box.set($0) }
+        _ = box.get()
+        func inline(_ offset: Int, _ length: Int, seed: UInt64) -> Bool {
+            let bytes = pattern(length, seed: seed)
+            guard let r = worker.writeInline(ByteBuffer(bytes: bytes), offset: UInt64(offset), started: DispatchTime.now().uptimeNanoseconds) else { return false }
+            #expect(Optional(r).isDone)
+            model.replaceSubrange(offset..<offset + length, with: bytes)
+            return true
+        }
+        // Into sectors the leaf does not hold (block 0), a block only the parent holds (1), zeros (2).
+        #expect(inline(65536, 4096, seed: 1) && inline(3 << 20, 1000, seed: 2) && inline((4 << 20) + 512, 8192, seed: 3))
+        #expect(worker.inlineWriteCount == 3)
+        try expectMapsMatchTheFile(s, leaf, worker.readMap, blocks: 3, mixed: [0, 1, 2], "after inline writes")
+        try expectReadsFromTheMap(worker.readMap, model, count: 100, seed: 7, "after inline writes")
+        #expect(!inline(8 << 10, 128 << 10, seed: 4), "large writes take the queue")
+        // While the chain thread runs a job: the queue.
+        let gate = DispatchSemaphore(value: 0)
+        let held = ResultCollector()
+        worker.submit(.other, bytes: 0, { _ in gate.wait(); return .done }) { held.set($0) }
+        #expect(!inline(1 << 20, 4096, seed: 5), "not while a job runs")
+        gate.signal()
+        _ = held.get()
+        #expect(try eventually { worker.statistics().queued == 0 })
+        usleep(20_000)
+        #expect(inline(1 << 20, 4096, seed: 6))
+        // Paused: the queue (which waits for the unpause).
+        try worker.pauseAndWait()
+        #expect(!inline(1 << 20, 4096, seed: 8), "not while paused")
+        try worker.unpauseAndWait()
+        #expect(inline(1 << 20, 4096, seed: 9))
+        #expect(worker.statistics().writes == 5)
+        try worker.closeAndWait()
+        #expect(digest(try s.read(leaf, count: model.count, at: 0)) == digest(model))
+        #expect(s.problems(leaf).isEmpty)
+    }
+
     /// A read-only chain is mapped per sector too (nothing changes under it).
     @Test func readOnlyChainsReadMixedBlocksFromTheMap() throws {
         let s = try Scratch(); defer { s.remove() }
@@ -299,6 +344,7 @@ import VHD
         try expectDiskEqualsModel("after pause and unpause")
         let st = try dp.control.stats()
         #expect(st.errors == 0)
+        #expect(dp.datapath.worker.inlineWriteCount > 0, "small writes ran on the event loop")
         #expect(s.problems(leaf).isEmpty)
     }
 }

@@ -70,6 +70,11 @@ public final class ChainWorker: @unchecked Sendable {
     private var stats = DatapathStats()
     private var finished = false
     private var readsInFlight = 0
+    /// Whether the chain is in use: the chain thread runs a job or control, or an event loop a
+    /// write (`writeInline`). Neither starts while it is set.
+    private var busy = false
+    /// WRITEs run by an event loop (`writeInline`).
+    private var inlineWrites: UInt64 = 0
     private let ioPool = NIOThreadPool(numberOfThreads: ChainWorker.ioThreads)
     /// Where known blocks read from, for READs that skip the chain thread.
     let readMap = ReadMap()
@@ -126,6 +131,9 @@ public final class ChainWorker: @unchecked Sendable {
             return s
         }
     }
+
+    /// WRITEs an event loop ran through the engine itself (`writeInline`).
+    var inlineWriteCount: UInt64 { condition.withLock { inlineWrites } }
 
     /// Counts a request the connection refused without running it (an error reply).
     public func noteRejected() {
@@ -227,6 +235,54 @@ public final class ChainWorker: @unchecked Sendable {
         var failed = false
         if case .failed = result { failed = true }
         readMap.writeFinished(bytes: length, micros: (ended - started) / 1000, failed: failed)
+        return result
+    }
+
+    /// Largest WRITE an event loop runs through the engine itself (`writeInline`): larger ones
+    /// keep the chain thread, so that the event loop receives the next payload while it writes.
+    static let inlineWriteLimit = 64 << 10
+
+    /// A plain WRITE (no FUA) of at most `inlineWriteLimit` bytes run through the engine on the
+    /// calling thread (an event loop) when the chain thread is idle (nothing queued, running or
+    /// paused) and no recent fast write was held up: the result, the read map brought up to date
+    /// as after a queued WRITE (`submitWrite`), or nil (queue it). The chain is the event loop's
+    /// for the write (`busy`): the chain thread starts nothing meanwhile, and the event loop
+    /// never waits for it. It saves the two thread hops of a queued write, which is most of the
+    /// cost of a small write into a block the leaf holds in part (just after a snapshot). A slow
+    /// one sends writes to the queue for a while, as a slow fast write does.
+    func writeInline(_ payload: ByteBuffer, offset: UInt64, started: UInt64) -> NBDCommandResult? {
+        let length = payload.readableBytes
+        guard length <= Self.inlineWriteLimit, started >= fastWritesResume.load(ordering: .relaxed) else { return nil }
+        condition.lock()
+        guard state == .running, !busy, jobs.isEmpty, controls.isEmpty, let open = chain else {
+            condition.unlock()
+            return nil
+        }
+        busy = true
+        condition.unlock()
+        let ticket = readMap.writeQueued(offset: offset, length: UInt64(length))
+        var result: NBDCommandResult
+        do {
+            result = try ChainIO.write(open, payload, offset: offset, fua: false)
+            readMap.refresh(open, offset: offset, length: length)
+        } catch {
+            open.leaf.dropCaches()
+            result = .failed(ChainIO.errno(for: error))
+        }
+        var failed = true
+        if case .done = result { failed = false }
+        readMap.writeDone(ticket: ticket, offset: offset, length: UInt64(length), refreshed: !failed)
+        let ended = DispatchTime.now().uptimeNanoseconds
+        if ended - started > stallThreshold + UInt64(length) {
+            fastWritesResume.store(ended + Self.stallBackoff, ordering: .relaxed)
+            fastWritesStalled.add(1, ordering: .relaxed)
+        }
+        condition.withLock {
+            busy = false
+            stats.record(.write, bytes: UInt64(length), micros: (ended - started) / 1000, failed: failed)
+            inlineWrites += 1
+            condition.broadcast()
+        }
         return result
     }
 
@@ -419,13 +475,15 @@ public final class ChainWorker: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            while controls.isEmpty && (state != .running || jobs.isEmpty) && state != .closed {
+            while busy || (controls.isEmpty && (state != .running || jobs.isEmpty) && state != .closed) {
                 condition.wait()
             }
             if !controls.isEmpty {
                 let c = controls.removeFirst()
+                busy = true
                 condition.unlock()
                 c()
+                condition.withLock { busy = false }
                 continue
             }
             if state == .closed {
@@ -435,6 +493,7 @@ public final class ChainWorker: @unchecked Sendable {
                 return
             }
             let job = jobs.removeFirst()
+            busy = true
             condition.unlock()
             run(job)
         }
@@ -447,6 +506,7 @@ public final class ChainWorker: @unchecked Sendable {
         } else {
             outcome = .result(.failed(NBD.Errno.eshutdown))
         }
+        condition.withLock { busy = false }
         switch outcome {
         case let .result(result):
             finish(job, result)
