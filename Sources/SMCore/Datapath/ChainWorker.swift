@@ -17,7 +17,9 @@ import VHD
 /// (`writeFast`; see `ReadMap` for why that is safe); every other write takes the queue. A
 /// pwrite the kernel holds up (dirty-page throttling) would stall every connection on the event
 /// loop, and the control socket with them, so after a slow one, writes take the chain thread
-/// for a while (`stallBackoff`).
+/// for a while (`stallBackoff`). Other small plain WRITEs run through the engine on the event
+/// loop itself when the chain thread is idle (`writeInline`; the chain is the event loop's for
+/// that write, `busy`), which saves the two thread hops that are most of their cost.
 public final class ChainWorker: @unchecked Sendable {
     /// What a job produced: a result, or a read plan for the I/O threads.
     enum Outcome {
