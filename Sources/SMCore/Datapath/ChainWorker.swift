@@ -244,8 +244,8 @@ public final class ChainWorker: @unchecked Sendable {
     /// keep the chain thread, so that the event loop receives the next payload while it writes.
     static let inlineWriteLimit = 64 << 10
 
-    /// A plain WRITE (no FUA) of at most `inlineWriteLimit` bytes run through the engine on the
-    /// calling thread (an event loop) when the chain thread is idle (nothing queued, running or
+    /// A plain WRITE (no FUA) of whole sectors, at most `inlineWriteLimit` bytes, run through the
+    /// engine on the calling thread (an event loop) when the chain thread is idle (nothing queued, running or
     /// paused) and no recent fast write was held up: the result, the read map brought up to date
     /// as after a queued WRITE (`submitWrite`), or nil (queue it). The chain is the event loop's
     /// for the write (`busy`): the chain thread starts nothing meanwhile, and the event loop
@@ -254,7 +254,9 @@ public final class ChainWorker: @unchecked Sendable {
     /// one sends writes to the queue for a while, as a slow fast write does.
     func writeInline(_ payload: ByteBuffer, offset: UInt64, started: UInt64) -> NBDCommandResult? {
         let length = payload.readableBytes
-        guard length <= Self.inlineWriteLimit, started >= fastWritesResume.load(ordering: .relaxed) else { return nil }
+        // Whole sectors only: an unaligned write reads its head and tail sectors first, maybe from the disk.
+        guard length <= Self.inlineWriteLimit, offset % 512 == 0, length % 512 == 0,
+              started >= fastWritesResume.load(ordering: .relaxed) else { return nil }
         condition.lock()
         guard state == .running, !busy, jobs.isEmpty, controls.isEmpty, let open = chain else {
             condition.unlock()
