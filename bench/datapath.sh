@@ -7,11 +7,14 @@
 #   peak RSS (VmHWM) of each server process.
 # Usage: sudo bench/datapath.sh   (writes bench/results-datapath-<date>.md)
 # Knobs: RUNS (3), SIZE_MB (1024), FIO_SECONDS (20), BIN (use these binaries, skip the build),
-#        BENCH_DIR (/var/tmp), QUICK=1 (256 MiB, one run, 5 s fio, report left in the scratch folder).
+#        BENCH_DIR (/var/tmp), QUICK=1 (256 MiB, one run, 5 s fio, report left in the scratch folder),
+#        MIX_ROUNDS (1: rounds of the 70/30 rows, medians), BIN_BEFORE (a folder with an older
+#        swiftsm-datapath: the 70/30 rows run with it too, in the same rounds), ONLY_MIX=1 (only
+#        the 70/30 rows; report in bench/results-datapath-mix-<date>.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-RUNS=${RUNS:-3}; SIZE_MB=${SIZE_MB:-1024}; FIO_SECONDS=${FIO_SECONDS:-20}
+RUNS=${RUNS:-3}; SIZE_MB=${SIZE_MB:-1024}; FIO_SECONDS=${FIO_SECONDS:-20}; MIX_ROUNDS=${MIX_ROUNDS:-1}; ONLY_MIX=${ONLY_MIX:-0}
 if [ "${QUICK:-0}" = 1 ]; then RUNS=1; SIZE_MB=256; FIO_SECONDS=5; fi
 for tool in nbdcopy fio qemu-nbd qemu-img nbdkit; do
   command -v $tool >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnbd-bin fio qemu-utils nbdkit >/dev/null; break; }
@@ -92,7 +95,8 @@ cpu_ms() { awk '{printf "%d\n", ($14 + $15) * 1000 / '"$(getconf CLK_TCK)"'}' "/
 disk=$(basename "$(df --output=source "$work" | tail -1)")
 diskstat() { awk -v d="$disk" '$3==d {print $4, $6}' /proc/diskstats; }
 
-for run in $(seq "$RUNS"); do
+seq_runs=$RUNS; [ "$ONLY_MIX" = 1 ] && seq_runs=0
+for run in $(seq "$seq_runs"); do
   for s in "${servers[@]}"; do
     start_$s "$(image_for $s "$work/data")"
     drop; { read -r i0 s0 < <(diskstat) || true; }; c0=$(cpu_ms $s); t0=$(now); nbdcopy "$uri" null:; t1=$(now); c1=$(cpu_ms $s); { read -r i1 s1 < <(diskstat) || true; }
@@ -120,7 +124,7 @@ fio_run() { # uri rw -> "iops mean_latency_us"
       --runtime="$FIO_SECONDS" --time_based --ramp_time=2 --output-format=json --output="$work/fio.json" >"$work/fio.log" 2>&1
   python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; d=j["read"] if j["read"]["iops"]>0 else j["write"]; print(round(d["iops"]), round(d["clat_ns"]["mean"]/1000))' "$work/fio.json"
 }
-for s in "${servers[@]}"; do
+[ "$ONLY_MIX" = 1 ] || for s in "${servers[@]}"; do
   cp --sparse=always "$(image_for $s "$work/data")" "$(image_for $s "$work/rand")"
   start_$s "$(image_for $s "$work/rand")"
   read -r iops lat < <(fio_run "$uri" randread);  randread[$s]=$iops; readlat[$s]=$lat
@@ -130,33 +134,93 @@ for s in "${servers[@]}"; do
 done
 # Just after a snapshot: a new empty leaf over the full image, random 70/30 reads and writes
 # (every write lands in a block the leaf holds only in part). nbdkit serves the raw file, which
-# has no snapshot: the same I/O with nothing to look up.
+# has no snapshot: the same I/O with nothing to look up. Beside it, the same I/O on a leaf that
+# holds all its blocks (the full image itself, no snapshot): what being just after a snapshot
+# costs. With BIN_BEFORE both also run with the older binary, in the same rounds (the order
+# reversed every other round), for a before/after comparison on the same machine at the same time.
+mix_variants=(swiftsm swiftsm-full)
+[ -n "${BIN_BEFORE:-}" ] && mix_variants+=(before before-full)
+mix_variants+=(qemu nbdkit)
 declare -A mixread mixwrite
-for s in "${servers[@]}"; do
-  case $s in
-    nbdkit) cp --sparse=always "$work/data.raw" "$work/mix.raw"; target="$work/mix.raw" ;;
-    *) cp --sparse=always "$work/data.vhd" "$work/mixbase.vhd"; rm -f "$work/mix.vhd"
-       "$BIN/vhd" snapshot -n "$work/mix.vhd" -p "$work/mixbase.vhd" >/dev/null; target="$work/mix.vhd" ;;
-  esac
-  start_$s "$target"
-  fio --name=b --ioengine=nbd --uri="$uri" --rw=randrw --rwmixread=70 --bs=4k --iodepth=16 --size=$((SIZE_MB << 20)) \
-      --runtime="$FIO_SECONDS" --time_based --ramp_time=2 --output-format=json --output="$work/fio.json" >"$work/fio.log" 2>&1
-  read -r mixread[$s] mixwrite[$s] < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; print(round(j["read"]["iops"]), round(j["write"]["iops"]))' "$work/fio.json")
-  stop $s
-  rm -f "$work/mix.raw" "$work/mix.vhd" "$work/mixbase.vhd"
+for round in $(seq "$MIX_ROUNDS"); do
+  order=("${mix_variants[@]}")
+  if (( round % 2 == 0 )); then for (( i=${#mix_variants[@]}-1, j=0; i>=0; i--, j++ )); do order[j]=${mix_variants[i]}; done; fi
+  for v in "${order[@]}"; do
+    case $v in
+      nbdkit) cp --sparse=always "$work/data.raw" "$work/mix.raw"; target="$work/mix.raw" ;;
+      *-full) cp --sparse=always "$work/data.vhd" "$work/mix.vhd"; target="$work/mix.vhd" ;;
+      *) cp --sparse=always "$work/data.vhd" "$work/mixbase.vhd"; rm -f "$work/mix.vhd"
+         "$BIN/vhd" snapshot -n "$work/mix.vhd" -p "$work/mixbase.vhd" >/dev/null; target="$work/mix.vhd" ;;
+    esac
+    case $v in
+      swiftsm*) start_swiftsm "$target"; name=swiftsm ;;
+      before*) BIN=$BIN_BEFORE start_swiftsm "$target"; mv "$work/swiftsm.pid" "$work/before.pid"; name=before ;;
+      *) start_$v "$target"; name=$v ;;
+    esac
+    fio --name=b --ioengine=nbd --uri="$uri" --rw=randrw --rwmixread=70 --bs=4k --iodepth=16 --size=$((SIZE_MB << 20)) \
+        --runtime="$FIO_SECONDS" --time_based --ramp_time=2 --output-format=json --output="$work/fio.json" >"$work/fio.log" 2>&1
+    read -r r w < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; print(round(j["read"]["iops"]), round(j["write"]["iops"]))' "$work/fio.json")
+    mixread[$v]+="$r "; mixwrite[$v]+="$w "
+    stop $name
+    rm -f "$work/mix.raw" "$work/mix.vhd" "$work/mixbase.vhd"
+  done
 done
 
 # Report.
 date_tag=$(date +%Y-%m-%d)
 out="$root/bench/results-datapath-$date_tag.md"
+[ "$ONLY_MIX" = 1 ] && out="$root/bench/results-datapath-mix-$date_tag.md"
 [ "${QUICK:-0}" = 1 ] && out="$work/../results-datapath-quick-$date_tag.md"
 med() { echo "$1" | tr ' ' '\n' | grep -v '^$' | median; }
 rss() { sort -n "$work/$1.rss" | tail -1; }
 ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
+# The 70/30 rows: medians over the rounds; the ratio of a leaf just after a snapshot to a leaf
+# holding all its blocks is of read + write IOPS.
+mr() { med "${mixread[$1]:-}"; }
+mw() { med "${mixwrite[$1]:-}"; }
+mt() { echo "$(mr "$1") + $(mw "$1")" | bc; }
+mix_rows() {
+  echo "| random 4 KiB 70/30 read/write just after a snapshot, fio iodepth 16 (read / write IOPS) | $(mr swiftsm) / $(mw swiftsm) | $(mr qemu) / $(mw qemu) | $(mr nbdkit) / $(mw nbdkit) (raw, no snapshot) | $(ratio "$(mt swiftsm)" "$(mt qemu)") | $(ratio "$(mt swiftsm)" "$(mt nbdkit)") |"
+  echo "| the same 70/30 on a leaf holding all its blocks (the image itself, no snapshot) | $(mr swiftsm-full) / $(mw swiftsm-full) | | | | $(ratio "$(mt swiftsm-full)" "$(mt nbdkit)") |"
+  echo "| just after a snapshot / leaf holding all its blocks (70/30 IOPS) | $(ratio "$(mt swiftsm)" "$(mt swiftsm-full)") | | | | |"
+  if [ -n "${BIN_BEFORE:-}" ]; then
+    echo "| before (\`$BIN_BEFORE\`): 70/30 just after a snapshot / on a full leaf (read / write IOPS) | $(mr before) / $(mw before) and $(mr before-full) / $(mw before-full) | | | | $(ratio "$(mt before)" "$(mt nbdkit)") |"
+    echo "| before: just after a snapshot / leaf holding all its blocks (70/30 IOPS) | $(ratio "$(mt before)" "$(mt before-full)") | | | | |"
+  fi
+}
+mix_runs() {
+  echo "Every 70/30 round, read / write IOPS ($MIX_ROUNDS rounds, order reversed every other round):"
+  echo
+  for v in "${mix_variants[@]}"; do
+    local r=(${mixread[$v]}) w=(${mixwrite[$v]}) line="" i
+    for i in "${!r[@]}"; do line+="${r[i]} / ${w[i]}; "; done
+    echo "- $v: ${line%; }"
+  done
+}
 declare -A R H W
-for s in "${servers[@]}"; do
+[ "$ONLY_MIX" = 1 ] || for s in "${servers[@]}"; do
   R[$s]=$(printf '%.0f' "$(med "${seqread[$s]}")"); H[$s]=$(printf '%.0f' "$(med "${seqwarm[$s]}")"); W[$s]=$(printf '%.0f' "$(med "${seqwrite[$s]}")")
 done
+if [ "$ONLY_MIX" = 1 ]; then
+{
+  echo "# Datapath benchmark, 70/30 rows only, $date_tag $(date +%H:%M)"
+  echo
+  echo "Machine: $(uname -srm); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(nproc) CPUs;" \
+       "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM; scratch on $(df -h "$work" | awk 'NR==2 {print $1}'); load $(cut -d' ' -f1-3 /proc/loadavg)."
+  echo "Tools: $(qemu-nbd --version | head -1), $(nbdkit --version), $(fio --version)."
+  echo "Data: $SIZE_MB MiB of random bytes. \`fio --ioengine=nbd --rw=randrw --rwmixread=70 --bs=4k --iodepth=16" \
+       "--runtime=$FIO_SECONDS --time_based --ramp_time=2\`; medians of $MIX_ROUNDS rounds. BIN=\`$BIN\`${BIN_BEFORE:+, BIN_BEFORE=\`$BIN_BEFORE\`}."
+  echo
+  echo "| | swiftsm-datapath (VHD) | qemu-nbd -f vpc (VHD) | nbdkit file (raw) | ours / qemu-nbd | ours / nbdkit |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  mix_rows
+  echo "| peak RSS of the server (MiB) | $(( $(rss swiftsm) / 1024 )) | $(( $(rss qemu) / 1024 )) | $(( $(rss nbdkit) / 1024 )) | | |"
+  echo
+  mix_runs
+} > "$out"
+cat "$out"
+exit 0
+fi
 {
   echo "# Datapath benchmark, $date_tag"
   echo
@@ -175,9 +239,11 @@ done
   echo "| server CPU per GiB: cold read / warm read / write (ms) | $(med "${cpucold[swiftsm]}") / $(med "${cpuwarm[swiftsm]}") / $(med "${cpuwrite[swiftsm]}") | $(med "${cpucold[qemu]}") / $(med "${cpuwarm[qemu]}") / $(med "${cpuwrite[qemu]}") | $(med "${cpucold[nbdkit]}") / $(med "${cpuwarm[nbdkit]}") / $(med "${cpuwrite[nbdkit]}") | | |"
   echo "| random 4 KiB read, fio iodepth 16 (IOPS) | ${randread[swiftsm]} | ${randread[qemu]} | ${randread[nbdkit]} | $(ratio "${randread[swiftsm]}" "${randread[qemu]}") | $(ratio "${randread[swiftsm]}" "${randread[nbdkit]}") |"
   echo "| random 4 KiB write, fio iodepth 16 (IOPS) | ${randwrite[swiftsm]} | ${randwrite[qemu]} | ${randwrite[nbdkit]} | $(ratio "${randwrite[swiftsm]}" "${randwrite[qemu]}") | $(ratio "${randwrite[swiftsm]}" "${randwrite[nbdkit]}") |"
-  echo "| random 4 KiB 70/30 read/write just after a snapshot, fio iodepth 16 (read / write IOPS) | ${mixread[swiftsm]} / ${mixwrite[swiftsm]} | ${mixread[qemu]} / ${mixwrite[qemu]} | ${mixread[nbdkit]} / ${mixwrite[nbdkit]} (raw, no snapshot) | $(ratio "${mixread[swiftsm]}" "${mixread[qemu]}") | $(ratio "${mixread[swiftsm]}" "${mixread[nbdkit]}") |"
+  mix_rows
   echo "| mean completion latency read / write (µs) | ${readlat[swiftsm]} / ${writelat[swiftsm]} | ${readlat[qemu]} / ${writelat[qemu]} | ${readlat[nbdkit]} / ${writelat[nbdkit]} | | |"
   echo "| peak RSS of the server (MiB) | $(( $(rss swiftsm) / 1024 )) | $(( $(rss qemu) / 1024 )) | $(( $(rss nbdkit) / 1024 )) | | |"
+  echo
+  mix_runs
   echo
   echo "Every run, MiB/s:"
   echo

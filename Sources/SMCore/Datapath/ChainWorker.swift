@@ -17,7 +17,9 @@ import VHD
 /// (`writeFast`; see `ReadMap` for why that is safe); every other write takes the queue. A
 /// pwrite the kernel holds up (dirty-page throttling) would stall every connection on the event
 /// loop, and the control socket with them, so after a slow one, writes take the chain thread
-/// for a while (`stallBackoff`).
+/// for a while (`stallBackoff`). Other small plain WRITEs run through the engine on the event
+/// loop itself when the chain thread is idle (`writeInline`; the chain is the event loop's for
+/// that write, `busy`), which saves the two thread hops that are most of their cost.
 public final class ChainWorker: @unchecked Sendable {
     /// What a job produced: a result, or a read plan for the I/O threads.
     enum Outcome {
@@ -72,6 +74,11 @@ public final class ChainWorker: @unchecked Sendable {
     private var stats = DatapathStats()
     private var finished = false
     private var readsInFlight = 0
+    /// Whether the chain is in use: the chain thread runs a job or control, or an event loop a
+    /// write (`writeInline`). Neither starts while it is set.
+    private var busy = false
+    /// WRITEs run by an event loop (`writeInline`).
+    private var inlineWrites: UInt64 = 0
     private let ioPool = NIOThreadPool(numberOfThreads: ChainWorker.ioThreads)
     /// Where known blocks read from, for READs that skip the chain thread.
     let readMap = ReadMap()
@@ -137,6 +144,9 @@ public final class ChainWorker: @unchecked Sendable {
         }
     }
 
+    /// WRITEs an event loop ran through the engine itself (`writeInline`).
+    var inlineWriteCount: UInt64 { condition.withLock { inlineWrites } }
+
     /// Counts a request the connection refused without running it (an error reply).
     public func noteRejected() {
         condition.withLock { stats.requests += 1; stats.errors += 1 }
@@ -175,20 +185,31 @@ public final class ChainWorker: @unchecked Sendable {
     /// Queues a request that writes `[offset, offset+length)` (WRITE, WRITE_ZEROES): while it is
     /// pending READs overlapping it take the queue too, and its blocks leave the read map before
     /// it is answered.
-    /// After a WRITE the map learns its blocks again (on the chain thread, the write done), so
-    /// that a block the write made wholly present in the leaf takes fast writes from then on.
+    /// After a WRITE the map brings its blocks up to date (on the chain thread, the write done,
+    /// before the reply): a mixed block's sector map takes the bits the write set, and a block
+    /// the write made wholly present in the leaf takes fast writes from then on. After any other
+    /// write, or a failed one, its blocks are forgotten; a failed write also makes the leaf read
+    /// its bitmaps again from the file (the engine's copies may be ahead of what it wrote).
     public func submitWrite(_ kind: DatapathRequestKind, offset: UInt64, length: UInt64,
                             _ body: @escaping @Sendable (VHDChain) throws -> NBDCommandResult,
                             completion: @escaping @Sendable (NBDCommandResult) -> Void) {
         let ticket = readMap.writeQueued(offset: offset, length: length)
         let map = readMap
-        let learn = kind == .write
+        let refresh = kind == .write
         submit(kind, bytes: length, { chain in
-            let result = try body(chain)
-            if learn { map.learn(chain, offset: offset, length: Int(length)) }
+            let result: NBDCommandResult
+            do {
+                result = try body(chain)
+            } catch {
+                chain.leaf.dropCaches()
+                throw error
+            }
+            if refresh { map.refresh(chain, offset: offset, length: Int(length)) }
             return result
         }) { result in
-            map.writeDone(ticket: ticket, offset: offset, length: length)
+            var refreshed = false
+            if refresh, case .done = result { refreshed = true }
+            map.writeDone(ticket: ticket, offset: offset, length: length, refreshed: refreshed)
             completion(result)
         }
     }
@@ -226,6 +247,56 @@ public final class ChainWorker: @unchecked Sendable {
         var failed = false
         if case .failed = result { failed = true }
         readMap.writeFinished(bytes: length, micros: (ended - started) / 1000, failed: failed)
+        return result
+    }
+
+    /// Largest WRITE an event loop runs through the engine itself (`writeInline`): larger ones
+    /// keep the chain thread, so that the event loop receives the next payload while it writes.
+    static let inlineWriteLimit = 64 << 10
+
+    /// A plain WRITE (no FUA) of whole sectors, at most `inlineWriteLimit` bytes, run through the
+    /// engine on the calling thread (an event loop) when the chain thread is idle (nothing queued, running or
+    /// paused) and no recent fast write was held up: the result, the read map brought up to date
+    /// as after a queued WRITE (`submitWrite`), or nil (queue it). The chain is the event loop's
+    /// for the write (`busy`): the chain thread starts nothing meanwhile, and the event loop
+    /// never waits for it. It saves the two thread hops of a queued write, which is most of the
+    /// cost of a small write into a block the leaf holds in part (just after a snapshot). A slow
+    /// one sends writes to the queue for a while, as a slow fast write does.
+    func writeInline(_ payload: ByteBuffer, offset: UInt64, started: UInt64) -> NBDCommandResult? {
+        let length = payload.readableBytes
+        // Whole sectors only: an unaligned write reads its head and tail sectors first, maybe from the disk.
+        guard length <= Self.inlineWriteLimit, offset % 512 == 0, length % 512 == 0,
+              started >= fastWritesResume.load(ordering: .relaxed) else { return nil }
+        condition.lock()
+        guard state == .running, !busy, jobs.isEmpty, controls.isEmpty, let open = chain else {
+            condition.unlock()
+            return nil
+        }
+        busy = true
+        condition.unlock()
+        let ticket = readMap.writeQueued(offset: offset, length: UInt64(length))
+        var result: NBDCommandResult
+        do {
+            result = try ChainIO.write(open, payload, offset: offset, fua: false)
+            readMap.refresh(open, offset: offset, length: length)
+        } catch {
+            open.leaf.dropCaches()
+            result = .failed(ChainIO.errno(for: error))
+        }
+        var failed = true
+        if case .done = result { failed = false }
+        readMap.writeDone(ticket: ticket, offset: offset, length: UInt64(length), refreshed: !failed)
+        let ended = DispatchTime.now().uptimeNanoseconds
+        if ended - started > stallThreshold + UInt64(length) {
+            fastWritesResume.store(ended + Self.stallBackoff, ordering: .relaxed)
+            fastWritesStalled.add(1, ordering: .relaxed)
+        }
+        condition.withLock {
+            busy = false
+            stats.record(.write, bytes: UInt64(length), micros: (ended - started) / 1000, failed: failed)
+            inlineWrites += 1
+            condition.broadcast()
+        }
         return result
     }
 
@@ -420,13 +491,15 @@ public final class ChainWorker: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            while controls.isEmpty && (state != .running || jobs.isEmpty) && state != .closed {
+            while busy || (controls.isEmpty && (state != .running || jobs.isEmpty) && state != .closed) {
                 condition.wait()
             }
             if !controls.isEmpty {
                 let c = controls.removeFirst()
+                busy = true
                 condition.unlock()
                 c()
+                condition.withLock { busy = false }
                 continue
             }
             if state == .closed {
@@ -436,6 +509,7 @@ public final class ChainWorker: @unchecked Sendable {
                 return
             }
             let job = jobs.removeFirst()
+            busy = true
             condition.unlock()
             run(job)
         }
@@ -448,6 +522,7 @@ public final class ChainWorker: @unchecked Sendable {
         } else {
             outcome = .result(.failed(NBD.Errno.eshutdown))
         }
+        condition.withLock { busy = false }
         switch outcome {
         case let .result(result):
             finish(job, result)

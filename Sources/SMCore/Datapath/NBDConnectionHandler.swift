@@ -332,9 +332,14 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     func submitWrite(_ context: ChannelHandlerContext, cookie: UInt64, offset: UInt64, fua: Bool, payload: ByteBuffer) {
         // A plain overwrite of sectors wholly present in the leaf: pwritten here and answered at
         // once (no chain thread, nothing in flight). FUA writes take the queue (they flush).
-        if !fua, let result = worker.writeFast(payload, offset: offset, started: DispatchTime.now().uptimeNanoseconds) {
-            reply(context, cookie: cookie, offset: offset, result: result, isRead: false)
-            return
+        // Else a small one while the chain thread is idle: through the engine, here (no hop).
+        if !fua {
+            let started = DispatchTime.now().uptimeNanoseconds
+            if let result = worker.writeFast(payload, offset: offset, started: started)
+                ?? worker.writeInline(payload, offset: offset, started: started) {
+                reply(context, cookie: cookie, offset: offset, result: result, isRead: false)
+                return
+            }
         }
         submitWrite(context, .write, cookie: cookie, offset: offset, length: UInt64(payload.readableBytes)) { chain in
             try ChainIO.write(chain, payload, offset: offset, fua: fua)

@@ -32,7 +32,7 @@ struct ReadPlan: Sendable {
     }
 
     /// The plan of `length` bytes at `offset` (from the chain's own read mapping), or nil when a
-    /// direct read is needed (unaligned requests, stores that are not plain files).
+    /// direct read is needed (unaligned requests, stores without a kernel descriptor).
     static func make(_ chain: VHDChain, offset: UInt64, length: Int) -> ReadPlan? {
         guard offset % 512 == 0, length % 512 == 0, length > 0 else { return nil }
         var plan = ReadPlan(length: length)
@@ -42,7 +42,7 @@ struct ReadPlan: Sendable {
                 switch segment {
                 case let .zero(at, count): plan.zero(at, count)
                 case let .data(store, offset, at, count):
-                    guard let file = store as? FileStore else { filesOnly = false; return }
+                    guard let file = store as? any DescriptorStore else { filesOnly = false; return }
                     plan.add(file.descriptor.rawValue, offset, at, count)
                 }
             }
