@@ -51,8 +51,12 @@ printf '{"sr":"%s","deviceConfig":{"path":"%s"}}' "$SR" "$work" > "$work/run/sr/
 start_swiftsm() {
   rm -rf "$work/dp"
   ln -f "$1" "$work/$VDI.vhd"
-  "$BIN/swiftsm-datapath" --driver ext --sr "$SR" --vdi "$VDI" --export bench --dir "$work/dp" --run "$work/run" \
-    >>"$work/dp.log" 2>&1 &
+  if "$BIN/swiftsm-datapath" 2>&1 | grep -q -- --driver; then
+    "$BIN/swiftsm-datapath" --driver ext --sr "$SR" --vdi "$VDI" --export bench --dir "$work/dp" --run "$work/run" \
+      >>"$work/dp.log" 2>&1 &
+  else    # a binary from before the storage seam (BIN_BEFORE) takes the leaf's path
+    "$BIN/swiftsm-datapath" --sr bench --vdi bench --export bench --leaf "$1" --dir "$work/dp" >>"$work/dp.log" 2>&1 &
+  fi
   echo $! > "$work/swiftsm.pid"
   wait_socket "$work/dp/ctl"
   uri="nbd+unix:///bench?socket=$work/dp/nbd"
