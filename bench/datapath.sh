@@ -51,7 +51,8 @@ printf '{"sr":"%s","deviceConfig":{"path":"%s"}}' "$SR" "$work" > "$work/run/sr/
 start_swiftsm() {
   rm -rf "$work/dp"
   ln -f "$1" "$work/$VDI.vhd"
-  if "$BIN/swiftsm-datapath" 2>&1 | grep -q -- --driver; then
+  local usage; usage=$("$BIN/swiftsm-datapath" 2>&1 || true)
+  if [[ $usage == *--driver* ]]; then
     "$BIN/swiftsm-datapath" --driver ext --sr "$SR" --vdi "$VDI" --export bench --dir "$work/dp" --run "$work/run" \
       >>"$work/dp.log" 2>&1 &
   else    # a binary from before the storage seam (BIN_BEFORE) takes the leaf's path
