@@ -137,6 +137,9 @@ public final class ChainWorker: @unchecked Sendable {
             s.errors += fast.errors
             s.fastWrites = fast.writes
             s.fastWriteStalls = fastWritesStalled.load(ordering: .relaxed)
+            s.mixedReads = fast.mixedReads
+            s.mixedWrites = fast.mixedWrites
+            s.inlineWrites = inlineWrites
             s.latencyTotalMicros += fast.latencyTotal
             s.latencyMaxMicros = max(s.latencyMaxMicros, fast.latencyMax)
             s.latencyMeanMicros = s.requests > 0 ? s.latencyTotalMicros / s.requests : 0
@@ -352,7 +355,7 @@ public final class ChainWorker: @unchecked Sendable {
         let accepted: Bool = condition.withLock {
             guard state != .closed else { return false }
             jobs.append(job)
-            condition.signal()
+            condition.broadcast()
             return true
         }
         if !accepted { job.completion(.failed(NBD.Errno.eshutdown)) }
@@ -402,7 +405,7 @@ public final class ChainWorker: @unchecked Sendable {
                     leafVolume = leaf
                     size = c.virtualSize
                     state = .running
-                    condition.signal()
+                    condition.broadcast()
                 }
                 return .success(())
             } catch {
@@ -482,7 +485,7 @@ public final class ChainWorker: @unchecked Sendable {
         let accepted: Bool = condition.withLock {
             guard state != .closed else { return false }
             controls.append { completion(body()) }
-            condition.signal()
+            condition.broadcast()
             return true
         }
         if !accepted { completion(.failure(.closed)) }

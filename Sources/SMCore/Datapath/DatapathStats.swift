@@ -1,6 +1,6 @@
 /// Counters of one datapath, as the control socket's `stats` reports them (one JSON object).
 public struct DatapathStats: Sendable, Codable, Equatable {
-    /// The leaf path the chain is (or will be) opened from.
+    /// The volume the chain is (or will be) opened from (a name within the SR's container).
     public var leaf: String = ""
     /// Whether the chain is paused (closed, requests held).
     public var paused: Bool = false
@@ -51,6 +51,12 @@ public struct DatapathStats: Sendable, Codable, Equatable {
     /// Fast writes the kernel held up (dirty-page throttling), after which writes took the chain
     /// thread for a while so that the event loop stayed free (other connections, control).
     public var fastWriteStalls: UInt64 = 0
+    /// READs the event loop planned for blocks the leaf holds in part, from their sector maps.
+    public var mixedReads: UInt64 = 0
+    /// Fast writes into sectors a partly held block already has.
+    public var mixedWrites: UInt64 = 0
+    /// Small WRITEs the event loop ran through the engine itself while the chain thread was idle.
+    public var inlineWrites: UInt64 = 0
     /// The TCP port when serving on 127.0.0.1 too.
     public var tcpPort: Int? = nil
 
