@@ -32,8 +32,10 @@ let package = Package(
         .target(name: "VHD",
                 dependencies: [.product(name: "SystemPackage", package: "swift-system")],
                 path: "Sources/VHD"),
+        // The wire module beneath SMCore and Toolstack: the XML-RPC codec.
+        .target(name: "XenAPIWire", path: "Sources/XenAPIWire"),
         // The storage manager core (SMAPIv1, VHD repository, journal, locks, datapath, GC).
-        .target(name: "SMCore", dependencies: ["VHD", .product(name: "Logging", package: "swift-log"),
+        .target(name: "SMCore", dependencies: ["VHD", "XenAPIWire", .product(name: "Logging", package: "swift-log"),
                                                .product(name: "NIOCore", package: "swift-nio"),
                                                .product(name: "NIOPosix", package: "swift-nio")],
                 path: "Sources/SMCore"),
@@ -42,7 +44,7 @@ let package = Package(
         .target(name: "NFSDriver", dependencies: ["SMCore"], path: "Sources/Drivers/NFS"),
         .target(name: "LVMoISCSIDriver", dependencies: ["SMCore"], path: "Sources/Drivers/LVMoISCSI"),
         // The thin toolstack on top of SMAPIv1.
-        .target(name: "Toolstack", dependencies: ["SMCore"], path: "Sources/Toolstack"),
+        .target(name: "Toolstack", dependencies: ["XenAPIWire"], path: "Sources/Toolstack"),
 
         // Executables: thin, parse arguments, call a library, print.
         .executableTarget(name: "vhd",
