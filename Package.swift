@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // C shims over Debian's libraries (system-library targets, found with pkg-config).
@@ -44,7 +45,12 @@ let package = Package(
         .target(name: "NFSDriver", dependencies: ["SMCore"], path: "Sources/Drivers/NFS"),
         .target(name: "LVMoISCSIDriver", dependencies: ["SMCore"], path: "Sources/Drivers/LVMoISCSI"),
         // The thin toolstack on top of SMAPIv1.
-        .target(name: "Toolstack", dependencies: ["XenAPIWire"], path: "Sources/Toolstack"),
+        .target(name: "Toolstack", dependencies: ["XenAPIWire", .product(name: "GRDB", package: "GRDB.swift"),
+                                                  .product(name: "Logging", package: "swift-log"),
+                                                  .product(name: "NIOCore", package: "swift-nio"),
+                                                  .product(name: "NIOPosix", package: "swift-nio"),
+                                                  .product(name: "NIOHTTP1", package: "swift-nio")],
+                path: "Sources/Toolstack", linkerSettings: [.linkedLibrary("crypt")]),
 
         // Executables: thin, parse arguments, call a library, print.
         .executableTarget(name: "vhd",
@@ -54,6 +60,11 @@ let package = Package(
         .executableTarget(name: "smdriver",
                           dependencies: ["SMCore", "EXTDriver", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Commands/smdriver"),
+        .executableTarget(name: "toolstackd",
+                          dependencies: ["Toolstack", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log")],
+                          path: "Sources/Commands/toolstackd"),
+        .executableTarget(name: "xe", dependencies: ["Toolstack"], path: "Sources/Commands/xe"),
         .executableTarget(name: "swiftsm-datapath", dependencies: ["SMCore"], path: "Sources/Commands/swiftsm-datapath"),
         .executableTarget(name: "vhd-bench",
                           dependencies: ["VHD", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -1,0 +1,3 @@
+import Foundation
+import Toolstack
+exit(0)
