@@ -254,7 +254,7 @@ extension XenAPIService {
         call.args = [size, nameLabel, nameDescription, ObjectRef.null, "false", XenAPITime.epoch, ObjectRef.null,
                      readOnly ? "true" : "false"]
         if let smConfig = try field("sm_config")?.structMembers {
-            call.vdi = ("", ObjectRef.null, "", Dictionary(smConfig.map { ($0.name, $0.value.stringValue ?? "") }) { $1 })
+            call.vdiSMConfig = Dictionary(smConfig.map { ($0.name, $0.value.stringValue ?? "") }) { $1 }
         }
         let info = try runPlugin(type: sr.string("type"), call)
         let ref = try adopt(info, sr: sr.ref, defaults: ["name_label": .string(nameLabel), "name_description": .string(nameDescription),

@@ -13,6 +13,8 @@ public struct SMCall: Sendable {
     public var sr: (uuid: String, ref: String)?
     /// The VDI's uuid, reference, location and `sm_config`.
     public var vdi: (uuid: String, ref: String, location: String, smConfig: [String: String])?
+    /// `vdi_sm_config` without a VDI (`vdi_create`).
+    public var vdiSMConfig: [String: String]?
     /// Driver parameters (`vdi_snapshot`, `vdi_clone`).
     public var driverParams: [String: String]?
     /// The SR's `sm_config` (`sr_probe`).
@@ -46,6 +48,7 @@ public struct SMCall: Sendable {
             members.append(XMLRPCMember("vdi_uuid", .string(vdi.uuid)))
             members.append(XMLRPCMember("vdi_sm_config", map(vdi.smConfig)))
         }
+        if vdi == nil, let vdiSMConfig { members.append(XMLRPCMember("vdi_sm_config", map(vdiSMConfig))) }
         if let driverParams { members.append(XMLRPCMember("driver_params", map(driverParams))) }
         if let subtaskOf { members.append(XMLRPCMember("subtask_of", .string(subtaskOf))) }
         return XMLRPCEncoder(style: .xapi).encode(XMLRPCMethodCall(methodName: command, params: [.struct(members)]))
