@@ -74,6 +74,7 @@ let package = Package(
         .target(name: "FakeXapi", dependencies: ["SMCore"], path: "Tests/FakeXapi"),
         .testTarget(name: "SMCoreTests", dependencies: ["SMCore", "FakeXapi"], path: "Tests/SMCoreTests"),
         .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "SMCore", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),
+        .testTarget(name: "ToolstackTests", dependencies: ["Toolstack", "XenAPIWire"], path: "Tests/ToolstackTests"),
         .testTarget(name: "DatapathTests", dependencies: ["SMCore", "VHD"], path: "Tests/DatapathTests"),
     ],
     swiftLanguageModes: [.v6]
