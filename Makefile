@@ -5,7 +5,7 @@ JOBS       ?= 2
 BUILDFLAGS  = -c release -j $(JOBS) -Xswiftc -enable-testing
 BIN         = $(shell $(SWIFT) build $(BUILDFLAGS) --show-bin-path 2>/dev/null)
 
-.PHONY: deps build test unit-test cli-test run bench clean
+.PHONY: deps build test unit-test cli-test toolstack-test run bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -24,7 +24,11 @@ unit-test: build
 cli-test: build
 	VHD=$(BIN)/vhd scripts/cli-tests.sh
 
-test: unit-test cli-test
+# toolstackd with real clients: the PyPI XenAPI SDK (socket and TCP), xe, the socket's protection.
+toolstack-test: build
+	TOOLSTACKD=$(BIN)/toolstackd XE=$(BIN)/xe SMDRIVER=$(BIN)/smdriver timeout 600 scripts/toolstack-tests.sh
+
+test: unit-test cli-test toolstack-test
 
 run: build
 	VHD=$(BIN)/vhd scripts/quickstart.sh
