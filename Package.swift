@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C shims over Debian's libraries (system-library targets, found with pkg-config).
@@ -49,7 +50,8 @@ let package = Package(
                                                   .product(name: "Logging", package: "swift-log"),
                                                   .product(name: "NIOCore", package: "swift-nio"),
                                                   .product(name: "NIOPosix", package: "swift-nio"),
-                                                  .product(name: "NIOHTTP1", package: "swift-nio")],
+                                                  .product(name: "NIOHTTP1", package: "swift-nio"),
+                                                  .product(name: "NIOSSL", package: "swift-nio-ssl")],
                 path: "Sources/Toolstack", linkerSettings: [.linkedLibrary("crypt")]),
 
         // Executables: thin, parse arguments, call a library, print.

@@ -28,12 +28,12 @@ def failure_of(fn, *args):
     return None
 
 
-# TCP: the password is checked.
-tcp = XenAPI.Session("http://127.0.0.1:%d" % port)
+# TCP is HTTPS (a self-signed certificate made at first start); the password is checked.
+tcp = XenAPI.Session("https://127.0.0.1:%d" % port, ignore_ssl=True)
 details = failure_of(tcp.xenapi.login_with_password, "root", "wrong", "1.0", "sdk-test")
 check("TCP login with a wrong password fails", details and details[0] == "SESSION_AUTHENTICATION_FAILED", details)
 tcp.xenapi.login_with_password("root", password, "1.0", "sdk-test")
-check("TCP login with the password", tcp._session.startswith("OpaqueRef:"))
+check("TLS login with the password", tcp._session.startswith("OpaqueRef:"))
 check("API version through pool master", tcp._get_api_version() == "2.21", tcp._get_api_version())
 tcp.xenapi.session.logout()
 

@@ -40,9 +40,12 @@ s=socket.socket(socket.AF_UNIX)
 try: s.connect(sys.argv[1])
 except PermissionError: sys.exit(3)" "$root/sock/xapi" 2>/dev/null
 [ $? -eq 3 ] && ok "an unprivileged user cannot connect" || fail "an unprivileged user cannot connect"
-# xe over TCP with -s -p -u -pw, and its failure for a wrong password.
+# The certificate made at first start, and its key, stay root's.
+[ "$(stat -c %a "$root/st/xapi-ssl.pem")" = 600 ] && openssl x509 -noout -in "$root/st/xapi-ssl.pem" 2>/dev/null \
+    && ok "self-signed certificate made at first start (0600)" || fail "certificate"
+# xe over HTTPS with -s -p -u -pw, and its failure for a wrong password.
 out=$("$XE" -s 127.0.0.1 -p "$port" -u root -pw "$password" pool-list --minimal 2>&1)
-[[ "$out" =~ ^[0-9a-f-]{36}$ ]] && ok "xe over TCP" || fail "xe over TCP: $out"
+[[ "$out" =~ ^[0-9a-f-]{36}$ ]] && ok "xe over HTTPS" || fail "xe over HTTPS: $out"
 "$XE" -s 127.0.0.1 -p "$port" -u root -pw wrong pool-list > /dev/null 2> "$root/xe.err"
 [ $? -eq 1 ] && grep -q "^Error code: SESSION_AUTHENTICATION_FAILED" "$root/xe.err" && ok "xe refused with a wrong password" || fail "xe wrong password"
 # The daemon survives garbage.
@@ -50,5 +53,14 @@ printf 'POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n<<<<<' | timeout 5 python3 -
 import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect('$root/sock/xapi'); s.sendall(sys.stdin.buffer.read()); print(s.recv(4096).decode())" | grep -q XMLRPC_UNMARSHAL_FAILURE \
     && ok "malformed XML-RPC answered with an error" || fail "malformed XML-RPC"
 XE_SOCKET="$root/sock/xapi" "$XE" host-list --minimal | grep -qE '^[0-9a-f-]{36}$' && ok "still serving after bad input" || fail "still serving"
+# The make run tour, stopped at its end.
+if [ -n "${VHD:-}" ]; then
+    if TOUR_STOP=1 TOUR_DIR="$root/tour" TOUR_RUN_DIR="$root/tr" "$here/quickstart-toolstack.sh" > "$root/tour.out" 2>&1 \
+        && grep -q "base copy (hidden)" "$root/tour.out" && grep -q "\[clone\]" "$root/tour.out"; then
+        ok "make run tour"
+    else
+        tail -20 "$root/tour.out"; fail "make run tour"
+    fi
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

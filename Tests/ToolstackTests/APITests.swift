@@ -19,12 +19,21 @@ import Glibc
         #expect(session.hasPrefix("OpaqueRef:"))
         #expect(try local.call("session.get_this_host", [.string(session)]).stringValue == ts.service.hostRef)
         let port = try #require(ts.server.boundPort)
-        let tcp = XenAPIConnection(endpoint: .tcp("127.0.0.1", port))
+        // TCP is HTTPS with a certificate made at first start; plain HTTP gets no answer.
+        let pem = try String(contentsOfFile: ts.configuration.stateDirectory + "/xapi-ssl.pem", encoding: .utf8)
+        #expect(pem.contains("BEGIN CERTIFICATE") && pem.contains("PRIVATE KEY"))
+        #expect(throws: (any Error).self) { try XenAPIConnection(endpoint: .tcp("127.0.0.1", port)).login(user: "root", password: TestToolstack.password) }
+        let tcp = XenAPIConnection(endpoint: .tls("127.0.0.1", port))
         #expect(failure { try tcp.login(user: "root", password: "wrong") } == ["SESSION_AUTHENTICATION_FAILED", "root", "Authentication failure"])
         #expect(failure { try tcp.login(user: "root", password: "") } == ["SESSION_AUTHENTICATION_FAILED", "root", "Authentication failure"])
         #expect(failure { try tcp.login(user: "admin", password: TestToolstack.password) }?.first == "SESSION_AUTHENTICATION_FAILED")
         _ = try tcp.login(user: "root", password: TestToolstack.password)
         #expect(try tcp.call("pool.get_all").arrayValue?.count == 1)
+        let plain = try TestToolstack(tcp: true, plain: true)
+        defer { plain.destroy() }
+        let http = XenAPIConnection(endpoint: .tcp("127.0.0.1", try #require(plain.server.boundPort)))
+        #expect(failure { try http.login(user: "root", password: "") }?.first == "SESSION_AUTHENTICATION_FAILED")
+        _ = try http.login(user: "root", password: TestToolstack.password)
         // The socket is root's alone.
         var st = stat()
         #expect(stat(ts.configuration.socketPath, &st) == 0)
@@ -70,6 +79,10 @@ import Glibc
         let major = try RawHTTP.json(ts.configuration.socketPath, ["jsonrpc": "2.0", "method": "host.get_API_version_major", "params": [session, host], "id": 3])
         #expect((major["result"] as? NSNumber)?.intValue == 2)
         #expect((major["id"] as? NSNumber)?.intValue == 3)
+        let record = try RawHTTP.json(ts.configuration.socketPath, ["jsonrpc": "2.0", "method": "host.get_record", "params": [session, host], "id": 5])
+        let fields = try #require(record["result"] as? [String: Any])
+        #expect((fields["API_version_major"] as? NSNumber)?.intValue == 2)
+        #expect(fields["enabled"] as? Bool == true)
         let bad = try RawHTTP.json(ts.configuration.socketPath, ["jsonrpc": "2.0", "method": "VDI.get_record", "params": [session, "OpaqueRef:x"], "id": 4])
         let error = try #require(bad["error"] as? [String: Any])
         #expect(error["message"] as? String == "HANDLE_INVALID")

@@ -110,6 +110,24 @@ import XenAPIWire
         _ = try c.call("VDI.destroy", [.string(vdi)])
     }
 
+    @Test func introduceRecordsAVolumeTheSRHolds() throws {
+        let ts = try TestToolstack()
+        defer { ts.destroy() }
+        let c = try ts.client()
+        let sr = try ts.createSR(c)
+        let vdi = try ts.createVDI(c, sr: sr, size: 8 << 20)
+        let uuid = try c.call("VDI.get_uuid", [.string(vdi)])
+        let location = try c.call("VDI.get_location", [.string(vdi)])
+        _ = try c.call("VDI.forget", [.string(vdi)])
+        #expect(failure { try c.call("VDI.get_by_uuid", [uuid]) }?.first == "UUID_INVALID")
+        let back = try c.call("VDI.introduce", [uuid, "again", "re-introduced", .string(sr), "user", false, false, .struct([]),
+                                                location, .struct([]), .struct([]), true]).stringValue!
+        #expect(try c.call("VDI.get_uuid", [.string(back)]) == uuid)
+        #expect(try c.call("VDI.get_name_label", [.string(back)]) == "again")
+        #expect(try c.call("VDI.get_virtual_size", [.string(back)]) == .string(String(8 << 20)))
+        #expect(failure { try c.call("VDI.introduce", [uuid, "", "", .string(sr), "user", false, false, .struct([]), location, .struct([]), .struct([]), true]) } == ["VDI_EXISTS", uuid.stringValue!])
+    }
+
     @Test func restartKeepsRecordsAndFailsTasksInFlight() throws {
         let first = try TestToolstack()
         let root = first.root

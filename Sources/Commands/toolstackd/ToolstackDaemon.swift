@@ -16,8 +16,11 @@ struct ToolstackDaemon: ParsableCommand {
     @Option(help: "The local unix socket (trusted for root; mode 0600).")
     var socket: String = "/var/lib/xcp/xapi"
 
-    @Option(help: "Serve plain HTTP on this TCP port too (passwords are always checked there).")
+    @Option(help: "Serve HTTPS on this TCP port too (passwords are always checked there).")
     var port: Int?
+
+    @Flag(help: "Serve plain HTTP instead of HTTPS on the TCP port.")
+    var plainHttp = false
 
     @Option(help: "Where the SMAPIv1 plugins <TYPE>SR are.")
     var smDir: String = "/opt/xensource/sm"
@@ -38,8 +41,9 @@ struct ToolstackDaemon: ParsableCommand {
         let log = Logger(label: "toolstackd")
         try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        let config = ToolstackConfiguration(stateDirectory: stateDir, socketPath: socket, port: port, smDirectory: smDir,
+        var config = ToolstackConfiguration(stateDirectory: stateDir, socketPath: socket, port: port, smDirectory: smDir,
                                             runDirectory: runDir)
+        config.tls = !plainHttp
         let store = try SQLiteObjectStore(path: config.databaseFile)
         let db = try ObjectDatabase(store: store)
         let service = try XenAPIService(db: db, configuration: config, log: log)

@@ -2,13 +2,14 @@ import Foundation
 import Toolstack
 
 // xe: the XenAPI command line (xe's syntax and output) over toolstackd's local socket
-// (XE_SOCKET or /var/lib/xcp/xapi) or, with -s HOST [-p PORT] -u USER -pw PASSWORD, over TCP.
+// (XE_SOCKET or /var/lib/xcp/xapi) or, with -s HOST [-p PORT] -u USER -pw PASSWORD, over HTTPS
+// (plain HTTP with --nossl).
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let invocation = XeInvocation(arguments.isEmpty ? ["help"] : arguments) else {
     FileHandle.standardError.write(Data("Usage: xe <command> [key=value …]; xe help\n".utf8))
     exit(1)
 }
-let endpoint: XenAPIConnection.Endpoint = invocation.server.map { .tcp($0, invocation.port) }
+let endpoint: XenAPIConnection.Endpoint = invocation.server.map { invocation.noSSL ? .tcp($0, invocation.port) : .tls($0, invocation.port) }
     ?? .unix(ProcessInfo.processInfo.environment["XE_SOCKET"] ?? "/var/lib/xcp/xapi")
 let api = XenAPIConnection(endpoint: endpoint)
 do {

@@ -9,8 +9,10 @@ public struct XeInvocation: Sendable {
     public var maps: [String: [String: String]] = [:]
     /// The server, when TCP is asked for.
     public var server: String?
-    /// The TCP port (443 by xe's default; toolstackd serves plain HTTP on the port it is given).
-    public var port: Int = 80
+    /// The TCP port (443 by xe's default).
+    public var port: Int = 443
+    /// Whether to speak plain HTTP over TCP (`--nossl`), not HTTPS.
+    public var noSSL: Bool { params["nossl"] == "true" }
     /// The user name.
     public var username: String = "root"
     /// The password.

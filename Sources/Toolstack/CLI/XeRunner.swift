@@ -42,6 +42,7 @@ public final class XeRunner: @unchecked Sendable {
         ("pbd-create", "host-uuid= sr-uuid= [device-config:k=v]: print the new PBD's uuid"),
         ("pbd-plug", "uuid=: attach the SR on the host"), ("pbd-unplug", "uuid=: detach the SR"), ("pbd-destroy", "uuid="),
         ("vdi-create", "sr-uuid= name-label= virtual-size= [type=] [sharable=] [read-only=] [sm-config:k=v]: print the new VDI's uuid"),
+        ("vdi-introduce", "uuid= sr-uuid= location= [name-label=] [type=] [sm-config:k=v]: record a volume the SR holds"),
         ("vdi-destroy", "uuid="), ("vdi-forget", "uuid="), ("vdi-update", "uuid="),
         ("vdi-snapshot", "uuid= [driver-params-k=v]: print the snapshot's uuid"),
         ("vdi-clone", "uuid= [new-name-label=] [new-name-description=] [driver-params-k=v]: print the clone's uuid"),
@@ -120,6 +121,14 @@ public final class XeRunner: @unchecked Sendable {
                 XMLRPCMember("tags", .array([])),
             ])])
             return try uuid("VDI", vdi) + "\n"
+        case "vdi-introduce":
+            let vdi = try async("VDI.introduce", [
+                .string(try inv.require("uuid")), .string(p["name-label"] ?? ""), .string(p["name-description"] ?? ""),
+                .string(try ref("SR", try inv.require("sr-uuid"))), .string(p["type"] ?? "user"), .boolean(p["sharable"] == "true"),
+                .boolean(p["read-only"] == "true"), .struct([]), .string(try inv.require("location")), .struct([]),
+                map(inv, "sm-config"), .boolean(p["managed"] != "false"),
+            ])
+            return try uuid("VDI", vdi) + "\n"
         case "vdi-destroy", "vdi-forget", "vdi-update":
             _ = try async("VDI.\(inv.command.dropFirst(4))", [.string(try selected("VDI", inv))])
             return ""
@@ -170,7 +179,7 @@ public final class XeRunner: @unchecked Sendable {
         switch parts[1] {
         case "list":
             let records = try api.call("\(spec.name).get_all_records").structMembers ?? []
-            let filters = inv.params.filter { !["params", "minimal", "multiple", "all"].contains($0.key) }
+            let filters = inv.params.filter { !["params", "minimal", "multiple", "all", "nossl"].contains($0.key) }
             var chosen: [[XeRecordFormatter.Field]] = []
             for r in records.sorted(by: { ($0.value[member: "uuid"]?.stringValue ?? "") < ($1.value[member: "uuid"]?.stringValue ?? "") }) {
                 let fields = formatter.fields(spec, r.value)

@@ -11,8 +11,10 @@ public final class XenAPIConnection: @unchecked Sendable {
     public enum Endpoint: Sendable, Hashable {
         /// A unix socket path.
         case unix(String)
-        /// A TCP host and port.
+        /// A TCP host and port, plain HTTP.
         case tcp(String, Int)
+        /// A TCP host and port, HTTPS.
+        case tls(String, Int)
     }
 
     /// Why a call did not get an answer.
@@ -97,6 +99,8 @@ public final class XenAPIConnection: @unchecked Sendable {
                 disconnect()
                 throw TransportError.connection("\(path): \(e)")
             }
+        case .tls:
+            return
         case .tcp(let host, let port):
             var hints = addrinfo()
             hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -115,9 +119,20 @@ public final class XenAPIConnection: @unchecked Sendable {
     }
 
     private func post(_ body: [UInt8]) throws -> [UInt8] {
+        if case .tls(let host, let port) = endpoint {
+            let head = "POST / HTTP/1.1\r\nHost: \(host)\r\nContent-Type: text/xml\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+            let answer: [UInt8]
+            do { answer = try TLSExchange.exchange(host: host, port: port, request: Array(head.utf8) + body) } catch {
+                throw TransportError.connection("\(host):\(port): \(error)")
+            }
+            guard let end = Self.find(answer, Array("\r\n\r\n".utf8)) else { throw TransportError.protocolError("no HTTP response") }
+            let headText = String(decoding: answer[0..<end], as: UTF8.self)
+            guard headText.hasPrefix("HTTP/1.1 200") else { throw TransportError.protocolError(String(headText.prefix { $0 != "\r" })) }
+            return Array(answer[(end + 4)...])
+        }
         if fd < 0 { try connect() }
         let host: String
-        switch endpoint { case .unix: host = "localhost"; case .tcp(let h, _): host = h }
+        switch endpoint { case .unix: host = "localhost"; case .tcp(let h, _), .tls(let h, _): host = h }
         let head = "POST / HTTP/1.1\r\nHost: \(host)\r\nContent-Type: text/xml\r\nContent-Length: \(body.count)\r\nConnection: keep-alive\r\n\r\n"
         try sendAll(Array(head.utf8) + body)
         var buffer: [UInt8] = []

@@ -48,12 +48,13 @@ public enum RPCCodec {
     }
 
     /// The JSON-RPC response body for an outcome (v2 `error {code: 1, message, data}` as xapi answers).
-    public static func encodeJSON(_ outcome: Result<XMLRPCValue, APIFailure>, id: Any?, version: String?, kind: FieldKind?) -> [UInt8] {
+    public static func encodeJSON(_ outcome: Result<XMLRPCValue, APIFailure>, id: Any?, version: String?,
+                                  json: (XMLRPCValue) -> Any = JSONValue.encode) -> [UInt8] {
         var object: [String: Any] = ["id": id ?? NSNull()]
         if let version { object["jsonrpc"] = version }
         switch outcome {
         case .success(let v):
-            object["result"] = kind.map { $0.json(v) } ?? JSONValue.encode(v)
+            object["result"] = json(v)
             if version == nil { object["error"] = NSNull() }
         case .failure(let f):
             if version == "2.0" {

@@ -8,6 +8,8 @@ public struct ToolstackConfiguration: Sendable {
     public var socketPath: String
     /// The TCP port, when TCP is served.
     public var port: Int?
+    /// Whether TCP speaks TLS (the default; plain HTTP only when asked).
+    public var tls: Bool = true
     /// The address TCP binds to.
     public var bindAddress: String = "0.0.0.0"
     /// Where the SMAPIv1 plugins `<TYPE>SR` are (xapi's `/opt/xensource/sm`).

@@ -94,9 +94,9 @@ final class XenAPIHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         switch RPCCodec.decodeJSON(body) {
         case .success(let request):
             let outcome = service.handle(method: request.method, params: request.params, transport: transport)
-            return RPCCodec.encodeJSON(outcome, id: request.id, version: request.version, kind: service.resultKind(request.method))
+            return RPCCodec.encodeJSON(outcome, id: request.id, version: request.version) { service.json(result: $0, of: request.method) }
         case .failure(let failure):
-            return RPCCodec.encodeJSON(.failure(failure), id: nil, version: "2.0", kind: nil)
+            return RPCCodec.encodeJSON(.failure(failure), id: nil, version: "2.0")
         }
     }
 

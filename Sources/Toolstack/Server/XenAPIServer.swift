@@ -3,9 +3,10 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// toolstackd's listeners: the local unix socket (mode 0600, its directory 0700 when created
-/// here) and, when asked, TCP; both speak XML-RPC on `/` and JSON-RPC on `/jsonrpc`.
+/// here) and, when asked, TCP (TLS with the host's self-signed certificate unless plain HTTP is asked); both speak XML-RPC on `/` and JSON-RPC on `/jsonrpc`.
 public final class XenAPIServer: @unchecked Sendable {
     private let service: XenAPIService
     private let group: MultiThreadedEventLoopGroup
@@ -31,13 +32,20 @@ public final class XenAPIServer: @unchecked Sendable {
         chmod(config.socketPath, 0o600)
         channels.append(unix)
         if let port = config.port {
-            let tcp = try bootstrap(.network).bind(host: config.bindAddress, port: port).wait()
+            var tls: NIOSSLContext?
+            if config.tls {
+                let pem = try ServerCertificate.ensure(config)
+                let chain = try NIOSSLCertificate.fromPEMFile(pem).map { NIOSSLCertificateSource.certificate($0) }
+                let key = try NIOSSLPrivateKey(file: pem, format: .pem)
+                tls = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
+            }
+            let tcp = try bootstrap(.network, tls: tls).bind(host: config.bindAddress, port: port).wait()
             boundPort = tcp.localAddress?.port
             channels.append(tcp)
         }
     }
 
-    private func bootstrap(_ transport: Transport) -> ServerBootstrap {
+    private func bootstrap(_ transport: Transport, tls: NIOSSLContext? = nil) -> ServerBootstrap {
         let service = self.service
         let maxBody = service.configuration.maxBodyBytes
         let idle = TimeAmount.seconds(service.configuration.idleTimeout)
@@ -46,6 +54,7 @@ public final class XenAPIServer: @unchecked Sendable {
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(

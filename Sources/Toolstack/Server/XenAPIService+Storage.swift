@@ -25,6 +25,7 @@ extension XenAPIService {
         case "VDI.resize": return { [self] c in try vdiResize(c, online: false) }
         case "VDI.resize_online": return { [self] c in try vdiResize(c, online: true) }
         case "VDI.update": return { [self] c in try vdiUpdate(c) }
+        case "VDI.introduce": return { [self] c in try vdiIntroduce(c) }
         case "VDI.forget": return { [self] c in try vdiForget(c) }
         case "VDI.db_introduce": return { [self] c in try vdiDBIntroduce(c) }
         case "VDI.db_forget": return { [self] c in try vdiForget(c) }
@@ -374,6 +375,29 @@ extension XenAPIService {
             txn.delete("VDI", ref)
         }
         return .string("")
+    }
+
+    /// `VDI.introduce`: `vdi_introduce` makes the record of a volume the SR holds (by uuid and location).
+    private func vdiIntroduce(_ c: APICall) throws -> XMLRPCValue {
+        guard (11...18).contains(c.args.count) else { throw APIFailure.arity(c.method, expected: 19, received: c.args.count + 1) }
+        let uuid = try c.string(0, "uuid")
+        let srRef = try c.string(3, "SR")
+        let location = try c.string(8, "location")
+        if db.read({ $0.all("VDI") }).contains(where: { $0.uuid == uuid }) { throw APIFailure("VDI_EXISTS", uuid) }
+        let (sr, pbd) = try srContext(srRef, attached: true)
+        var call = smCall("vdi_introduce", sr, pbd, task: c.task)
+        call.vdi = (uuid, ObjectRef.null, location, try c.map(10, "sm_config"))
+        call.newUUID = uuid
+        let info = try runPlugin(type: sr.string("type"), call)
+        let ref = try adopt(info, sr: srRef, defaults: [:])
+        try db.write { txn in
+            try txn.update("VDI", ref) { r in
+                r.fields["name_label"] = .string(try c.string(1, "name_label"))
+                r.fields["name_description"] = .string(try c.string(2, "name_description"))
+                r.fields["other_config"] = try c.value(7, .map, "other_config")
+            }
+        }
+        return .string(ref)
     }
 
     /// `VDI.db_introduce`: the record a plugin makes for a volume it created or found.

@@ -19,6 +19,8 @@ public struct SMCall: Sendable {
     public var driverParams: [String: String]?
     /// The SR's `sm_config` (`sr_probe`).
     public var srSMConfig: [String: String]?
+    /// `new_uuid` (`vdi_introduce`).
+    public var newUUID: String?
     /// The task the call runs under.
     public var subtaskOf: String?
 
@@ -50,6 +52,7 @@ public struct SMCall: Sendable {
         }
         if vdi == nil, let vdiSMConfig { members.append(XMLRPCMember("vdi_sm_config", map(vdiSMConfig))) }
         if let driverParams { members.append(XMLRPCMember("driver_params", map(driverParams))) }
+        if let newUUID { members.append(XMLRPCMember("new_uuid", .string(newUUID))) }
         if let subtaskOf { members.append(XMLRPCMember("subtask_of", .string(subtaskOf))) }
         return XMLRPCEncoder(style: .xapi).encode(XMLRPCMethodCall(methodName: command, params: [.struct(members)]))
     }

@@ -22,8 +22,9 @@ final class TestToolstack: @unchecked Sendable {
     /// The password accepted over TCP.
     static let password = "s3cret-pw"
 
-    /// Starts a toolstackd on `root` (a new directory unless given: restarts reuse one), TCP on an ephemeral port when `tcp`.
-    init(root existing: String? = nil, tcp: Bool = false) throws {
+    /// Starts a toolstackd on `root` (a new directory unless given: restarts reuse one), TCP on an
+    /// ephemeral port when `tcp` (HTTPS unless `plain`).
+    init(root existing: String? = nil, tcp: Bool = false, plain: Bool = false) throws {
         setenv("SWIFTSM_GC_AUTOSTART", "0", 1)
         let smdriver = try Executables.require("smdriver")
         if let existing { root = existing } else {
@@ -39,8 +40,10 @@ final class TestToolstack: @unchecked Sendable {
         let state = root + "/st"
         try? FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         try "root-password-hash = \(PasswordHash.make(Self.password))\n".write(toFile: state + "/toolstackd.conf", atomically: true, encoding: .utf8)
-        configuration = ToolstackConfiguration(stateDirectory: state, socketPath: root + "/sock/xapi", port: tcp ? 0 : nil,
-                                               smDirectory: sm, runDirectory: root + "/r")
+        var configuration = ToolstackConfiguration(stateDirectory: state, socketPath: root + "/sock/xapi", port: tcp ? 0 : nil,
+                                                   smDirectory: sm, runDirectory: root + "/r")
+        configuration.tls = !plain
+        self.configuration = configuration
         var log = Logger(label: "toolstackd-test")
         log.logLevel = .warning
         let db = try ObjectDatabase(store: try SQLiteObjectStore(path: configuration.databaseFile))
