@@ -43,6 +43,11 @@ import XenAPIWire
         #expect(try c.call("task.get_error_info", [.string(bad)]) == .array(["HANDLE_INVALID", "VDI", "OpaqueRef:nothing"]))
         // SM tasks cannot be cancelled; client tasks can.
         #expect(throws: APIFailure.self) { try c.call("task.cancel", [.string(bad)]) }
+        let mine = try c.call("task.create", ["backup", "a client's own task"])
+        #expect(try c.call("task.get_allowed_operations", [mine]) == .array(["cancel"]))
+        _ = try c.call("task.cancel", [mine])
+        #expect(try c.call("task.get_status", [mine]) == "cancelled")
+        #expect(try c.call("task.get_error_info", [mine]) == .array(["TASK_CANCELLED", mine]))
         _ = try c.call("task.destroy", [.string(bad)])
         #expect(throws: APIFailure.self) { try c.call("task.get_status", [.string(bad)]) }
     }

@@ -50,6 +50,7 @@ struct ToolstackDaemon: ParsableCommand {
         let server = XenAPIServer(service: service)
         try server.start()
         service.registerPlugins()
+        service.reattachStorage()
         let tcp = server.boundPort.map { " and TCP port \($0)" } ?? ""
         log.info("toolstackd: \(store.description); listening on \(config.socketPath)\(tcp)")
         FileHandle.standardError.write(Data("toolstackd ready\n".utf8))

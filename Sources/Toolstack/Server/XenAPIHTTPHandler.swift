@@ -15,7 +15,8 @@ final class XenAPIHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var tooLarge = false
-    private static let workers = DispatchQueue(label: "toolstackd.calls", attributes: .concurrent)
+    /// Whether a call is being answered: a long storage call is not an idle connection.
+    private var busy = false
 
     init(service: XenAPIService, transport: Transport, maxBody: Int) {
         self.service = service
@@ -44,7 +45,11 @@ final class XenAPIHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) } else { context.fireUserInboundEventTriggered(event) }
+        if event is IdleStateHandler.IdleStateEvent {
+            if !busy { context.close(promise: nil) }
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -71,10 +76,18 @@ final class XenAPIHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let service = self.service, transport = self.transport
         let loop = context.eventLoop
-        Self.workers.async {
+        busy = true
+        // One thread per call, not a bounded pool: a storage call blocks until its plugin exits,
+        // and the plugin's callbacks must always find a thread to answer them.
+        let worker = Thread {
             let bytes = json ? Self.answerJSON(service, request, transport) : Self.answerXML(service, request, transport)
-            loop.execute { loopBound.value.0.eventLoopSend(loopBound.value.1, head, bytes, json) }
+            loop.execute {
+                loopBound.value.0.busy = false
+                loopBound.value.0.eventLoopSend(loopBound.value.1, head, bytes, json)
+            }
         }
+        worker.stackSize = 1 << 20
+        worker.start()
     }
 
     private func eventLoopSend(_ context: ChannelHandlerContext, _ head: HTTPRequestHead, _ bytes: [UInt8], _ json: Bool) {

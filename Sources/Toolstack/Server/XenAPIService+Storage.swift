@@ -523,6 +523,23 @@ extension XenAPIService {
         return .string("")
     }
 
+    // MARK: - Restart
+
+    /// After a start: the PBDs recorded attached on this host are attached again (`sr_attach`, whose
+    /// scan reconciles the records with what the SR holds); one that fails is marked unplugged.
+    public func reattachStorage() {
+        let pbds = db.read { v in v.all("PBD").filter { $0.string("host") == hostRef && $0.bool("currently_attached") } }
+        for pbd in pbds {
+            do {
+                let (sr, _) = try srContext(pbd.string("SR"), attached: false)
+                _ = try runPlugin(type: sr.string("type"), smCall("sr_attach", sr, pbd, task: nil))
+            } catch {
+                log.warning("re-attaching PBD \(pbd.ref) failed: \(error)")
+                _ = try? db.write { txn in try txn.update("PBD", pbd.ref) { $0.fields["currently_attached"] = .boolean(false) } }
+            }
+        }
+    }
+
     // MARK: - SM records
 
     /// Creates or refreshes one SM record per installed plugin from its `sr_get_driver_info`.

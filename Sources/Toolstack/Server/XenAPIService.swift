@@ -18,8 +18,6 @@ public final class XenAPIService: @unchecked Sendable {
     public private(set) var hostRef = ObjectRef.null
     /// The pool's reference.
     public private(set) var poolRef = ObjectRef.null
-    /// Background work for `Async.` calls.
-    let asyncQueue = DispatchQueue(label: "toolstackd.async", attributes: .concurrent)
 
     /// A service over `db`, bootstrapping the pool, this host and its control domain on first start,
     /// recovering what a crash left (tasks in flight fail, operations in progress are cleared).
@@ -61,9 +59,9 @@ public final class XenAPIService: @unchecked Sendable {
             let task = try createTask(name: "Async.\(name)", session: session)
             call.task = task
             let asyncCall = call
-            asyncQueue.async { [self] in
+            Thread { [self] in
                 finishTask(task, Result { try handler(asyncCall) })
-            }
+            }.start()
             return .string(task)
         }
         return try handler(call)
@@ -90,7 +88,7 @@ public final class XenAPIService: @unchecked Sendable {
         case "task.destroy": return { [self] c in try destroyTask(c) }
         case "task.create": return { [self] c in
             try c.arity(2)
-            let t = try createTask(name: try c.string(0, "label"), session: c.session)
+            let t = try createTask(name: try c.string(0, "label"), session: c.session, cancellable: true)
             try db.write { txn in try txn.update("task", t) { $0.fields["name_description"] = .string(try c.string(1, "description")) } }
             return .string(t)
         }

@@ -51,6 +51,7 @@ final class TestToolstack: @unchecked Sendable {
         server = XenAPIServer(service: service)
         try server.start()
         service.registerPlugins()
+        service.reattachStorage()
     }
 
     /// A client on the local socket, logged in as root.
