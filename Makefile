@@ -5,7 +5,7 @@ JOBS       ?= 2
 BUILDFLAGS  = -c release -j $(JOBS) -Xswiftc -enable-testing
 BIN         = $(shell $(SWIFT) build $(BUILDFLAGS) --show-bin-path 2>/dev/null)
 
-.PHONY: deps build test unit-test cli-test toolstack-test package-test run bench clean install deb static
+.PHONY: deps build test unit-test cli-test toolstack-test package-test run bench bench-toolstack clean install deb static
 
 deps:
 	@scripts/install-deps.sh
@@ -64,6 +64,10 @@ package-test:
 
 bench: deps
 	bench/run.sh
+
+# toolstackd: VDI.snapshot through the SDK and xe vs smdriver directly; concurrent SDK clients.
+bench-toolstack: build
+	TOOLSTACKD=$(BIN)/toolstackd XE=$(BIN)/xe SMDRIVER=$(BIN)/smdriver python3 bench/toolstack-bench.py
 
 clean:
 	rm -rf .build var

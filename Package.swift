@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C shims over Debian's libraries (system-library targets, found with pkg-config).
@@ -54,6 +55,11 @@ let package = Package(
                                                   .product(name: "NIOSSL", package: "swift-nio-ssl")],
                 path: "Sources/Toolstack", linkerSettings: [.linkedLibrary("crypt")]),
 
+        // The PostgreSQL store of the toolstack (a pool's hosts share one database), apart so that
+        // what does not need it does not build it.
+        .target(name: "ToolstackPostgres", dependencies: ["Toolstack", .product(name: "PostgresNIO", package: "postgres-nio")],
+                path: "Sources/ToolstackPostgres"),
+
         // Executables: thin, parse arguments, call a library, print.
         .executableTarget(name: "vhd",
                           dependencies: ["VHD", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -63,7 +69,7 @@ let package = Package(
                           dependencies: ["SMCore", "EXTDriver", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Commands/smdriver"),
         .executableTarget(name: "toolstackd",
-                          dependencies: ["Toolstack", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                          dependencies: ["Toolstack", "ToolstackPostgres", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           path: "Sources/Commands/toolstackd"),
         .executableTarget(name: "xe", dependencies: ["Toolstack"], path: "Sources/Commands/xe"),
@@ -76,7 +82,7 @@ let package = Package(
         .target(name: "FakeXapi", dependencies: ["SMCore"], path: "Tests/FakeXapi"),
         .testTarget(name: "SMCoreTests", dependencies: ["SMCore", "FakeXapi"], path: "Tests/SMCoreTests"),
         .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "SMCore", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),
-        .testTarget(name: "ToolstackTests", dependencies: ["Toolstack", "XenAPIWire"], path: "Tests/ToolstackTests"),
+        .testTarget(name: "ToolstackTests", dependencies: ["Toolstack", "ToolstackPostgres", "XenAPIWire"], path: "Tests/ToolstackTests"),
         .testTarget(name: "DatapathTests", dependencies: ["SMCore", "VHD"], path: "Tests/DatapathTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -9,6 +9,7 @@ packages=(
   e2fsprogs util-linux  # mkfs.ext4, losetup
   libsqlite3-dev libcrypt-dev   # toolstackd: the embedded store (GRDB), root's password hash (crypt(3))
   python3-pip         # the XenAPI SDK (PyPI xenapi) for the toolstack tests
+  postgresql postgresql-client openssl   # toolstackd's PostgreSQL store (a real server in the tests), its TLS certificate
 )
 missing=()
 for p in "${packages[@]}"; do

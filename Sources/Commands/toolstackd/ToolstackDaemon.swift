@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Toolstack
+import ToolstackPostgres
 
 /// toolstackd: the XenAPI server of a SwiftSM host, in the foreground.
 @main
@@ -28,6 +29,9 @@ struct ToolstackDaemon: ParsableCommand {
     @Option(help: "Run directory for the plugins (default <state-dir>/run; keep it short).")
     var runDir: String?
 
+    @Option(help: "The store: sqlite (state.db in the state directory, the default) or postgres://user[:password]@host[:port]/database.")
+    var database: String = "sqlite"
+
     @Flag(help: "Read a password on stdin, print its hash for toolstackd.conf (root-password-hash = …) and exit.")
     var hashPassword = false
 
@@ -44,7 +48,8 @@ struct ToolstackDaemon: ParsableCommand {
         var config = ToolstackConfiguration(stateDirectory: stateDir, socketPath: socket, port: port, smDirectory: smDir,
                                             runDirectory: runDir)
         config.tls = !plainHttp
-        let store = try SQLiteObjectStore(path: config.databaseFile)
+        let store: any ObjectStore = database == "sqlite"
+            ? try SQLiteObjectStore(path: config.databaseFile) : try PostgresObjectStore(url: database)
         let db = try ObjectDatabase(store: store)
         let service = try XenAPIService(db: db, configuration: config, log: log)
         let server = XenAPIServer(service: service)

@@ -24,7 +24,8 @@ final class TestToolstack: @unchecked Sendable {
 
     /// Starts a toolstackd on `root` (a new directory unless given: restarts reuse one), TCP on an
     /// ephemeral port when `tcp` (HTTPS unless `plain`).
-    init(root existing: String? = nil, tcp: Bool = false, plain: Bool = false) throws {
+    init(root existing: String? = nil, tcp: Bool = false, plain: Bool = false,
+         store makeStore: ((ToolstackConfiguration) throws -> any ObjectStore)? = nil) throws {
         setenv("SWIFTSM_GC_AUTOSTART", "0", 1)
         let smdriver = try Executables.require("smdriver")
         if let existing { root = existing } else {
@@ -46,7 +47,8 @@ final class TestToolstack: @unchecked Sendable {
         self.configuration = configuration
         var log = Logger(label: "toolstackd-test")
         log.logLevel = .warning
-        let db = try ObjectDatabase(store: try SQLiteObjectStore(path: configuration.databaseFile))
+        let store = try makeStore?(configuration) ?? SQLiteObjectStore(path: configuration.databaseFile)
+        let db = try ObjectDatabase(store: store)
         service = try XenAPIService(db: db, configuration: configuration, log: log)
         server = XenAPIServer(service: service)
         try server.start()
