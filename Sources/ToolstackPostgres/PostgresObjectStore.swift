@@ -74,6 +74,7 @@ public final class PostgresObjectStore: ObjectStore, @unchecked Sendable {
         }
     }
 
+    /// Every stored object.
     public func loadAll() throws -> [ObjectRecord] {
         try run { c, log in
             try c.query("SELECT ref, class, record FROM objects", logger: log).wait().rows.compactMap { row in
@@ -83,6 +84,7 @@ public final class PostgresObjectStore: ObjectStore, @unchecked Sendable {
         }
     }
 
+    /// Writes `upserts` and removes `deletions` in one PostgreSQL transaction.
     public func commit(upserts: [ObjectRecord], deletions: [String]) throws {
         let rows = upserts.compactMap { r -> (String, String, String, String)? in
             guard let spec = DataModel.classes[r.cls] else { return nil }

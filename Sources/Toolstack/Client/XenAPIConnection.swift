@@ -24,6 +24,7 @@ public final class XenAPIConnection: @unchecked Sendable {
         /// The answer was not a XenAPI response.
         case protocolError(String)
 
+        /// What went wrong, for messages.
         public var description: String {
             switch self {
             case .connection(let s): return "connection failed: \(s)"

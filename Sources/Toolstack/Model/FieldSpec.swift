@@ -42,10 +42,12 @@ public struct FieldSpec: Sendable, Hashable {
     /// Whether `set_<name>` exists.
     public var isSettable: Bool { access != .readOnly }
 
+    /// Equal specs: same name, type, access, reverse link and default.
     public static func == (a: FieldSpec, b: FieldSpec) -> Bool {
         a.name == b.name && a.kind == b.kind && a.access == b.access && a.reverse?.cls == b.reverse?.cls
             && a.reverse?.field == b.reverse?.field && a.defaultValue == b.defaultValue
     }
 
+    /// Hashes the name.
     public func hash(into hasher: inout Hasher) { hasher.combine(name) }
 }

@@ -37,6 +37,7 @@ public final class SQLiteObjectStore: ObjectStore, @unchecked Sendable {
         try queue.read { db in try Self.migrator.appliedMigrations(db) }
     }
 
+    /// Every stored object.
     public func loadAll() throws -> [ObjectRecord] {
         try queue.read { db in
             try Row.fetchAll(db, sql: "SELECT ref, class, record FROM objects").compactMap { row in
@@ -45,6 +46,7 @@ public final class SQLiteObjectStore: ObjectStore, @unchecked Sendable {
         }
     }
 
+    /// Writes `upserts` and removes `deletions` in one SQLite transaction.
     public func commit(upserts: [ObjectRecord], deletions: [String]) throws {
         try queue.write { db in
             for ref in deletions { try db.execute(sql: "DELETE FROM objects WHERE ref = ?", arguments: [ref]) }
@@ -58,5 +60,6 @@ public final class SQLiteObjectStore: ObjectStore, @unchecked Sendable {
         }
     }
 
+    /// `sqlite:<path>`, for logs.
     public var description: String { "sqlite:\(path)" }
 }
