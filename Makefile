@@ -68,6 +68,7 @@ bench: deps
 # toolstackd: VDI.snapshot through the SDK and xe vs smdriver directly; concurrent SDK clients.
 bench-toolstack: build
 	TOOLSTACKD=$(BIN)/toolstackd XE=$(BIN)/xe SMDRIVER=$(BIN)/smdriver python3 bench/toolstack-bench.py
+	TOOLSTACKD=$(BIN)/toolstackd XE=$(BIN)/xe SMDRIVER=$(BIN)/smdriver STORE=postgres python3 bench/toolstack-bench.py
 
 clean:
 	rm -rf .build var

@@ -2,7 +2,7 @@
 """Toolstack benchmark, side by side in one run: whole-call latency of VDI.snapshot through the
 XenAPI SDK and through `xe vdi-snapshot`, against calling `smdriver` directly with the same
 document; then N concurrent SDK clients doing record reads and VDI create/snapshot/destroy on one
-SR (calls per second, p99 latency, errors). Usage: TOOLSTACKD=… XE=… SMDRIVER=… toolstack-bench.py"""
+SR (calls per second, p99 latency, errors). Usage: TOOLSTACKD=… XE=… SMDRIVER=… [STORE=postgres] toolstack-bench.py"""
 import os, statistics, subprocess, sys, tempfile, threading, time, xmlrpc.client
 import XenAPI
 
@@ -10,14 +10,23 @@ TOOLSTACKD, XE, SMDRIVER = os.environ["TOOLSTACKD"], os.environ["XE"], os.enviro
 ROUNDS = int(os.environ.get("ROUNDS", "20"))
 CLIENTS = int(os.environ.get("CLIENTS", "100"))
 ITERATIONS = int(os.environ.get("ITERATIONS", "3"))
+STORE = os.environ.get("STORE", "sqlite")     # or postgres: a server from scripts/postgres-test-server.sh
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 root = tempfile.mkdtemp(prefix="tsb-", dir="/tmp")
 os.makedirs(root + "/sm"); os.makedirs(root + "/sr")
 os.symlink(SMDRIVER, root + "/sm/EXTSR")
 sock = root + "/xapi"
 env = dict(os.environ, SWIFTSM_GC_AUTOSTART="0")
+store_args = []
+if STORE == "postgres":
+    os.chmod(root, 0o755)      # the server runs as user postgres under it
+    pg_port = str(40000 + os.getpid() % 20000)
+    subprocess.run([HERE + "/../scripts/postgres-test-server.sh", "start", root + "/pg", pg_port], check=True)
+    subprocess.run(["psql", "-h", "127.0.0.1", "-p", pg_port, "-U", "swiftsm", "-d", "postgres", "-qc", "CREATE DATABASE bench"], check=True)
+    store_args = ["--database", "postgres://swiftsm@127.0.0.1:%s/bench" % pg_port]
 daemon = subprocess.Popen([TOOLSTACKD, "--state-dir", root + "/st", "--socket", sock, "--sm-dir", root + "/sm",
-                           "--run-dir", root + "/r"], env=env, stderr=open(root + "/log", "w"))
+                           "--run-dir", root + "/r"] + store_args, env=env, stderr=open(root + "/log", "w"))
 for _ in range(100):
     if os.path.exists(sock): break
     time.sleep(0.1)
@@ -102,9 +111,11 @@ try:
     for th in threads: th.start()
     for th in threads: th.join()
     wall = time.perf_counter() - t0
-    print("%d concurrent SDK clients x %d rounds (records read; VDI create, snapshot, destroy) on one SR, SQLite store:" % (CLIENTS, ITERATIONS))
+    print("%d concurrent SDK clients x %d rounds (records read; VDI create, snapshot, destroy) on one SR, %s store:" % (CLIENTS, ITERATIONS, STORE))
     print("  calls/s %.1f   p50 %.0f ms   p99 %.0f ms   errors %d" % (len(latencies) / wall, pct(latencies, 50), pct(latencies, 99), len(errors)))
     for e in errors[:5]: print("   ", e)
 finally:
     daemon.terminate(); daemon.wait()
+    if STORE == "postgres":
+        subprocess.run([HERE + "/../scripts/postgres-test-server.sh", "stop", root + "/pg"])
     subprocess.run(["rm", "-rf", root])
