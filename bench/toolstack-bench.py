@@ -3,7 +3,7 @@
 XenAPI SDK and through `xe vdi-snapshot`, against calling `smdriver` directly with the same
 document; then N concurrent SDK clients doing record reads and VDI create/snapshot/destroy on one
 SR (calls per second, p99 latency, errors). Usage: TOOLSTACKD=… XE=… SMDRIVER=… [STORE=postgres] toolstack-bench.py"""
-import os, statistics, subprocess, sys, tempfile, threading, time, xmlrpc.client
+import os, statistics, subprocess, sys, threading, time, xmlrpc.client
 import XenAPI
 
 TOOLSTACKD, XE, SMDRIVER = os.environ["TOOLSTACKD"], os.environ["XE"], os.environ["SMDRIVER"]
@@ -13,7 +13,8 @@ ITERATIONS = int(os.environ.get("ITERATIONS", "3"))
 STORE = os.environ.get("STORE", "sqlite")     # or postgres: a server from scripts/postgres-test-server.sh
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-root = tempfile.mkdtemp(prefix="tsb-", dir="/tmp")
+root = "/tmp/tsb-%d" % os.getpid()      # no "_": the SDK's UDSTransport turns "_" into "/"
+os.makedirs(root, mode=0o700)
 os.makedirs(root + "/sm"); os.makedirs(root + "/sr")
 os.symlink(SMDRIVER, root + "/sm/EXTSR")
 sock = root + "/xapi"
@@ -27,10 +28,9 @@ if STORE == "postgres":
     store_args = ["--database", "postgres://swiftsm@127.0.0.1:%s/bench" % pg_port]
 daemon = subprocess.Popen([TOOLSTACKD, "--state-dir", root + "/st", "--socket", sock, "--sm-dir", root + "/sm",
                            "--run-dir", root + "/r"] + store_args, env=env, stderr=open(root + "/log", "w"))
-for _ in range(100):
-    if os.path.exists(sock): break
+for _ in range(600):
+    if os.path.exists(sock) and "ready" in open(root + "/log").read(): break
     time.sleep(0.1)
-time.sleep(0.3)
 
 
 def session():
@@ -118,4 +118,5 @@ finally:
     daemon.terminate(); daemon.wait()
     if STORE == "postgres":
         subprocess.run([HERE + "/../scripts/postgres-test-server.sh", "stop", root + "/pg"])
-    subprocess.run(["rm", "-rf", root])
+    if os.environ.get("KEEP"): print("kept", root)
+    else: subprocess.run(["rm", "-rf", root])
