@@ -46,7 +46,7 @@ PRODUCTS    = smdriver swiftsm-datapath vhd toolstackd xe
 VERSION    ?= 0.1.0
 
 static: deps
-	$(SWIFT) build -c release -j $(JOBS) --scratch-path $(STATICDIR) --static-swift-stdlib $(addprefix --product ,$(PRODUCTS))
+	for p in $(PRODUCTS); do $(SWIFT) build -c release -j $(JOBS) --scratch-path $(STATICDIR) --static-swift-stdlib --product $$p || exit 1; done
 
 install: static
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/swiftsm $(DESTDIR)/opt/xensource/sm $(DESTDIR)/lib/systemd/system
