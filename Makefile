@@ -5,7 +5,7 @@ JOBS       ?= 2
 BUILDFLAGS  = -c release -j $(JOBS) -Xswiftc -enable-testing
 BIN         = $(shell $(SWIFT) build $(BUILDFLAGS) --show-bin-path 2>/dev/null)
 
-.PHONY: deps build test unit-test cli-test run bench clean
+.PHONY: deps build test unit-test cli-test toolstack-test package-test run bench bench-toolstack clean install deb static
 
 deps:
 	@scripts/install-deps.sh
@@ -24,14 +24,51 @@ unit-test: build
 cli-test: build
 	VHD=$(BIN)/vhd scripts/cli-tests.sh
 
-test: unit-test cli-test
+# toolstackd with real clients: the PyPI XenAPI SDK (socket and TCP), xe, the socket's protection.
+toolstack-test: build
+	TOOLSTACKD=$(BIN)/toolstackd XE=$(BIN)/xe SMDRIVER=$(BIN)/smdriver VHD=$(BIN)/vhd timeout 600 scripts/toolstack-tests.sh
+
+test: unit-test cli-test toolstack-test
 
 run: build
 	VHD=$(BIN)/vhd scripts/quickstart.sh
 	VHD=$(BIN)/vhd SMDRIVER=$(BIN)/smdriver scripts/quickstart-sm.sh
+	VHD=$(BIN)/vhd SMDRIVER=$(BIN)/smdriver TOOLSTACKD=$(BIN)/toolstackd XE=$(BIN)/xe scripts/quickstart-toolstack.sh
+
+# Installed like a product: release binaries with the static Swift runtime (process start is most
+# of an SM call), the plugins where xapi looks for them (links to smdriver), toolstackd with its
+# unit, xe. DESTDIR and PREFIX as usual; `make deb` packages the same with dpkg-deb.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+STATICDIR   = .build/static
+STATICBIN   = $(STATICDIR)/release
+PRODUCTS    = smdriver swiftsm-datapath vhd toolstackd xe
+VERSION    ?= 0.1.0
+
+static: deps
+	for p in $(PRODUCTS); do $(SWIFT) build -c release -j $(JOBS) --scratch-path $(STATICDIR) --static-swift-stdlib --product $$p || exit 1; done
+
+install: static
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/swiftsm $(DESTDIR)/opt/xensource/sm $(DESTDIR)/lib/systemd/system
+	install -m 755 $(STATICBIN)/smdriver $(STATICBIN)/swiftsm-datapath $(DESTDIR)$(PREFIX)/libexec/swiftsm/
+	install -m 755 $(STATICBIN)/vhd $(STATICBIN)/toolstackd $(STATICBIN)/xe $(DESTDIR)$(PREFIX)/bin/
+	for t in EXT NFS LVMoISCSI; do ln -sf $(PREFIX)/libexec/swiftsm/smdriver $(DESTDIR)/opt/xensource/sm/$${t}SR; done
+	sed 's|@PREFIX@|$(PREFIX)|' packaging/swiftsm-toolstackd.service > $(DESTDIR)/lib/systemd/system/swiftsm-toolstackd.service
+
+deb:
+	rm -rf .build/deb && $(MAKE) install DESTDIR=$(CURDIR)/.build/deb/root PREFIX=/usr
+	scripts/make-deb.sh .build/deb/root $(VERSION) .build/swiftsm_$(VERSION).deb
+
+package-test:
+	scripts/package-tests.sh
 
 bench: deps
 	bench/run.sh
+
+# toolstackd: VDI.snapshot through the SDK and xe vs smdriver directly; concurrent SDK clients.
+bench-toolstack: build
+	TOOLSTACKD=$(BIN)/toolstackd XE=$(BIN)/xe SMDRIVER=$(BIN)/smdriver python3 bench/toolstack-bench.py
+	TOOLSTACKD=$(BIN)/toolstackd XE=$(BIN)/xe SMDRIVER=$(BIN)/smdriver STORE=postgres python3 bench/toolstack-bench.py
 
 clean:
 	rm -rf .build var

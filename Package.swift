@@ -14,6 +14,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C shims over Debian's libraries (system-library targets, found with pkg-config).
@@ -32,8 +35,10 @@ let package = Package(
         .target(name: "VHD",
                 dependencies: [.product(name: "SystemPackage", package: "swift-system")],
                 path: "Sources/VHD"),
+        // The wire module beneath SMCore and Toolstack: the XML-RPC codec.
+        .target(name: "XenAPIWire", path: "Sources/XenAPIWire"),
         // The storage manager core (SMAPIv1, VHD repository, journal, locks, datapath, GC).
-        .target(name: "SMCore", dependencies: ["VHD", .product(name: "Logging", package: "swift-log"),
+        .target(name: "SMCore", dependencies: ["VHD", "XenAPIWire", .product(name: "Logging", package: "swift-log"),
                                                .product(name: "NIOCore", package: "swift-nio"),
                                                .product(name: "NIOPosix", package: "swift-nio"),
                                                .product(name: "SystemPackage", package: "swift-system")],
@@ -45,7 +50,18 @@ let package = Package(
         // Every driver by name, for the executables that must find one again (smdriver, the data path).
         .target(name: "DriverRegistry", dependencies: ["SMCore", "EXTDriver"], path: "Sources/Drivers/Registry"),
         // The thin toolstack on top of SMAPIv1.
-        .target(name: "Toolstack", dependencies: ["SMCore"], path: "Sources/Toolstack"),
+        .target(name: "Toolstack", dependencies: ["XenAPIWire", .product(name: "GRDB", package: "GRDB.swift"),
+                                                  .product(name: "Logging", package: "swift-log"),
+                                                  .product(name: "NIOCore", package: "swift-nio"),
+                                                  .product(name: "NIOPosix", package: "swift-nio"),
+                                                  .product(name: "NIOHTTP1", package: "swift-nio"),
+                                                  .product(name: "NIOSSL", package: "swift-nio-ssl")],
+                path: "Sources/Toolstack", linkerSettings: [.linkedLibrary("crypt")]),
+
+        // The PostgreSQL store of the toolstack (a pool's hosts share one database), apart so that
+        // what does not need it does not build it.
+        .target(name: "ToolstackPostgres", dependencies: ["Toolstack", .product(name: "PostgresNIO", package: "postgres-nio")],
+                path: "Sources/ToolstackPostgres"),
 
         // Executables: thin, parse arguments, call a library, print.
         .executableTarget(name: "vhd",
@@ -55,6 +71,11 @@ let package = Package(
         .executableTarget(name: "smdriver",
                           dependencies: ["SMCore", "DriverRegistry", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Commands/smdriver"),
+        .executableTarget(name: "toolstackd",
+                          dependencies: ["Toolstack", "ToolstackPostgres", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log")],
+                          path: "Sources/Commands/toolstackd"),
+        .executableTarget(name: "xe", dependencies: ["Toolstack"], path: "Sources/Commands/xe"),
         .executableTarget(name: "swiftsm-datapath", dependencies: ["SMCore", "DriverRegistry",
                                                                  .product(name: "Logging", package: "swift-log")],
                           path: "Sources/Commands/swiftsm-datapath"),
@@ -66,6 +87,7 @@ let package = Package(
         .target(name: "FakeXapi", dependencies: ["SMCore"], path: "Tests/FakeXapi"),
         .testTarget(name: "SMCoreTests", dependencies: ["SMCore", "FakeXapi"], path: "Tests/SMCoreTests"),
         .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "SMCore", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),
+        .testTarget(name: "ToolstackTests", dependencies: ["Toolstack", "ToolstackPostgres", "XenAPIWire"], path: "Tests/ToolstackTests"),
         .testTarget(name: "DatapathTests", dependencies: ["SMCore", "VHD"], path: "Tests/DatapathTests"),
         // A container with LV semantics (extents of one preallocated file) for the contract suite.
         .target(name: "TestContainers", dependencies: ["SMCore", "VHD"], path: "Tests/TestContainers"),

@@ -7,6 +7,9 @@ packages=(
   libiscsi-dev libnfs-dev libdevmapper-dev liblvm2-dev libxen-dev   # C shims
   libxml2-dev         # FoundationXML
   e2fsprogs util-linux  # mkfs.ext4, losetup
+  libsqlite3-dev libcrypt-dev   # toolstackd: the embedded store (GRDB), root's password hash (crypt(3))
+  python3-pip         # the XenAPI SDK (PyPI xenapi) for the toolstack tests
+  postgresql postgresql-client openssl   # toolstackd's PostgreSQL store (a real server in the tests), its TLS certificate
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -18,3 +21,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# The public XenAPI SDK the toolstack tests drive toolstackd with.
+python3 -c "import XenAPI" 2>/dev/null || python3 -m pip install --quiet xenapi 2>/dev/null \
+  || python3 -m pip install --quiet --break-system-packages xenapi

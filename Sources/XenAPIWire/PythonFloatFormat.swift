@@ -1,8 +1,8 @@
 /// Formats doubles the way Python's `repr(float)` does (shortest round-trip digits, fixed
 /// notation for decimal exponents -4 through 15, otherwise `d.ddde±XX`), as `xmlrpc.client` writes them.
-enum PythonFloatFormat {
+public enum PythonFloatFormat {
     /// Python's `repr` of `value`.
-    static func repr(_ value: Double) -> String {
+    public static func repr(_ value: Double) -> String {
         if value.isNaN { return "nan" }
         if value.isInfinite { return value < 0 ? "-inf" : "inf" }
         let sign = value.sign == .minus ? "-" : ""

@@ -1,0 +1,30 @@
+import Foundation
+import Toolstack
+
+// xe: the XenAPI command line (xe's syntax and output) over toolstackd's local socket
+// (XE_SOCKET or /var/lib/xcp/xapi) or, with -s HOST [-p PORT] -u USER -pw PASSWORD, over HTTPS
+// (plain HTTP with --nossl).
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard let invocation = XeInvocation(arguments.isEmpty ? ["help"] : arguments) else {
+    FileHandle.standardError.write(Data("Usage: xe <command> [key=value …]; xe help\n".utf8))
+    exit(1)
+}
+let endpoint: XenAPIConnection.Endpoint = invocation.server.map { invocation.noSSL ? .tcp($0, invocation.port) : .tls($0, invocation.port) }
+    ?? .unix(ProcessInfo.processInfo.environment["XE_SOCKET"] ?? "/var/lib/xcp/xapi")
+let api = XenAPIConnection(endpoint: endpoint)
+do {
+    if invocation.command != "help" { _ = try api.login(user: invocation.username, password: invocation.password) }
+    let output = try XeRunner(api: api, showProgress: isatty(1) != 0).run(invocation)
+    FileHandle.standardOutput.write(Data(output.utf8))
+    if invocation.command != "help" { _ = try? api.call("session.logout") }
+    exit(0)
+} catch let e as XeError {
+    FileHandle.standardError.write(Data((e.message + "\n").utf8))
+    exit(e.status)
+} catch let f as APIFailure {
+    FileHandle.standardError.write(Data((XeError(f).message + "\n").utf8))
+    exit(1)
+} catch {
+    FileHandle.standardError.write(Data("\(error)\n".utf8))
+    exit(3)
+}

@@ -1,0 +1,82 @@
+import Foundation
+import XenAPIWire
+
+/// Tasks: every `Async.` call runs in one, with `status`, `progress`, `result` and `error_info`.
+extension XenAPIService {
+    /// A new pending task; its reference.
+    func createTask(name: String, session: String, cancellable: Bool = false) throws -> String {
+        let t = ObjectRecord(DataModel.task, [
+            "name_label": .string(name), "created": .dateTime(XenAPITime.string()), "resident_on": .string(hostRef),
+            "status": .string("pending"), "allowed_operations": .array(cancellable ? ["cancel"] : []),
+            "other_config": .struct([XMLRPCMember("session", .string(session))]),
+        ])
+        try db.write { txn in txn.put(t) }
+        return t.ref
+    }
+
+    /// Records how task `ref` ended.
+    func finishTask(_ ref: String, _ outcome: Result<XMLRPCValue, any Error>) {
+        _ = try? db.write { txn in
+            try txn.update("task", ref) { t in
+                guard t.string("status") == "pending" || t.string("status") == "cancelling" else { return }
+                switch outcome {
+                case .success(let value):
+                    t.fields["status"] = .string("success")
+                    t.fields["result"] = .string(XMLRPCEncoder(style: .xapi).encode(value))
+                case .failure(let error):
+                    let failure = (error as? APIFailure) ?? .internalError("\(error)")
+                    t.fields["status"] = .string("failure")
+                    t.fields["error_info"] = .array(failure.errorDescription.map { .string($0) })
+                }
+                t.fields["progress"] = .double(1)
+                t.fields["finished"] = .dateTime(XenAPITime.string())
+                t.fields["allowed_operations"] = .array([])
+            }
+        }
+    }
+
+    /// Sets a running task's progress (0…1).
+    func setProgress(_ ref: String?, _ progress: Double) {
+        guard let ref else { return }
+        _ = try? db.write { txn in try txn.update("task", ref) { $0.fields["progress"] = .double(progress) } }
+    }
+
+    func cancelTask(_ c: APICall) throws -> XMLRPCValue {
+        try c.arity(1)
+        let ref = try c.string(0, "task")
+        try db.write { txn in
+            try txn.update("task", ref) { t in
+                guard t.strings("allowed_operations").contains("cancel") else {
+                    throw APIFailure("OPERATION_NOT_ALLOWED", "task \(ref) cannot be cancelled")
+                }
+                t.fields["status"] = .string("cancelled")
+                t.fields["progress"] = .double(1)
+                t.fields["finished"] = .dateTime(XenAPITime.string())
+                t.fields["error_info"] = .array(["TASK_CANCELLED", .string(ref)])
+                t.fields["allowed_operations"] = .array([])
+            }
+        }
+        return .string("")
+    }
+
+    func destroyTask(_ c: APICall) throws -> XMLRPCValue {
+        try c.arity(1)
+        let ref = try c.string(0, "self")
+        try db.write { txn in
+            _ = try txn.get("task", ref)
+            txn.delete("task", ref)
+        }
+        return .string("")
+    }
+
+    func createMessage(_ c: APICall) throws -> XMLRPCValue {
+        try c.arity(5)
+        let record = ObjectRecord(DataModel.message, [
+            "name": .string(try c.string(0, "name")), "priority": try c.value(1, .int, "priority"),
+            "cls": .string(try c.string(2, "cls")), "obj_uuid": .string(try c.string(3, "obj_uuid")),
+            "timestamp": .dateTime(XenAPITime.string()), "body": .string(try c.string(4, "body")),
+        ])
+        try db.write { txn in txn.put(record) }
+        return .string(record.ref)
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import Logging
+import XenAPIWire
+
+/// The XenAPI as toolstackd serves it: sessions, object records, storage through SMAPIv1,
+/// tasks and events. Calls block (a storage call waits for its plugin), so each runs on its own
+/// thread; the plugin's callbacks arrive as further calls meanwhile.
+public final class XenAPIService: @unchecked Sendable {
+    /// The database.
+    public let db: ObjectDatabase
+    /// The configuration.
+    public let configuration: ToolstackConfiguration
+    /// Runs SMAPIv1 plugins.
+    public let plugins: SMPluginRunner
+    /// The log.
+    public let log: Logger
+    /// This host's reference.
+    public private(set) var hostRef = ObjectRef.null
+    /// The pool's reference.
+    public private(set) var poolRef = ObjectRef.null
+
+    /// A service over `db`, bootstrapping the pool, this host and its control domain on first start,
+    /// recovering what a crash left (tasks in flight fail, operations in progress are cleared).
+    public init(db: ObjectDatabase, configuration: ToolstackConfiguration, log: Logger) throws {
+        self.db = db
+        self.configuration = configuration
+        self.log = log
+        self.plugins = SMPluginRunner(smDirectory: configuration.smDirectory, runDirectory: configuration.runDirectory,
+                                      socketPath: configuration.socketPath)
+        try bootstrap()
+    }
+
+    /// Answers one call: the `Value` of a success or the failure.
+    public func handle(method: String, params: [XMLRPCValue], transport: Transport) -> Result<XMLRPCValue, APIFailure> {
+        do {
+            return .success(try dispatch(method: method, params: params, transport: transport))
+        } catch let failure as APIFailure {
+            return .failure(failure)
+        } catch {
+            log.error("\(method): \(error)")
+            return .failure(.internalError("\(error)"))
+        }
+    }
+
+    private func dispatch(method: String, params: [XMLRPCValue], transport: Transport) throws -> XMLRPCValue {
+        if method == "session.login_with_password" || method == "session.slave_local_login_with_password" {
+            return try login(method: method, params: params, transport: transport)
+        }
+        let isAsync = method.hasPrefix("Async.")
+        let name = isAsync ? String(method.dropFirst("Async.".count)) : method
+        guard name.contains("."), let session = params.first?.stringValue else {
+            if params.isEmpty, name.contains(".") { throw APIFailure.sessionInvalid("") }
+            throw APIFailure.unknownMethod(method)
+        }
+        try checkSession(session)
+        var call = APICall(method: name, session: session, args: Array(params.dropFirst()))
+        guard let handler = try handler(for: call) else { throw APIFailure.unknownMethod(method) }
+        if isAsync {
+            let task = try createTask(name: "Async.\(name)", session: session)
+            call.task = task
+            let asyncCall = call
+            Thread { [self] in
+                finishTask(task, Result { try handler(asyncCall) })
+            }.start()
+            return .string(task)
+        }
+        return try handler(call)
+    }
+
+    /// A call's implementation.
+    typealias Handler = @Sendable (APICall) throws -> XMLRPCValue
+
+    private func handler(for call: APICall) throws -> Handler? {
+        if let special = specialHandler(call) { return special }
+        guard let spec = DataModel.spec(call.className) else { return nil }
+        return genericHandler(spec, call.message)
+    }
+
+    /// Handlers of the messages that are more than field access.
+    private func specialHandler(_ call: APICall) -> Handler? {
+        switch call.method {
+        case "session.logout": return { [self] c in try logout(c) }
+        case "session.get_this_host": return { [self] c in try c.arity(1); return .string(hostRef) }
+        case "session.local_logout": return { [self] c in try logout(c) }
+        case "event.from": return { [self] c in try eventFrom(c) }
+        case "event.get_current_id": return { [self] c in try c.arity(0); return .string(String(db.currentToken)) }
+        case "task.cancel": return { [self] c in try cancelTask(c) }
+        case "task.destroy": return { [self] c in try destroyTask(c) }
+        case "task.create": return { [self] c in
+            try c.arity(2)
+            let t = try createTask(name: try c.string(0, "label"), session: c.session, cancellable: true)
+            try db.write { txn in try txn.update("task", t) { $0.fields["name_description"] = .string(try c.string(1, "description")) } }
+            return .string(t)
+        }
+        case "message.create": return { [self] c in try createMessage(c) }
+        default: return storageHandler(call)
+        }
+    }
+
+    // MARK: - Bootstrap
+
+    private func bootstrap() throws {
+        try db.write { txn in
+            if let pool = txn.all("pool").first, let host = txn.all("host").first {
+                poolRef = pool.ref
+                hostRef = host.ref
+            } else {
+                let host = ObjectRecord(DataModel.host, [
+                    "name_label": .string(configuration.hostname), "hostname": .string(configuration.hostname),
+                    "address": .string("127.0.0.1"),
+                    "software_version": .struct([XMLRPCMember("product_brand", "SwiftSM"),
+                                                 XMLRPCMember("product_version", "0.1.0")]),
+                ])
+                let pool = ObjectRecord(DataModel.pool, ["master": .string(host.ref)])
+                let dom0 = ObjectRecord(DataModel.vm, [
+                    "name_label": .string("Control domain on host: \(configuration.hostname)"),
+                    "is_control_domain": .boolean(true), "power_state": .string("Running"),
+                    "resident_on": .string(host.ref), "domid": .string("0"),
+                ])
+                txn.put(host)
+                txn.put(pool)
+                txn.put(dom0)
+                poolRef = pool.ref
+                hostRef = host.ref
+            }
+            // Crash recovery: nothing is in progress after a restart.
+            for task in txn.all("task") where task.string("status") == "pending" || task.string("status") == "cancelling" {
+                var t = task
+                t.fields["status"] = .string("failure")
+                t.fields["error_info"] = .array(["INTERNAL_ERROR", "toolstackd restarted while the task was running"])
+                t.fields["finished"] = .dateTime(XenAPITime.string())
+                t.fields["allowed_operations"] = .array([])
+                txn.put(t)
+            }
+            for cls in ["SR", "VDI", "VBD", "host", "VM", "VIF"] {
+                guard let spec = DataModel.classes[cls] else { continue }
+                for r in txn.all(cls) where !r.map("current_operations").isEmpty {
+                    var fixed = r
+                    fixed.fields["current_operations"] = .struct([])
+                    fixed.fields["allowed_operations"] = .array(spec.operations.map { .string($0) })
+                    txn.put(fixed)
+                }
+            }
+            for s in txn.all("session") { txn.delete("session", s.ref) }
+        }
+    }
+
+    // MARK: - Sessions
+
+    private func login(method: String, params: [XMLRPCValue], transport: Transport) throws -> XMLRPCValue {
+        guard (2...4).contains(params.count) else {
+            throw APIFailure.arity(method, expected: 4, received: params.count)
+        }
+        guard let user = params[0].stringValue, let password = params[1].stringValue else { throw APIFailure.fieldType("uname") }
+        let originator = params.count == 4 ? params[3].stringValue ?? "" : ""
+        let trusted = transport == .local && user == "root"
+        let checked = user == "root" && configuration.rootPasswordHash.map { PasswordHash.verify(password, hash: $0) } == true
+        guard trusted || checked else {
+            log.notice("login refused for user \(user) over \(transport)")
+            throw APIFailure("SESSION_AUTHENTICATION_FAILED", user, "Authentication failure")
+        }
+        return .string(try createSession(user: user, originator: originator))
+    }
+
+    /// A new session record for `user`; its reference.
+    func createSession(user: String, originator: String) throws -> String {
+        let now = XenAPITime.string()
+        let s = ObjectRecord(DataModel.session, [
+            "this_host": .string(hostRef), "last_active": .dateTime(now), "validation_time": .dateTime(now),
+            "is_local_superuser": .boolean(user == "root"), "auth_user_name": .string(user),
+            "originator": .string(originator),
+        ])
+        try db.write { txn in txn.put(s) }
+        return s.ref
+    }
+
+    /// Ends a session.
+    func destroySession(_ ref: String) {
+        _ = try? db.write { txn in if txn.find("session", ref) != nil { txn.delete("session", ref) } }
+    }
+
+    private func checkSession(_ ref: String) throws {
+        guard db.read({ $0.find("session", ref) }) != nil else { throw APIFailure.sessionInvalid(ref) }
+    }
+
+    private func logout(_ c: APICall) throws -> XMLRPCValue {
+        try c.arity(0)
+        destroySession(c.session)
+        return .string("")
+    }
+}

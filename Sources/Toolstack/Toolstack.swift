@@ -1,2 +1,0 @@
-// The toolstack: pool, hosts, VMs, networks, tasks, storage migration, over SMAPIv1. Built by
-// its own issue; nothing here yet.

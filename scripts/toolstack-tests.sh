@@ -1,0 +1,66 @@
+#!/bin/bash
+# toolstackd end to end with real clients: the public XenAPI SDK (PyPI `xenapi`) over the local
+# socket and TCP, xe, and the socket's protection (an unprivileged user cannot connect).
+# Needs TOOLSTACKD, XE and SMDRIVER (built executables). Prints 'N passed, M failed'.
+set -u
+: "${TOOLSTACKD:?set TOOLSTACKD}" "${XE:?set XE}" "${SMDRIVER:?set SMDRIVER}"
+here=$(cd "$(dirname "$0")" && pwd)
+python3 -c "import XenAPI" 2>/dev/null || pip install --quiet xenapi
+root=$(mktemp -d /tmp/tsk-XXXXXX)
+mkdir -p "$root/sm" "$root/srdir" "$root/st"
+ln -s "$SMDRIVER" "$root/sm/EXTSR"
+password="pw-$RANDOM-$RANDOM"
+echo "root-password-hash = $(echo "$password" | "$TOOLSTACKD" --hash-password)" > "$root/st/toolstackd.conf"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+SWIFTSM_GC_AUTOSTART=0 "$TOOLSTACKD" --state-dir "$root/st" --socket "$root/sock/xapi" --port "$port" \
+    --sm-dir "$root/sm" --run-dir "$root/r" 2> "$root/toolstackd.log" &
+pid=$!
+cleanup() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$root"; }
+trap cleanup EXIT
+for _ in $(seq 100); do [ -S "$root/sock/xapi" ] && grep -q "ready" "$root/toolstackd.log" && break; sleep 0.1; done
+
+passed=0; failed=0
+ok()   { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; }
+
+if python3 "$here/toolstack-sdk-test.py" "$root/sock/xapi" "$port" "$password" "$root/srdir" > "$root/sdk.out" 2>&1; then
+    ok "XenAPI SDK test ($(tail -1 "$root/sdk.out"))"
+else
+    cat "$root/sdk.out"; fail "XenAPI SDK test"
+fi
+# The password never reaches the log or the database in clear.
+if grep -q "$password" "$root/toolstackd.log" "$root/st/"* 2>/dev/null; then fail "password not stored or logged"; else ok "password not stored or logged"; fi
+# The local socket: 0600 in a 0700 directory; an unprivileged user cannot connect.
+[ "$(stat -c %a "$root/sock/xapi")" = 600 ] && [ "$(stat -c %a "$root/sock")" = 700 ] && ok "socket mode 0600 in a 0700 directory" || fail "socket modes"
+chmod 755 "$root"
+# (exit 3 only for PermissionError, so a python the user cannot run does not pass for a refusal)
+runuser -u nobody -- /usr/bin/python3 -c "
+import socket,sys
+s=socket.socket(socket.AF_UNIX)
+try: s.connect(sys.argv[1])
+except PermissionError: sys.exit(3)" "$root/sock/xapi" 2>/dev/null
+[ $? -eq 3 ] && ok "an unprivileged user cannot connect" || fail "an unprivileged user cannot connect"
+# The certificate made at first start, and its key, stay root's.
+[ "$(stat -c %a "$root/st/xapi-ssl.pem")" = 600 ] && openssl x509 -noout -in "$root/st/xapi-ssl.pem" 2>/dev/null \
+    && ok "self-signed certificate made at first start (0600)" || fail "certificate"
+# xe over HTTPS with -s -p -u -pw, and its failure for a wrong password.
+out=$("$XE" -s 127.0.0.1 -p "$port" -u root -pw "$password" pool-list --minimal 2>&1)
+[[ "$out" =~ ^[0-9a-f-]{36}$ ]] && ok "xe over HTTPS" || fail "xe over HTTPS: $out"
+"$XE" -s 127.0.0.1 -p "$port" -u root -pw wrong pool-list > /dev/null 2> "$root/xe.err"
+[ $? -eq 1 ] && grep -q "^Error code: SESSION_AUTHENTICATION_FAILED" "$root/xe.err" && ok "xe refused with a wrong password" || fail "xe wrong password"
+# The daemon survives garbage.
+printf 'POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n<<<<<' | timeout 5 python3 -c "
+import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect('$root/sock/xapi'); s.sendall(sys.stdin.buffer.read()); print(s.recv(4096).decode())" | grep -q XMLRPC_UNMARSHAL_FAILURE \
+    && ok "malformed XML-RPC answered with an error" || fail "malformed XML-RPC"
+XE_SOCKET="$root/sock/xapi" "$XE" host-list --minimal | grep -qE '^[0-9a-f-]{36}$' && ok "still serving after bad input" || fail "still serving"
+# The make run tour, stopped at its end.
+if [ -n "${VHD:-}" ]; then
+    if TOUR_STOP=1 TOUR_DIR="$root/tour" TOUR_RUN_DIR="$root/tr" "$here/quickstart-toolstack.sh" > "$root/tour.out" 2>&1 \
+        && grep -q "base copy (hidden)" "$root/tour.out" && grep -q "\[clone\]" "$root/tour.out"; then
+        ok "make run tour"
+    else
+        tail -20 "$root/tour.out"; fail "make run tour"
+    fi
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
