@@ -52,7 +52,8 @@ install: static
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/swiftsm $(DESTDIR)/opt/xensource/sm $(DESTDIR)/lib/systemd/system
 	install -m 755 $(STATICBIN)/smdriver $(STATICBIN)/swiftsm-datapath $(DESTDIR)$(PREFIX)/libexec/swiftsm/
 	install -m 755 $(STATICBIN)/vhd $(STATICBIN)/toolstackd $(STATICBIN)/xe $(DESTDIR)$(PREFIX)/bin/
-	for t in EXT NFS LVMoISCSI; do ln -sf $(PREFIX)/libexec/swiftsm/smdriver $(DESTDIR)/opt/xensource/sm/$${t}SR; done
+	# Only the drivers this build carries (NFS and LVMoISCSI join when their issues land).
+	for t in EXT; do ln -sf $(PREFIX)/libexec/swiftsm/smdriver $(DESTDIR)/opt/xensource/sm/$${t}SR; done
 	sed 's|@PREFIX@|$(PREFIX)|' packaging/swiftsm-toolstackd.service > $(DESTDIR)/lib/systemd/system/swiftsm-toolstackd.service
 
 deb:
