@@ -333,7 +333,7 @@ import VHD
         let mid = s.path + "/mid.vhd"
         try s.provider.rename(leaf, to: mid)
         try Snapshot.create(child: leaf, parent: mid, provider: s.provider)
-        #expect(try dp.control.send("unpause " + leaf) == "running")
+        #expect(try dp.control.send("unpause " + StorePath.basename(leaf)) == "running")
         try round(2)
         #expect(failures.all.isEmpty, "\(failures.all.prefix(5))")
         try expectDiskEqualsModel("after the snapshot")
