@@ -200,3 +200,46 @@ import VHD
         #expect(throws: RepositoryError.self) { try repo.recover() }
     }
 }
+
+/// A file SR upgraded across a crash in a resize: the journal an earlier release left beside the
+/// image (`.journal-<uuid>`) is still replayed.
+@Suite struct ContractLegacyJournalTests {
+    /// A journal that stays behind, as a crash between its write and its removal leaves it.
+    final class KeptJournal: MetadataJournal {
+        let inner: StoreJournal
+        init(_ inner: StoreJournal) { self.inner = inner }
+        func write(_ bytes: [UInt8]) throws { try inner.write(bytes) }
+        func read() throws -> [UInt8]? { try inner.read() }
+        func remove() throws {}
+    }
+
+    @Test func legacyResizeJournalIsReplayed() throws {
+        let sr = try ContractSR(.directory)
+        defer { sr.cleanup() }
+        let repo = try sr.repository()
+        let c = repo.container
+        let v = VDIName.newUUID()
+        _ = try repo.create(uuid: v, size: 8 << 20)
+        try Contents.writePattern(repo, v, seed: 12)
+        let before = try Contents.hash(repo, v)
+        // The resize grows the BAT (the journal is written), the journal is kept, and the image is
+        // left with both footers disabled, as a crash during the in-place rewrite leaves it.
+        let legacy = ".journal-" + v
+        try Resize.run(path: c.path(of: c.naming.volume(v)), size: 520 << 20, provider: c.provider,
+                       journal: KeptJournal(StoreJournal(path: c.path(of: legacy), provider: c.provider)))
+        let image = try repo.image(v, writable: true)
+        var poisoned = image.footer
+        poisoned.disabled = true
+        try image.store.write(poisoned.encoded(), at: 0)
+        try image.store.write(poisoned.encoded(), at: image.store.size - 512)
+        try image.store.sync()
+        #expect(throws: (any Error).self, "a disabled image does not open") { _ = try repo.state(v) }
+        let r = try sr.repository().recover()
+        #expect(r.completed == [legacy], "\(r)")
+        #expect(!c.exists(legacy))
+        #expect(try repo.state(v).virtualSize == 520 << 20)
+        #expect(FNV1a.hash(try Contents.read(repo, v, count: 8 << 20, at: 0)) == before)
+        #expect(FNV1a.hash(try Contents.read(repo, v, count: 8 << 20, at: 512 << 20)) == FNV1a.hash([UInt8](repeating: 0, count: 8 << 20)))
+        try expectChecked(repo)
+    }
+}

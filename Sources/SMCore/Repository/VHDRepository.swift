@@ -128,6 +128,8 @@ public final class VHDRepository {
 
     /// Journal names of resizes.
     static let resizeJournalPrefix = "resize_"
+    /// Resize journals of earlier releases: a file `.journal-<uuid>` beside the image.
+    static let legacyResizeJournalPrefix = ".journal-"
 
     /// Makes a writable leaf able to grow to its virtual size (LVs inflate; files: nothing).
     public func prepareLeaf(_ uuid: String) throws {
@@ -261,8 +263,19 @@ public final class VHDRepository {
                 throw RepositoryError.corruptVolume(name, "unreadable snapshot journal")
             }
         }
-        for name in try container.list() where container.naming.isTemporary(name) {
-            try container.remove(name); r.removed.append(name)
+        for name in try container.list() {
+            if container.naming.isTemporary(name) {
+                try container.remove(name); r.removed.append(name)
+            } else if name.hasPrefix(Self.legacyResizeJournalPrefix) {
+                // A resize journal beside the image, as releases before container journals kept
+                // it: an SR upgraded across a crash in a resize still finishes it.
+                let uuid = String(name.dropFirst(Self.legacyResizeJournalPrefix.count))
+                if VDIName.isUUID(uuid), container.exists(volume(uuid)) {
+                    try Resize.recover(path: path(uuid), journal: StoreJournal(path: container.path(of: name), provider: container.provider),
+                                       provider: container.provider)
+                    r.completed.append(name)
+                } else { try container.remove(name); r.removed.append(name) }
+            }
         }
         try container.sync()
         return r
