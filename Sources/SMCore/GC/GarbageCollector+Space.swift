@@ -5,17 +5,6 @@ import VHD
 /// over) is not started, so the SR is never filled by a merge that fails half-way; the candidate
 /// is skipped for the rest of the run (`GCError.noSpace`) and retried by a later one.
 extension GarbageCollector {
-    /// The room merging `child` into `parent` takes, with a new empty leaf over a base copy named
-    /// `snapshotBase` first when it is a snapshot round of a leaf coalesce.
-    func coalesceSpace(_ child: String, into parent: String, snapshotBase: String? = nil) throws -> CoalesceSpace {
-        let childImage = try repo.image(child)
-        let parentImage = try repo.image(parent)
-        if let base = snapshotBase {
-            return try CoalesceSpace(snapshotRoundOf: childImage, into: parentImage, baseVolume: repo.volume(base))
-        }
-        return try CoalesceSpace(merging: childImage, into: parentImage)
-    }
-
     /// The free space a merge into `parent` whose images need `space` takes from the container:
     /// the parent's volume holding what it grows by (a file grows; an LV inflates for the merge),
     /// the resize journal before it, and a snapshot round's new leaf.
@@ -31,8 +20,13 @@ extension GarbageCollector {
     /// Throws `noSpace` unless the SR has room for merging `child` into `parent` (with a new empty
     /// leaf over a base copy named `snapshotBase` first, for a snapshot round) beyond its margin.
     func ensureRoom(_ child: String, into parent: String, snapshotBase: String? = nil, for what: String) throws {
-        let space = try coalesceSpace(child, into: parent, snapshotBase: snapshotBase)
-        let needed = try bytesNeeded(space, into: parent, virtualSize: try repo.image(child, loadBAT: false).virtualSize)
+        // Both images opened once, with their BATs: the figures come from their metadata.
+        let childImage = try repo.image(child)
+        let parentImage = try repo.image(parent)
+        let space = try snapshotBase.map {
+            try CoalesceSpace(snapshotRoundOf: childImage, into: parentImage, baseVolume: repo.volume($0))
+        } ?? CoalesceSpace(merging: childImage, into: parentImage)
+        let needed = try bytesNeeded(space, into: parent, virtualSize: childImage.virtualSize)
         let free = try container.freeSpace()
         let margin = options.spaceMargin(srSize: try container.capacity().size)
         let (wanted, overflow) = needed.addingReportingOverflow(margin)

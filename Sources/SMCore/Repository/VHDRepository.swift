@@ -132,7 +132,9 @@ public final class VHDRepository {
     static let legacyResizeJournalPrefix = ".journal-"
 
     /// Makes a writable leaf able to grow to its virtual size (LVs inflate; files: nothing).
+    /// Files grow on write: their leaves need nothing, and their VHDs are not even opened for it.
     public func prepareLeaf(_ uuid: String) throws {
+        guard container.sizingPolicy == .inflateBeforeGrowth else { return }
         try container.prepareForGrowth(volume(uuid), virtualSize: try image(uuid, loadBAT: false).virtualSize)
     }
 
