@@ -45,10 +45,10 @@ let package = Package(
                 path: "Sources/SMCore"),
         // SR drivers.
         .target(name: "EXTDriver", dependencies: ["SMCore", "VHD"], path: "Sources/Drivers/EXT"),
-        .target(name: "NFSDriver", dependencies: ["SMCore"], path: "Sources/Drivers/NFS"),
+        .target(name: "NFSDriver", dependencies: ["SMCore", "VHD", "CNFS"], path: "Sources/Drivers/NFS"),
         .target(name: "LVMoISCSIDriver", dependencies: ["SMCore"], path: "Sources/Drivers/LVMoISCSI"),
         // Every driver by name, for the executables that must find one again (smdriver, the data path).
-        .target(name: "DriverRegistry", dependencies: ["SMCore", "EXTDriver"], path: "Sources/Drivers/Registry"),
+        .target(name: "DriverRegistry", dependencies: ["SMCore", "EXTDriver", "NFSDriver"], path: "Sources/Drivers/Registry"),
         // The thin toolstack on top of SMAPIv1.
         .target(name: "Toolstack", dependencies: ["XenAPIWire", .product(name: "GRDB", package: "GRDB.swift"),
                                                   .product(name: "Logging", package: "swift-log"),

@@ -14,5 +14,5 @@ guard let configuration = DatapathConfiguration(arguments: Array(CommandLine.arg
 }
 exit(Datapath.serve(configuration) { c in
     guard let driver = DriverRegistry.driver(named: c.driver) else { throw DatapathError.startFailed("unknown driver \(c.driver)") }
-    return try DriverContext.container(of: c.srUUID, driver: driver, run: c.run, log: Logger(label: "datapath"))
+    return try DriverContext.container(of: c.srUUID, driver: driver, run: c.run, log: Logger(label: "datapath"), servesDataPath: true)
 })

@@ -180,6 +180,13 @@ public final class XenAPICallbackClient: XenAPICallbacks {
         return out
     }
 
+    /// `SR.get_other_config`.
+    public func srOtherConfig() throws -> [String: String] {
+        var out: [String: String] = [:]
+        try wrap { out = try client.srGetOtherConfig(srRef) }
+        return out
+    }
+
     /// XenAPI failures become the command's fault upstream; transport problems are 154.
     private func wrap(_ body: () throws -> Void) throws {
         do { try body() } catch let e as XenAPIError {

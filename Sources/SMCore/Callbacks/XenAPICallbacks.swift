@@ -24,6 +24,8 @@ public protocol XenAPICallbacks {
     func setSMConfig(uuid: String, key: String, value: String?) throws
     /// The sm_config of every VDI record of the SR, by VDI uuid (empty without a session).
     func srSMConfigs() throws -> [String: [String: String]]
+    /// The SR's other_config (`nfs-timeout`, `gc=false`, ...; empty without a session).
+    func srOtherConfig() throws -> [String: String]
 }
 
 /// The fields of a VDI record that are not facts of the VHD.
@@ -79,4 +81,6 @@ public struct NoCallbacks: XenAPICallbacks {
     public func setSMConfig(uuid: String, key: String, value: String?) throws {}
     /// Nothing known.
     public func srSMConfigs() throws -> [String: [String: String]] { [:] }
+    /// Nothing.
+    public func srOtherConfig() throws -> [String: String] { [:] }
 }

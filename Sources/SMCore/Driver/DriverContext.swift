@@ -30,4 +30,19 @@ public struct DriverContext {
 
     /// A device_config value.
     public func config(_ key: String) -> String? { request.deviceConfig[key] }
+
+    /// The SR's other_config as recorded at its attach, for contexts rebuilt from a plug record
+    /// (nil: ask the toolstack).
+    public var recordedOtherConfig: [String: String]?
+
+    /// The SR's other_config: as recorded at attach, else as the request carries it
+    /// (`vdi_attach_from_config`), else through XenAPI (empty without a session or when the
+    /// toolstack cannot say).
+    public func srOtherConfig() -> [String: String] {
+        recordedOtherConfig ?? request.srOtherConfig?.dictionary ?? ((try? callbacks.srOtherConfig()) ?? [:])
+    }
+
+    /// Whether the caller serves a running disk (the data path): network drivers then hold
+    /// requests through a server outage, as the SR says, instead of failing them.
+    public var servesDataPath = false
 }

@@ -54,6 +54,8 @@ extension SMAPIService {
             let sr = try c.srUUID()
             let uuid = try vdiUUID(c)
             if (try? driver.container(c)) == nil { try driver.attach(c) }
+            // The data path rebuilds the container from the plug record, as after sr_attach.
+            if SRPlugRecord.read(run: run, sr: sr) == nil { recordPlug(c) }
             try activateVDI(c)
             return SMAPIResponse.attach(AttachDescription.attachFromConfig(directory: run.datapath(sr: sr, vdi: uuid), vdi: uuid,
                                                                            storageType: driver.storageType))

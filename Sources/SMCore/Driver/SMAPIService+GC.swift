@@ -40,7 +40,9 @@ extension SMAPIService {
     /// Records the SR's device_config for collectors started outside an SMAPI call.
     func recordPlug(_ c: DriverContext) {
         guard let sr = try? c.srUUID() else { return }
-        do { try SRPlugRecord(sr: sr, deviceConfig: c.request.deviceConfig.dictionary).write(run: run) } catch {
+        let record = SRPlugRecord(sr: sr, deviceConfig: c.request.deviceConfig.dictionary,
+                                  smConfig: c.request.srSMConfig?.dictionary, otherConfig: c.srOtherConfig())
+        do { try record.write(run: run) } catch {
             c.log.warning("could not record the SR's attach: \(error)")
         }
     }

@@ -81,6 +81,8 @@ public struct SMAPIService {
     /// The fault the Python SM gives for `error` escaping `command`.
     static func fault(for error: Error, command: SMAPICommand) -> SMAPIError {
         switch error {
+        case let e as SMAPIFaultConvertible:
+            return e.fault(for: command)
         case let e as RepositoryError:
             switch e {
             case .missing: return SMAPIError(.VDIUnavailable, opterr: e.description)

@@ -8,11 +8,17 @@ public struct SRPlugRecord: Codable, Sendable, Equatable {
     public var sr: String
     /// The `device_config` of the attach.
     public var deviceConfig: [String: String]
+    /// The SR's sm_config at the attach (`nosubdir`, ...); nil in records of earlier releases.
+    public var smConfig: [String: String]?
+    /// The SR's other_config at the attach (`nfs-timeout`, ...); nil in records of earlier releases.
+    public var otherConfig: [String: String]?
 
-    /// A record of SR `sr` attached with `deviceConfig`.
-    public init(sr: String, deviceConfig: [String: String]) {
+    /// A record of SR `sr` attached with `deviceConfig`, its sm_config and other_config.
+    public init(sr: String, deviceConfig: [String: String], smConfig: [String: String]? = nil, otherConfig: [String: String]? = nil) {
         self.sr = sr
         self.deviceConfig = deviceConfig
+        self.smConfig = smConfig
+        self.otherConfig = otherConfig
     }
 
     /// The record's file.

@@ -150,6 +150,12 @@ public struct SMAPIRequest: Sendable, Hashable {
                   otherMembers: others)
     }
 
+    /// `sr_other_config`, which `vdi_generate_config` of network SRs puts in the
+    /// `vdi_attach_from_config` document it writes (nil when absent or not a struct of strings).
+    public var srOtherConfig: SMAPIStringMap? {
+        otherMembers.first { $0.name == "sr_other_config" }.flatMap { SMAPIStringMap($0.value) }
+    }
+
     /// True when `device_config:SRmaster` is `true` (the call runs on the SR master).
     public var isMaster: Bool { deviceConfig["SRmaster"] == "true" }
 

@@ -1,0 +1,139 @@
+import Foundation
+
+/// One process's way to an NFS export: a small pool of connections (made as concurrent
+/// callers need them) and the hold policy. Every operation runs on a connection of its own;
+/// when the server stops answering, idempotent operations (reads, writes at an offset,
+/// truncate, commit, lookups) reconnect and are sent again until the policy gives up, so that a
+/// server restart costs a pause, not an error.
+public final class NFSMount: @unchecked Sendable {
+    /// The export and how to reach it.
+    public let target: NFSTarget
+    private let condition = NSCondition()
+    private var idle: [NFSConnection] = []
+    private var opened = 0
+    private var nextStore: UInt64 = 0
+    private var holders = 0
+    private var holdStarted: Date?
+    private var holdCount: UInt64 = 0
+    private var connectionEpoch: UInt64 = 0
+    /// Stores closed while some connection was in use (their handles there go at check-in).
+    private var retired: Set<UInt64> = []
+
+    /// Mounts `target`'s export (one connection at once, so that an unreachable server or a
+    /// refused path fails here).
+    public init(target: NFSTarget) throws {
+        self.target = target
+        idle = [try NFSConnection(target: target)]
+        opened = 1
+    }
+
+    /// A new identity for a store's handles.
+    func newStoreID() -> UInt64 {
+        condition.withLock { nextStore += 1; return nextStore }
+    }
+
+    /// Counts the connections made after the first: a store whose UNSTABLE writes are older
+    /// than the current epoch cannot know that the server still holds them (it may have
+    /// restarted in between), so it sends them again before its COMMIT.
+    public var epoch: UInt64 { condition.withLock { connectionEpoch } }
+
+    /// Whether some operation is waiting for the server to come back, and since when.
+    public var holding: (since: Date, operations: Int)? {
+        condition.withLock { holdStarted.map { ($0, holders) } }
+    }
+
+    /// How many operations have had to wait for the server since the mount was made.
+    public var heldOperations: UInt64 { condition.withLock { holdCount } }
+
+    /// Runs `body` on a connection of its own. A transport failure is retried on a new
+    /// connection while the hold policy allows it (`idempotent` operations only; the others
+    /// follow the soft policy, since their first attempt may have been carried out).
+    func perform<T>(_ operation: String, idempotent: Bool = true, _ body: (NFSConnection) throws -> T) throws -> T {
+        let connection = try checkOut()
+        defer { checkIn(connection) }
+        let started = Date()
+        var attempts = 0
+        var holdingHere = false
+        defer { if holdingHere { endHold() } }
+        while true {
+            do {
+                if !connection.isConnected { try connection.connect() }
+                return try body(connection)
+            } catch let error as NFSError {
+                switch error {
+                case .transport, .unreachable: break
+                default: throw error
+                }
+                attempts += 1
+                guard mayRetry(after: started, attempts: attempts, idempotent: idempotent) else {
+                    throw NFSError.transport(operation: operation, reason: "\(error)")
+                }
+                if !holdingHere { holdingHere = true; beginHold() }
+                connection.disconnect()
+                condition.withLock { connectionEpoch += 1 }
+                // A refused connection answers at once: do not spin while the server is down.
+                Thread.sleep(forTimeInterval: min(2.0, 0.25 * Double(attempts)))
+            }
+        }
+    }
+
+    /// Whether the policy lets an operation that started at `started` try again.
+    private func mayRetry(after started: Date, attempts: Int, idempotent: Bool) -> Bool {
+        let soft = attempts <= target.retrans
+        guard idempotent else { return soft }
+        switch target.hold {
+        case .soft: return soft
+        case let .hold(seconds): return Date().timeIntervalSince(started) < seconds
+        case .hard: return true
+        }
+    }
+
+    private func beginHold() {
+        condition.withLock {
+            holders += 1
+            holdCount += 1
+            if holdStarted == nil { holdStarted = Date() }
+        }
+    }
+
+    private func endHold() {
+        condition.withLock {
+            holders -= 1
+            if holders == 0 { holdStarted = nil }
+        }
+    }
+
+    /// An idle connection, a new one while fewer than `target.connections` are open, else the
+    /// next one handed back.
+    private func checkOut() throws -> NFSConnection {
+        condition.lock()
+        while idle.isEmpty && opened >= target.connections { condition.wait() }
+        if let c = idle.popLast() { condition.unlock(); return c }
+        opened += 1
+        connectionEpoch += 1
+        condition.unlock()
+        do {
+            return try NFSConnection(target: target)
+        } catch {
+            condition.withLock { opened -= 1; condition.signal() }
+            throw error
+        }
+    }
+
+    private func checkIn(_ connection: NFSConnection) {
+        condition.withLock {
+            connection.close(stores: retired)
+            idle.append(connection)
+            condition.signal()
+        }
+    }
+
+    /// Closes store `id`'s handles: at once on the idle connections, and on the others when
+    /// they are handed back.
+    func closeHandles(store id: UInt64) {
+        condition.withLock {
+            retired.insert(id)
+            for c in idle { c.close(stores: [id]) }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import CNFS
+import Foundation
+import VHD
+
+/// A file on an NFS export as a `BlockStore`: large reads and writes go to libnfs whole (it
+/// splits them into the server's READ/WRITE size and keeps those RPCs in flight together),
+/// writes are UNSTABLE and `sync` is a COMMIT, so a FLUSH or FUA from the data path makes the
+/// server put them on stable storage. Calls from several threads run on connections of their
+/// own. A server that stops answering is waited for as the mount's hold policy says.
+public final class NFSStore: BlockStore, @unchecked Sendable {
+    /// The export.
+    public let mount: NFSMount
+    /// The file's path within the export.
+    public let path: String
+    /// Whether it was opened for writing.
+    public let writable: Bool
+    private let id: UInt64
+    private let lock = NSLock()
+    private var knownSize: UInt64
+    /// Writes not yet committed, kept until a COMMIT covers them (sent again first when a
+    /// connection was remade since the oldest).
+    private var uncommitted: [(offset: UInt64, bytes: [UInt8])] = []
+    private var uncommittedBytes = 0
+    private var uncommittedEpoch: UInt64 = 0
+    /// Most bytes kept uncommitted before a write commits them itself.
+    static let uncommittedLimit = 64 << 20
+
+    /// Opens the file at `path` (it must exist).
+    public init(mount: NFSMount, path: String, writable: Bool) throws {
+        self.mount = mount
+        self.path = path
+        self.writable = writable
+        id = mount.newStoreID()
+        knownSize = 0
+        let size = try mount.perform("open \(path)") { [id] c in
+            let fh = try c.handle(store: id, path: path, writable: writable)
+            return try c.with("fstat") { ctx -> UInt64 in
+                var st = nfs_stat_64()
+                try c.check(nfs_fstat64(ctx, fh, &st), "fstat", path)
+                return st.nfs_size
+            }
+        }
+        knownSize = size
+    }
+
+    deinit { mount.closeHandles(store: id) }
+
+    /// The file's size as this store has seen and made it.
+    public var size: UInt64 { lock.withLock { knownSize } }
+
+    /// Reads the whole buffer (short of the end: `VHDError.shortRead`).
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
+        guard buffer.count > 0 else { return }
+        guard offset + UInt64(buffer.count) <= size else { throw VHDError.shortRead(path: path, offset: offset, count: buffer.count) }
+        try mount.perform("read \(path)") { [id, path, writable] c in
+            let fh = try c.handle(store: id, path: path, writable: writable)
+            var done = 0
+            while done < buffer.count {
+                let n = try c.with("read") { ctx -> Int32 in
+                    let rc = nfs_pread(ctx, fh, offset + UInt64(done), UInt64(buffer.count - done), buffer.baseAddress! + done)
+                    try c.check(rc, "read", path)
+                    return rc
+                }
+                if n == 0 { throw VHDError.shortRead(path: path, offset: offset + UInt64(done), count: buffer.count - done) }
+                done += Int(n)
+            }
+        }
+    }
+
+    /// Writes the whole buffer (UNSTABLE: durable after `sync`).
+    public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        guard buffer.count > 0 else { return }
+        guard writable else { throw VHDError.io(path: path, operation: "write", errno: EBADF) }
+        let epoch = mount.epoch
+        try mount.perform("write \(path)") { [id, path] c in
+            let fh = try c.handle(store: id, path: path, writable: true)
+            try Self.write(c, fh, path, buffer, at: offset)
+        }
+        let full = lock.withLock {
+            knownSize = max(knownSize, offset + UInt64(buffer.count))
+            if uncommitted.isEmpty { uncommittedEpoch = epoch }
+            uncommitted.append((offset, [UInt8](buffer)))
+            uncommittedBytes += buffer.count
+            return uncommittedBytes >= Self.uncommittedLimit
+        }
+        if full { try sync() }
+    }
+
+    /// Sends `writes` again, as they were made.
+    private func rewrite(_ writes: [(offset: UInt64, bytes: [UInt8])]) throws {
+        try mount.perform("write \(path)") { [id, path] c in
+            let fh = try c.handle(store: id, path: path, writable: true)
+            for w in writes { try w.bytes.withUnsafeBytes { try Self.write(c, fh, path, $0, at: w.offset) } }
+        }
+    }
+
+    /// WRITEs of all of `buffer` at `offset` on connection `c`.
+    private static func write(_ c: NFSConnection, _ fh: OpaquePointer, _ path: String, _ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        var done = 0
+        while done < buffer.count {
+            let n = try c.with("write") { ctx -> Int32 in
+                let rc = nfs_pwrite(ctx, fh, offset + UInt64(done), UInt64(buffer.count - done),
+                                    UnsafeMutableRawPointer(mutating: buffer.baseAddress! + done))
+                try c.check(rc, "write", path)
+                return rc
+            }
+            if n == 0 { throw VHDError.io(path: path, operation: "write", errno: EIO) }
+            done += Int(n)
+        }
+    }
+
+    /// SETATTR of the size.
+    public func resize(to newSize: UInt64) throws {
+        guard writable else { throw VHDError.io(path: path, operation: "truncate", errno: EBADF) }
+        try mount.perform("truncate \(path)") { [id, path] c in
+            let fh = try c.handle(store: id, path: path, writable: true)
+            try c.with("truncate") { ctx in try c.check(nfs_ftruncate(ctx, fh, newSize), "truncate", path) }
+        }
+        lock.withLock { knownSize = newSize }
+    }
+
+    /// COMMIT: every write goes to stable storage. When a connection was remade since the
+    /// oldest uncommitted write (the server may have restarted and lost what it had not
+    /// committed), the uncommitted writes are sent again first, and again until one COMMIT
+    /// runs with no reconnection since they were sent.
+    public func sync() throws {
+        guard writable else { return }
+        let (writes, since) = lock.withLock { (uncommitted, uncommittedEpoch) }
+        var sentAt = since
+        while true {
+            if mount.epoch != sentAt {
+                sentAt = mount.epoch
+                try rewrite(writes)
+            }
+            try mount.perform("commit \(path)") { [id, path] c in
+                let fh = try c.handle(store: id, path: path, writable: true)
+                try c.with("commit") { ctx in try c.check(nfs_fsync(ctx, fh), "commit", path) }
+            }
+            if mount.epoch == sentAt { break }
+        }
+        lock.withLock {
+            // Writes made meanwhile by another thread stay for the next COMMIT.
+            uncommitted.removeFirst(min(writes.count, uncommitted.count))
+            uncommittedBytes = uncommitted.reduce(0) { $0 + $1.bytes.count }
+            uncommittedEpoch = uncommitted.isEmpty ? sentAt : since
+        }
+    }
+}
