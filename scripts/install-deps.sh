@@ -10,6 +10,7 @@ packages=(
   libsqlite3-dev libcrypt-dev   # toolstackd: the embedded store (GRDB), root's password hash (crypt(3))
   python3-pip         # the XenAPI SDK (PyPI xenapi) for the toolstack tests
   postgresql postgresql-client openssl   # toolstackd's PostgreSQL store (a real server in the tests), its TLS certificate
+  nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils iproute2   # the NFS SR's tests: a user-space NFS server (NFSv3) and nfs-cp
 )
 missing=()
 for p in "${packages[@]}"; do

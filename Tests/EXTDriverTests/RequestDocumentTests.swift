@@ -120,6 +120,10 @@ private struct Lifecycle {
         try #require(fake.vdi(uuid: uuid), "no record for \(uuid)", sourceLocation: sourceLocation)
     }
 
+    /// The calls a step made, but for reading the SR's other_config (what NFSSR reads its
+    /// `nfs-timeout`, `nfs-retrans` and `nfs-hold-timeout` from, as the Python SM does).
+    var changes: [String] { fake.calls.filter { $0 != "SR.get_other_config" || sr.mode != .nfs } }
+
     /// The SR's virtual allocation in the fake.
     var virtualAllocation: String { fake.sr(uuid: sr.srUUID)?.virtualAllocation ?? "-" }
 
@@ -149,13 +153,13 @@ private struct Lifecycle {
         let info = try SMAPIDriverInfo(infoValue)
         #expect(!info.name.isEmpty && info.requiredAPIVersion == "1.0")
         #expect(info.capabilities.contains("VDI_SNAPSHOT") && info.capabilities.contains("SR_PROBE"))
-        #expect(info.configuration.contains { $0.key == "device" })
-        #expect(fake.calls.isEmpty)
+        #expect(info.configuration.contains { $0.key == (sr.mode == .nfs ? "server" : "device") })
+        #expect(changes.isEmpty)
 
         // sr_probe before anything exists: an empty SR list.
         let before = try #require(try succeed("sr_probe").stringValue)
         #expect(before.hasPrefix("<?xml") && before.contains("SRlist") && !before.contains("<UUID>"), "\(before)")
-        #expect(fake.calls.isEmpty, "ext sr_probe makes no callbacks")
+        #expect(changes.isEmpty, "ext sr_probe makes no callbacks")
 
         try succeedNil("sr_create")
         #expect(fake.vdis.isEmpty)
@@ -163,14 +167,21 @@ private struct Lifecycle {
             let device = sr.loop!.device
             #expect((try? Shell.run("/sbin/blkid", ["-o", "value", "-s", "TYPE", device]))?.contains("ext4") == true)
             #expect(Shell.mountPoints(of: device).isEmpty, "sr_create leaves the device unmounted")
-        } else {
+        } else if sr.mode == .path {
             #expect(FileManager.default.fileExists(atPath: sr.pathDirectory + "/.swiftsm-sr"))
+        } else {
+            // NFSSR's layout: the SR is the directory <serverpath>/<sr uuid>, root's alone, empty.
+            var st = stat()
+            #expect(stat(sr.srDirectory, &st) == 0 && st.st_mode & 0o777 == 0o700, "sr_create makes \(sr.srDirectory) 0700")
+            #expect(sr.files().isEmpty, "\(sr.files())")
         }
 
         try succeedNil("sr_attach")
         if sr.mode == .device { #expect(Shell.isMounted(sr.srDirectory), "sr_attach mounts under the run directory") }
-        let marker = try? String(contentsOfFile: sr.srDirectory + "/.swiftsm-sr", encoding: .utf8)
-        #expect(marker?.trimmingCharacters(in: .whitespacesAndNewlines) == sr.srUUID)
+        if sr.mode != .nfs {
+            let marker = try? String(contentsOfFile: sr.srDirectory + "/.swiftsm-sr", encoding: .utf8)
+            #expect(marker?.trimmingCharacters(in: .whitespacesAndNewlines) == sr.srUUID)
+        }
         let srRecord = try #require(fake.sr(uuid: sr.srUUID))
         #expect(srRecord.otherConfig["dirty"] != nil, "sr_attach on the master sets other_config:dirty")
         #expect(fake.calls.contains("VDI.get_all_records_where"), "sr_attach on the master scans")
@@ -229,7 +240,7 @@ private struct Lifecycle {
 
         let hash = try sr.contentHash(v)
         try succeedNil("vdi_epoch_begin", vdi: v)
-        #expect(fake.calls.isEmpty, "vdi_epoch_begin (persist) makes no callbacks")
+        #expect(changes.isEmpty, "vdi_epoch_begin (persist) makes no callbacks")
         #expect(try sr.contentHash(v) == hash, "vdi_epoch_begin with on_boot=persist keeps the data")
         return v
     }
@@ -288,7 +299,7 @@ private struct Lifecycle {
             try expectFault(38, "vdi_detach", vdi: v)
         }
         try succeedNil("vdi_epoch_end", vdi: v)
-        #expect(fake.calls.isEmpty)
+        #expect(changes.isEmpty)
     }
 
     /// A guest write into VDI `v`: through the data path (`qemu-io` on `params_nbd`) when it is
@@ -406,15 +417,24 @@ private struct Lifecycle {
 
     func configPhase(_ v: String, snapshot: String, _ capabilities: Set<String>) throws {
         let text = try #require(try succeed("vdi_generate_config", vdi: v).stringValue)
-        #expect(fake.calls.isEmpty, "ext vdi_generate_config makes no callbacks")
+        #expect(changes.isEmpty, "ext vdi_generate_config makes no callbacks")
         let generated = try XMLRPCDecoder().decodeMethodCall(text)
         // What the Python SM returns is the reference document (with this SR's device_config).
-        let expected = try sr.document("vdi_attach_from_config", vdi: v)
+        var expected = try sr.document("vdi_attach_from_config", vdi: v)
+        if sr.mode == .nfs {
+            // NFSSR puts the SR's other_config as it is now (`dirty` from the attach) in the document.
+            let other = fake.sr(uuid: sr.srUUID)?.otherConfig ?? [:]
+            expected[member: "sr_other_config"] = .struct(other.sorted { $0.key < $1.key }.map { XMLRPCMember($0.key, .string($0.value)) })
+        }
         #expect(generated.methodName == "vdi_attach_from_config")
         #expect(generated == expected.call, "generated \(text)\nexpected \(expected.text)")
         if sr.mode == .device {
             #expect(text.trimmingCharacters(in: .whitespacesAndNewlines) == expected.original,
                     "byte for byte the Python SM's config document")
+        }
+        if sr.mode == .nfs {
+            #expect(generated.params.first?[member: "sr_sm_config"] != nil && generated.params.first?[member: "sr_other_config"] != nil,
+                    "NFSSR's config carries sr_sm_config and sr_other_config")
         }
         // static-vdis passes the string back (whitespace stripped) as the only argument, without xapi.
         let fromConfig = try sr.run(arguments: [text.trimmingCharacters(in: .whitespacesAndNewlines)])
@@ -424,7 +444,7 @@ private struct Lifecycle {
             #expect(nbd == "nbd:unix:\(sr.runDir)/datapath/\(sr.srUUID)/\(v)/nbd:exportname=\(v)")
             #expect(attach[member: "o_direct"]?.boolValue == true
                         && attach[member: "o_direct_reason"]?.stringValue == "LICENSE_RESTRICTION", "no session, no licence check")
-            #expect(attach[member: "xenstore_data"]?[member: "storage-type"]?.stringValue == "ext")
+            #expect(attach[member: "xenstore_data"]?[member: "storage-type"]?.stringValue == sr.driver)
             #expect(attach[member: "xenstore_data"]?[member: "vdi-uuid"]?.stringValue == v)
             #expect(sr.datapathPIDs().count == 1, "attach_from_config attaches and activates")
             try succeedNil("vdi_deactivate", vdi: v)
@@ -504,7 +524,7 @@ private struct Lifecycle {
 
     func detachAndDeletePhase() throws {
         try succeedNil("sr_detach")
-        #expect(fake.calls.isEmpty, "ext sr_detach makes no callbacks")
+        #expect(changes.isEmpty, "ext sr_detach makes no callbacks")
         if sr.mode == .device {
             #expect(!Shell.isMounted(sr.srDirectory), "sr_detach unmounts")
             let fault = sr.fault(try sr.call("sr_scan"))
@@ -517,9 +537,13 @@ private struct Lifecycle {
             #expect(!Shell.isMounted(sr.srDirectory), "sr_delete leaves nothing mounted")
             let probed = try #require(try succeed("sr_probe").stringValue)
             #expect(!probed.contains("<UUID>"), "the device holds no SR any more: \(probed)")
-        } else {
+        } else if sr.mode == .path {
             let left = sr.files()
             #expect(!left.contains(".swiftsm-sr") && !left.contains { $0.hasSuffix(".vhd") }, "\(left)")
+        } else {
+            #expect(!FileManager.default.fileExists(atPath: sr.srDirectory), "sr_delete removes the SR's directory")
+            let probed = try #require(try succeed("sr_probe").stringValue)
+            #expect(!probed.contains("<UUID>"), "the export holds no SR any more: \(probed)")
         }
     }
 

@@ -17,17 +17,27 @@ enum E2EFixtures {
             .map { String($0.dropFirst(4).dropLast(4)) }.sorted()
     }()
 
-    /// The raw text of `ext-<command>.xml`.
-    static func text(_ command: String) throws -> String {
-        try String(contentsOf: requests.appendingPathComponent("ext-\(command).xml"), encoding: .utf8)
+    /// The raw text of `<driver>-<command>.xml`.
+    static func text(_ command: String, driver: String = "ext") throws -> String {
+        try String(contentsOf: requests.appendingPathComponent("\(driver)-\(command).xml"), encoding: .utf8)
     }
 
-    /// The `session_ref` of every ext document (what the fake xapi must accept).
+    /// The `session_ref` of every ext and nfs document (what the fake xapi must accept).
     static func sessionRefs() throws -> [String] {
-        try extCommands.compactMap { command in
-            try RequestDocument(command: command, values: [:]).string("session_ref")
+        try ["ext", "nfs"].flatMap { driver in
+            try extCommands.compactMap { command in
+                try RequestDocument(command: command, values: [:], driver: driver).string("session_ref")
+            }
         }
     }
+
+    /// The nfs documents' fixed references, by the ext document's reference of the same role
+    /// (SR, VDI, compose parent, CBT target): they are read as the ext ones, so one fake xapi
+    /// and one life cycle serve both drivers.
+    static let nfsRefs = ["OpaqueRef:b45ef97c-b45f-472f-81c2-067e1a4cee26": srRef,
+                          "OpaqueRef:056f45b8-0ded-4cbc-a575-937fcc5b6a73": vdiRef,
+                          "OpaqueRef:1edaccf6-8742-499e-b73f-6c2e37731ed3": composeParentRef,
+                          "OpaqueRef:55fd2fd8-2994-47c3-88a3-b0671c862e01": cbtToRef]
 
     /// Fixed references of the ext documents (`README.md` of the reference).
     static let hostRef = "OpaqueRef:472f9ba6-2ea6-4784-8743-3247447b1ed6"
@@ -51,10 +61,13 @@ struct RequestDocument {
     /// The byte layout of the document (the `vdi_attach_from_config` one is Python's).
     let style: XMLRPCStyle
 
-    /// Loads `ext-<command>.xml` and replaces `{{KEY}}` by `values[KEY]` (unknown keys stay).
-    init(command: String, values: [String: String]) throws {
-        var text = try E2EFixtures.text(command)
+    /// Loads `<driver>-<command>.xml` and replaces `{{KEY}}` by `values[KEY]` (unknown keys stay).
+    init(command: String, values: [String: String], driver: String = "ext") throws {
+        var text = try E2EFixtures.text(command, driver: driver)
         for (key, value) in values { text = text.replacingOccurrences(of: "{{\(key)}}", with: value) }
+        if driver == "nfs" {
+            for (nfs, ext) in E2EFixtures.nfsRefs { text = text.replacingOccurrences(of: nfs, with: ext) }
+        }
         self.command = command
         self.original = text
         self.call = try XMLRPCDecoder().decodeMethodCall(text)

@@ -10,6 +10,10 @@ enum SRMode: String, Sendable, CaseIterable, CustomTestStringConvertible {
     case path
     /// `device-config:device` = a loop device over a sparse file, formatted ext4 by `sr_create`.
     case device
+    /// An NFS SR (`smdriver --driver nfs`) on the NFS-Ganesha server `scripts/with-nfs-server.sh`
+    /// runs beside the tests: `serverpath` is a new directory of its export, whose files the
+    /// test reads directly on this host.
+    case nfs
 
     var testDescription: String { rawValue }
 }
@@ -59,12 +63,17 @@ final class TestSR: @unchecked Sendable {
             } else {
                 loop = nil
             }
+            if mode == .nfs {
+                let server = try NFSTestServer.require()
+                try FileManager.default.createDirectory(atPath: server.export + "/" + StorePath.basename(root), withIntermediateDirectories: true)
+            }
             fake = try FakeXapi()
         } catch {
             try? FileManager.default.removeItem(atPath: root)
             throw error
         }
-        fake.addSR(ref: E2EFixtures.srRef, uuid: srUUID, nameLabel: "Local storage", type: "ext")
+        fake.addSR(ref: E2EFixtures.srRef, uuid: srUUID, nameLabel: mode == .nfs ? "NFS storage" : "Local storage",
+                   type: mode == .nfs ? "nfs" : "ext")
         fake.addSessions(try E2EFixtures.sessionRefs())
     }
 
@@ -79,7 +88,14 @@ final class TestSR: @unchecked Sendable {
         loop?.detach()
         fake.stop()
         try? FileManager.default.removeItem(atPath: root)
+        if mode == .nfs, let server = NFSTestServer.current { try? FileManager.default.removeItem(atPath: nfsServerPath(server)) }
     }
+
+    /// The driver type the calls name (`smdriver --driver`).
+    var driver: String { mode == .nfs ? "nfs" : "ext" }
+
+    /// The SR's `serverpath` on the test server's export (NFS mode).
+    func nfsServerPath(_ server: NFSTestServer) -> String { server.export + "/" + StorePath.basename(root) }
 
     /// Kills the `swiftsm-datapath` processes our calls started (found by the pid files under the
     /// run directory, each checked to be a datapath before it is signalled).
@@ -127,7 +143,13 @@ final class TestSR: @unchecked Sendable {
     }
 
     /// Where the SR's files are: the directory (path mode) or the mount point (device mode).
-    var srDirectory: String { mode == .path ? pathDirectory : runDir + "/sr-mount/" + srUUID }
+    var srDirectory: String {
+        switch mode {
+        case .path: pathDirectory
+        case .device: runDir + "/sr-mount/" + srUUID
+        case .nfs: nfsServerPath(NFSTestServer.current!) + "/" + srUUID
+        }
+    }
 
     /// The environment of every call.
     var environment: [String: String] {
@@ -145,6 +167,14 @@ final class TestSR: @unchecked Sendable {
     func document(_ command: String, vdi: String? = nil) throws -> RequestDocument {
         var values = ["SR_UUID": srUUID, "EXT_DEVICE": loop?.device ?? "/dev/unused-in-path-mode"]
         if let vdi { values["VDI_UUID"] = vdi; values["VDI_LOCATION"] = vdi }
+        if mode == .nfs {
+            let server = try NFSTestServer.require()
+            values["NFS_SERVER"] = server.host
+            values["NFS_PATH"] = nfsServerPath(server)
+            var doc = try RequestDocument(command: command, values: values, driver: "nfs")
+            doc.editDeviceConfig { $0.append(XMLRPCMember("options", .string(server.options))) }
+            return doc
+        }
         var doc = try RequestDocument(command: command, values: values)
         if mode == .path { doc.usePath(pathDirectory) }
         return doc
@@ -159,7 +189,7 @@ final class TestSR: @unchecked Sendable {
     func run(arguments: [String], fault: String? = nil, timeout: Double = 60) throws -> SmdriverResult {
         var env = environment
         if let fault { env["SWIFTSM_FAULT"] = fault }
-        return try Smdriver.run(arguments, environment: env, timeout: timeout)
+        return try Smdriver.run(arguments, driver: driver, environment: env, timeout: timeout)
     }
 
     /// Runs `command`'s document, edited by `edit`.
