@@ -25,6 +25,8 @@
 #                    fails NFSv4 writes of 4 KiB or more per request
 #                    ("ZDR error: Failed to encode COMPOUND4args").
 #   NFS_PSEUDO_PATH  path clients use, default EXPORT_PATH
+#   NFS_RO_EXPORT_PATH  a second directory to export read-only (same path for
+#                    clients), for tests of what a read-only export refuses
 #
 # Clients (libnfs, no portmapper needed):
 #   nfs://127.0.0.1/EXPORT_PATH?nfsport=PORT&mountport=MPORT      (NFSv3)
@@ -216,7 +218,7 @@ cmd_start() {
         rpcbind:rpcbind rpcinfo:rpcbind nfs-ls:libnfs-utils ss:iproute2 flock:util-linux
     [ -e "$PLUGINS/libfsalvfs.so" ] || die "FSAL VFS plugin missing: $PLUGINS/libfsalvfs.so"
 
-    local want="bind=$BIND port=$port mport=$mport export=$export_path pseudo=$pseudo protocols=$PROTOCOLS"
+    local want="bind=$BIND port=$port mport=$mport export=$export_path pseudo=$pseudo protocols=$PROTOCOLS ro=${NFS_RO_EXPORT_PATH:-}"
     local pid; pid=$(read_pidfile "$DIR/ganesha.pid")
     if alive "$pid" ganesha.nfsd; then
         if [ "$(cat "$DIR/state" 2>/dev/null)" = "$want" ] && port_answers "$BIND" "$port"; then
@@ -269,8 +271,24 @@ EXPORT {
     Attr_Expiration_Time = 0;
     FSAL { Name = VFS; }
 }
-LOG { Default_Log_Level = EVENT; }
 EOF
+    if [ -n "${NFS_RO_EXPORT_PATH:-}" ]; then
+        mkdir -p "$NFS_RO_EXPORT_PATH"
+        cat >>"$DIR/ganesha.conf" <<EOF
+EXPORT {
+    Export_Id = 2;
+    Path = "$NFS_RO_EXPORT_PATH";
+    Pseudo = "$NFS_RO_EXPORT_PATH";
+    Access_Type = RO;
+    Squash = No_Root_Squash;
+    SecType = sys;
+    Transports = TCP;
+    Attr_Expiration_Time = 0;
+    FSAL { Name = VFS; }
+}
+EOF
+    fi
+    echo 'LOG { Default_Log_Level = EVENT; }' >>"$DIR/ganesha.conf"
 
     local t0; t0=$(date +%s.%N)
     : >"$DIR/ganesha.log"

@@ -3,7 +3,8 @@
 # exports a new directory; the server stops when the command ends, whatever happens. The
 # command sees SWIFTSM_TEST_NFS=<host>:<nfs port>:<mount port>:<exported directory> and
 # SWIFTSM_TEST_NFS_STATE=<the server's state directory> (for tests that stop and restart it
-# with scripts/nfs-test-server.sh).
+# with scripts/nfs-test-server.sh, NFS_RO_EXPORT_PATH set as below) and
+# SWIFTSM_TEST_NFS_RO=<a second directory, exported read-only>.
 #   scripts/with-nfs-server.sh COMMAND [ARGS...]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,9 +22,11 @@ stop() {
   rm -rf "$state"
 }
 trap stop EXIT
+export NFS_RO_EXPORT_PATH="$state/readonly"
 "$here/nfs-test-server.sh" start "$state/server" "$port" "$state/export" >/dev/null
 export SWIFTSM_TEST_NFS="127.0.0.1:$port:$((port + 1)):$state/export"
 export SWIFTSM_TEST_NFS_STATE="$state/server"
+export SWIFTSM_TEST_NFS_RO="$state/readonly"
 set +e
 "$@"
 status=$?

@@ -8,7 +8,7 @@ import VHD
 /// armed with `SWIFTSM_FAULT=<step>` (the process exits 203 there, as a crash would), then the SR
 /// is scanned (or attached), which runs recovery. Afterwards the SR holds no journal or half-made
 /// file, every VHD passes `Check` with its parents, every VDI that existed reads back the same, and
-/// the set of VDIs is the one before or the one after the operation.
+/// the set of VDIs is the one before or the one after the operation. Local file SRs and NFS SRs.
 @Suite struct CrashInjectionTests {
     /// An operation with fault points.
     enum Operation: String, Sendable, CaseIterable {
@@ -76,9 +76,10 @@ import VHD
                 "fault points without a crash test: \(inSources.subtracting(Self.crashes.map(\.step)))")
     }
 
-    @Test(arguments: crashes)
-    func crashThenRecover(_ crash: Crash) throws {
-        let sr = try TestSR(mode: .path)
+    /// On a local file SR and on an NFS SR (the journals and renames go over the network there).
+    @Test(arguments: crashes, [SRMode.path, .nfs])
+    func crashThenRecover(_ crash: Crash, _ mode: SRMode) throws {
+        let sr = try TestSR(mode: mode)
         defer { sr.cleanup() }
         try sr.createAndAttach()
 

@@ -1,0 +1,126 @@
+import FakeXapi
+import Foundation
+import SMCore
+import Testing
+import VHD
+
+/// The NFS SR's answers to wrong settings and a server that is not there: the Python SM's
+/// fault codes, within the timeouts, and nothing changed on the export.
+@Suite struct NFSFaultTests {
+    /// An NFS SR environment with `other` put in the SR's other_config.
+    func nfsSR(other: [String: String] = [:]) throws -> TestSR {
+        let sr = try TestSR(mode: .nfs)
+        if var record = sr.fake.sr(uuid: sr.srUUID) {
+            record.otherConfig.merge(other) { $1 }
+            sr.fake.updateSR(record)
+        }
+        return sr
+    }
+
+    /// `command` with `device_config` edited by `edit`.
+    func call(_ sr: TestSR, _ command: String, _ edit: @escaping (inout [XMLRPCMember]) -> Void) throws -> SmdriverResult {
+        try sr.call(command) { $0.editDeviceConfig(edit) }
+    }
+
+    /// Sets (or removes, with nil) one device_config key.
+    static func set(_ key: String, _ value: String?) -> (inout [XMLRPCMember]) -> Void {
+        { m in
+            m.removeAll { $0.name == key }
+            if let value { m.append(XMLRPCMember(key, .string(value))) }
+        }
+    }
+
+    @Test func aServerWithNothingOnItsPortIs108AtOnce() throws {
+        let sr = try nfsSR()
+        defer { sr.cleanup() }
+        // A port nothing listens on: the reachability check refuses before any mount.
+        let r = try call(sr, "sr_create", Self.set("options", "port=9,mountport=9"))
+        #expect(sr.fault(r)?.code == 108, "\(r)")
+        #expect(r.seconds < 5, "refused connections answer at once: \(r.seconds) s")
+        #expect(!FileManager.default.fileExists(atPath: sr.srDirectory), "nothing made")
+    }
+
+    @Test func aServerThatNeverAnswersIs108WithinTheTimeout() throws {
+        // 192.0.2.1 (TEST-NET-1) is never routed: the connection neither opens nor fails.
+        let sr = try nfsSR(other: ["nfs-timeout": "20"])
+        defer { sr.cleanup() }
+        let r = try call(sr, "sr_attach", Self.set("server", "192.0.2.1"))
+        #expect(sr.fault(r)?.code == 108, "\(r)")
+        #expect(r.seconds < 15, "nfs-timeout=20 (2 s): answered after \(r.seconds) s")
+    }
+
+    @Test func missingServerIs102AndMissingServerPathIs101() throws {
+        let sr = try nfsSR()
+        defer { sr.cleanup() }
+        #expect(sr.fault(try call(sr, "sr_create", Self.set("server", nil)))?.code == 102)
+        #expect(sr.fault(try call(sr, "sr_attach", Self.set("serverpath", nil)))?.code == 101)
+        #expect(sr.fault(try call(sr, "sr_create", Self.set("serverpath", "relative/path")))?.code == 103)
+        #expect(sr.fault(try call(sr, "sr_create", Self.set("serverpath", "/a/../../etc")))?.code == 103)
+    }
+
+    @Test func probeWithoutServerPathListsTheExportsOnStderr() throws {
+        let sr = try nfsSR()
+        defer { sr.cleanup() }
+        let server = try NFSTestServer.require()
+        let r = try call(sr, "sr_probe", Self.set("serverpath", nil))
+        #expect(sr.fault(r)?.code == 101, "\(r)")
+        #expect(r.stderr.contains("<nfs-exports>") && r.stderr.contains("<Path>\(server.export)</Path>"), "\(r.stderr)")
+    }
+
+    @Test func probeVersionAnswersTheVersionsThisClientUses() throws {
+        let sr = try nfsSR()
+        defer { sr.cleanup() }
+        let v = try sr.value(try call(sr, "sr_probe", Self.set("probeversion", "true")))
+        #expect(v.stringValue?.contains("<SupportedVersions>") == true && v.stringValue?.contains("<Version>3</Version>") == true, "\(v)")
+    }
+
+    @Test(arguments: ["4", "4.1", "2", "banana"])
+    func otherVersionsAre72(_ version: String) throws {
+        let sr = try nfsSR()
+        defer { sr.cleanup() }
+        let r = try call(sr, "sr_create", Self.set("nfsversion", version))
+        #expect(sr.fault(r)?.code == 72, "\(r)")
+        #expect(!FileManager.default.fileExists(atPath: sr.srDirectory))
+    }
+
+    @Test func aPathTheServerDoesNotExportIs73() throws {
+        let sr = try nfsSR()
+        defer { sr.cleanup() }
+        let r = try call(sr, "sr_create", Self.set("serverpath", "/no/such/export"))
+        #expect(sr.fault(r)?.code == 73, "\(r)")
+    }
+
+    @Test func aReadOnlyExportIs461AndKeepsNothing() throws {
+        let sr = try nfsSR()
+        defer { sr.cleanup() }
+        let ro = try #require(ProcessInfo.processInfo.environment["SWIFTSM_TEST_NFS_RO"])
+        let before = try FileManager.default.contentsOfDirectory(atPath: ro)
+        let r = try call(sr, "sr_create", Self.set("serverpath", ro))
+        #expect(sr.fault(r)?.code == 461, "\(r)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: ro) == before, "nothing made on the export")
+    }
+
+    @Test func attachingAnSRWhoseDirectoryIsGoneIs73() throws {
+        let sr = try nfsSR()
+        defer { sr.cleanup() }
+        try sr.value(try sr.call("sr_create"))
+        try FileManager.default.removeItem(atPath: sr.srDirectory)
+        #expect(sr.fault(try sr.call("sr_attach"))?.code == 73)
+    }
+
+    @Test func createOnANonEmptySRDirectoryIs42SRExists() throws {
+        let sr = try nfsSR()
+        defer { sr.cleanup() }
+        try FileManager.default.createDirectory(atPath: sr.srDirectory, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: sr.srDirectory + "/someone-elses.vhd", contents: Data([1, 2, 3]))
+        #expect(sr.fault(try sr.call("sr_create"))?.code == 42)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: sr.srDirectory) == ["someone-elses.vhd"])
+    }
+
+    @Test func udpIsRefusedClearly() throws {
+        let sr = try nfsSR()
+        defer { sr.cleanup() }
+        let r = try call(sr, "sr_create", Self.set("useUDP", "true"))
+        #expect(sr.fault(r)?.code == 73 && sr.fault(r)?.string.contains("UDP") == true, "\(r)")
+    }
+}
