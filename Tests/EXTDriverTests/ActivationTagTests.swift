@@ -56,4 +56,71 @@ import Testing
         #expect(sm[try hostKey(sr, v)] == nil && sm["paused"] == nil, "\(sm)")
         #expect(sm["note"] == "kept", "other keys stay")
     }
+
+    /// Two hosts on one shared (NFS) SR, each with its own run directory and host ref: a change
+    /// of a VDI's chain on the master marks it `paused` even when no data path runs on the
+    /// master, waits for an activation under way elsewhere, and refuses a VDI active on the
+    /// other host (its data path cannot be paused from here).
+    @Test func twoHostsOnASharedSRSeeEachOthersMarks() throws {
+        let sr = try TestSR(mode: .nfs)
+        defer { sr.cleanup() }
+        // Short: the datapath's sockets live below it.
+        let hostB = "/tmp/hb-" + UUID().uuidString.prefix(8).lowercased(), refB = "OpaqueRef:0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b"
+        try FileManager.default.createDirectory(atPath: hostB, withIntermediateDirectories: true)
+        defer {
+            for pid in TestSR.datapathPIDs(runDir: hostB) { kill(pid, SIGKILL) }
+            try? FileManager.default.removeItem(atPath: hostB)
+        }
+        func onB(_ command: String, vdi: String? = nil, args: [String]? = nil) throws -> SmdriverResult {
+            var doc = try sr.document(command, vdi: vdi)
+            doc[member: "host_ref"] = .string(refB)
+            doc.editDeviceConfig { m in m.removeAll { $0.name == "SRmaster" }; m.append(XMLRPCMember("SRmaster", "false")) }
+            if let args { doc.setArgs(args) }
+            var env = sr.environment
+            env["SWIFTSM_RUN_DIR"] = hostB
+            return try Smdriver.run([doc.text], driver: sr.driver, environment: env)
+        }
+        try sr.createAndAttach()
+        try sr.value(try onB("sr_attach"))
+        let v = try sr.createVDI(size: 16 << 20)
+
+        // Not active anywhere: the snapshot still marks the VDI paused for its length.
+        sr.fake.clearCalls()
+        try sr.value(try sr.call("vdi_snapshot", vdi: v))
+        let added = sr.fake.arguments(of: "VDI.add_to_sm_config").compactMap { $0.count > 1 ? $0[1].stringValue : nil }
+        let removed = sr.fake.arguments(of: "VDI.remove_from_sm_config").compactMap { $0.count > 1 ? $0[1].stringValue : nil }
+        #expect(added.contains("paused") && removed.contains("paused"), "added \(added), removed \(removed)")
+
+        // An activation under way on B (`activating`) is waited for by the master's snapshot.
+        var record = try #require(sr.fake.vdi(uuid: v))
+        record.smConfig["activating"] = "True"
+        sr.fake.updateVDI(record)
+        let box = ResultBox()
+        let started = Date()
+        Thread.detachNewThread { box.set(try? sr.call("vdi_snapshot", vdi: v)) }
+        usleep(1_500_000)
+        record = try #require(sr.fake.vdi(uuid: v))
+        #expect(record.smConfig["paused"] == "true", "the snapshot has marked the VDI and waits")
+        record.smConfig["activating"] = nil
+        sr.fake.updateVDI(record)
+        try sr.value(try #require(box.wait(timeout: 60)))
+        #expect(Date().timeIntervalSince(started) >= 1.5, "the snapshot waited for the activation")
+
+        // Active on B: B's data path serves it; the master refuses to change its chain.
+        try sr.value(try onB("vdi_attach", vdi: v, args: ["true"]))
+        try sr.value(try onB("vdi_activate", vdi: v, args: ["true"]))
+        #expect(TestSR.datapathPIDs(runDir: hostB).count == 1 && sr.datapathPIDs().isEmpty)
+        #expect(sr.fake.vdi(uuid: v)?.smConfig["host_" + refB] == "RW")
+        let before = try sr.disk()
+        let refused = sr.fault(try sr.call("vdi_snapshot", vdi: v))
+        #expect(refused?.code == 46 && refused?.string.contains(refB) == true, "\(String(describing: refused))")
+        #expect(try sr.disk() == before, "nothing changed")
+        #expect(sr.fake.vdi(uuid: v)?.smConfig["paused"] == nil, "the mark goes with the refusal")
+
+        // Deactivated on B: the master snapshots again.
+        try sr.value(try onB("vdi_deactivate", vdi: v))
+        #expect(TestSR.datapathPIDs(runDir: hostB).isEmpty)
+        try sr.value(try sr.call("vdi_snapshot", vdi: v))
+        #expect(sr.treeProblems().isEmpty)
+    }
 }

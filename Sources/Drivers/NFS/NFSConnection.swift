@@ -11,10 +11,9 @@ final class NFSConnection: @unchecked Sendable {
     /// Open file handles, by store.
     private var handles: [UInt64: OpaquePointer] = [:]
 
-    /// A connection mounted on `target`'s export; throws `.unreachable` or `.mount`.
-    init(target: NFSTarget) throws {
+    /// A connection to `target`'s export, made by the first `connect()`.
+    init(target: NFSTarget) {
         self.target = target
-        try connect()
     }
 
     deinit { disconnect() }
@@ -105,7 +104,7 @@ final class NFSConnection: @unchecked Sendable {
         if [ETIMEDOUT, ECONNRESET, ECONNREFUSED, EPIPE, ENOTCONN, ESHUTDOWN, EHOSTUNREACH, ENETUNREACH].contains(-rc) { return true }
         let r = reason.lowercased()
         if r.contains("nfs3err") { return false }
-        return r.contains("timed out") || r.contains("timeout") || r.contains("socket") || r.contains("connect")
+        return r.contains("nfs_service") || r.contains("timed out") || r.contains("timeout") || r.contains("socket") || r.contains("connect")
             || r.contains("rpc error") || r.contains("rpc_") || r.contains("cancel") || r.contains("disconnect")
     }
 }

@@ -23,7 +23,9 @@ public final class NFSMount: @unchecked Sendable {
     /// refused path fails here).
     public init(target: NFSTarget) throws {
         self.target = target
-        idle = [try NFSConnection(target: target)]
+        let first = NFSConnection(target: target)
+        try first.connect()
+        idle = [first]
         opened = 1
     }
 
@@ -49,7 +51,7 @@ public final class NFSMount: @unchecked Sendable {
     /// connection while the hold policy allows it (`idempotent` operations only; the others
     /// follow the soft policy, since their first attempt may have been carried out).
     func perform<T>(_ operation: String, idempotent: Bool = true, _ body: (NFSConnection) throws -> T) throws -> T {
-        let connection = try checkOut()
+        let connection = checkOut()
         defer { checkIn(connection) }
         let started = Date()
         var attempts = 0
@@ -57,7 +59,12 @@ public final class NFSMount: @unchecked Sendable {
         defer { if holdingHere { endHold() } }
         while true {
             do {
-                if !connection.isConnected { try connection.connect() }
+                if !connection.isConnected {
+                    // The export mounted before: a refusal while it comes back is part of the outage.
+                    do { try connection.connect() } catch let e as NFSError {
+                        throw NFSError.transport(operation: "reconnect", reason: e.description)
+                    }
+                }
                 return try body(connection)
             } catch let error as NFSError {
                 switch error {
@@ -105,19 +112,15 @@ public final class NFSMount: @unchecked Sendable {
 
     /// An idle connection, a new one while fewer than `target.connections` are open, else the
     /// next one handed back.
-    private func checkOut() throws -> NFSConnection {
+    private func checkOut() -> NFSConnection {
         condition.lock()
         while idle.isEmpty && opened >= target.connections { condition.wait() }
         if let c = idle.popLast() { condition.unlock(); return c }
         opened += 1
         connectionEpoch += 1
         condition.unlock()
-        do {
-            return try NFSConnection(target: target)
-        } catch {
-            condition.withLock { opened -= 1; condition.signal() }
-            throw error
-        }
+        // Connected by `perform`, which holds through an outage as the policy says.
+        return NFSConnection(target: target)
     }
 
     private func checkIn(_ connection: NFSConnection) {

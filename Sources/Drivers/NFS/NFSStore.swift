@@ -7,7 +7,7 @@ import VHD
 /// writes are UNSTABLE and `sync` is a COMMIT, so a FLUSH or FUA from the data path makes the
 /// server put them on stable storage. Calls from several threads run on connections of their
 /// own. A server that stops answering is waited for as the mount's hold policy says.
-public final class NFSStore: BlockStore, @unchecked Sendable {
+public final class NFSStore: OutageReportingStore, @unchecked Sendable {
     /// The export.
     public let mount: NFSMount
     /// The file's path within the export.
@@ -44,6 +44,14 @@ public final class NFSStore: BlockStore, @unchecked Sendable {
     }
 
     deinit { mount.closeHandles(store: id) }
+
+    /// How long the server has not answered and how many operations wait for it.
+    public var outage: (seconds: Double, waiting: Int)? {
+        mount.holding.map { (Date().timeIntervalSince($0.since), $0.operations) }
+    }
+
+    /// Operations of the mount that have waited for the server.
+    public var operationsHeld: UInt64 { mount.heldOperations }
 
     /// The file's size as this store has seen and made it.
     public var size: UInt64 { lock.withLock { knownSize } }

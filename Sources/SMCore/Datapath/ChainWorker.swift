@@ -84,6 +84,8 @@ public final class ChainWorker: @unchecked Sendable {
     let readMap = ReadMap()
     // Only touched on the worker thread (and in init, before it starts).
     private var chain: VHDChain?
+    /// The leaf's store when it reports server outages (read under `condition`).
+    private var outageReporter: (any OutageReportingStore)?
     private var thread: Thread?
 
     /// Opens the chain of volume `leaf` of `container` (leaf writable unless `writable` is false)
@@ -97,6 +99,7 @@ public final class ChainWorker: @unchecked Sendable {
         self.leafVolume = leaf
         let chain = try Self.openChain(container, leaf, writable: writable)
         self.chain = chain
+        self.outageReporter = chain.leaf.store as? any OutageReportingStore
         self.size = chain.virtualSize
         stats.leaf = leaf
         stats.readOnly = !writable
@@ -143,6 +146,12 @@ public final class ChainWorker: @unchecked Sendable {
             s.latencyTotalMicros += fast.latencyTotal
             s.latencyMaxMicros = max(s.latencyMaxMicros, fast.latencyMax)
             s.latencyMeanMicros = s.requests > 0 ? s.latencyTotalMicros / s.requests : 0
+            if let reporter = outageReporter {
+                let outage = reporter.outage
+                s.holdingSeconds = outage?.seconds
+                s.holdingOperations = outage?.waiting ?? 0
+                s.heldOperations = reporter.operationsHeld
+            }
             return s
         }
     }
@@ -404,6 +413,7 @@ public final class ChainWorker: @unchecked Sendable {
                 condition.withLock {
                     leafVolume = leaf
                     size = c.virtualSize
+                    outageReporter = c.leaf.store as? any OutageReportingStore
                     state = .running
                     condition.broadcast()
                 }
@@ -438,7 +448,10 @@ public final class ChainWorker: @unchecked Sendable {
                 let c = try Self.openChain(container, leaf, writable: writable)
                 chain = c
                 readMap.open(c)
-                condition.withLock { leafVolume = leaf; size = c.virtualSize; stats.refreshes += 1 }
+                condition.withLock {
+                    leafVolume = leaf; size = c.virtualSize; stats.refreshes += 1
+                    outageReporter = c.leaf.store as? any OutageReportingStore
+                }
                 return .success(())
             } catch {
                 readMap.open(old)

@@ -57,6 +57,13 @@ public struct DatapathStats: Sendable, Codable, Equatable {
     public var mixedWrites: UInt64 = 0
     /// Small WRITEs the event loop ran through the engine itself while the chain thread was idle.
     public var inlineWrites: UInt64 = 0
+    /// Seconds the storage server has not answered while requests wait for it (the NFS hold
+    /// policy), nil while it answers.
+    public var holdingSeconds: Double? = nil
+    /// Storage operations waiting for the server right now.
+    public var holdingOperations: Int = 0
+    /// Storage operations that have had to wait for the server since the chain was opened.
+    public var heldOperations: UInt64 = 0
     /// The TCP port when serving on 127.0.0.1 too.
     public var tcpPort: Int? = nil
 

@@ -29,11 +29,16 @@ struct ActivationTags {
         let deadline = Date().addingTimeInterval(retrySeconds)
         while true {
             let sm = try callbacks.smConfig(uuid: vdi)
-            if sm["paused"] == nil && sm["relinking"] == nil && sm["activating"] == nil { break }
+            if sm["paused"] == nil && sm["relinking"] == nil && sm["activating"] == nil {
+                try callbacks.setSMConfig(uuid: vdi, key: "activating", value: "True")
+                // A change that marked the VDI `paused` between the look and the mark wins: it
+                // looks for `activating` only after marking, so one of the two sees the other.
+                if try callbacks.smConfig(uuid: vdi)["paused"] == nil { break }
+                try callbacks.setSMConfig(uuid: vdi, key: "activating", value: nil)
+            }
             guard Date() < deadline else { throw SMAPIError(.VDIUnavailable, opterr: "VDI \(vdi) locked") }
             usleep(250_000)
         }
-        try callbacks.setSMConfig(uuid: vdi, key: "activating", value: "True")
         defer { try? callbacks.setSMConfig(uuid: vdi, key: "activating", value: nil) }
         try callbacks.setSMConfig(uuid: vdi, key: hostKey, value: writable ? "RW" : "RO")
         do { try activate() } catch {
@@ -48,11 +53,26 @@ struct ActivationTags {
         try callbacks.setSMConfig(uuid: vdi, key: hostKey, value: nil)
     }
 
-    /// Runs `body` with `paused=true` on `vdi`'s record.
-    func paused<T>(_ vdi: String, _ body: () throws -> T) throws -> T {
+    /// Runs `body` with `paused=true` on `vdi`'s record, whether or not the VDI is active on
+    /// this host (blktap's `tap_pause`), so that no host activates it halfway through a change
+    /// of its chain. An activation already under way (`activating`) is waited for. A VDI active
+    /// on another host is refused (46): its data path cannot be paused from here.
+    func paused<T>(_ vdi: String, retrySeconds: Double = retrySeconds, _ body: () throws -> T) throws -> T {
         guard active else { return try body() }
         try callbacks.setSMConfig(uuid: vdi, key: "paused", value: "true")
         defer { try? callbacks.setSMConfig(uuid: vdi, key: "paused", value: nil) }
+        let deadline = Date().addingTimeInterval(retrySeconds)
+        var sm = try callbacks.smConfig(uuid: vdi)
+        while sm["activating"] != nil {
+            guard Date() < deadline else { throw SMAPIError(.VDIUnavailable, opterr: "VDI \(vdi) locked: an activation does not end") }
+            usleep(250_000)
+            sm = try callbacks.smConfig(uuid: vdi)
+        }
+        let elsewhere = sm.keys.filter { $0.hasPrefix("host_") && $0 != hostKey }.sorted()
+        guard elsewhere.isEmpty else {
+            throw SMAPIError(.VDIUnavailable, opterr: "VDI \(vdi) is active on \(elsewhere.map { String($0.dropFirst(5)) }.joined(separator: ", ")): "
+                             + "its data path runs on another host; deactivate it there first")
+        }
         return try body()
     }
 

@@ -64,15 +64,16 @@ extension SMAPIService {
         }
     }
 
-    /// Runs `body` with VDI `uuid`'s datapath (if active on this host) paused (after a flush),
-    /// then unpauses it onto the VDI's leaf as it is afterwards.
+    /// Runs `body` with VDI `uuid` marked `paused` on its record (whether or not it is active
+    /// here, so no host activates it meanwhile) and its datapath, if active on this host, paused
+    /// (after a flush), then unpauses it onto the VDI's leaf as it is afterwards.
     func withDatapathPaused<T>(_ c: DriverContext, _ uuid: String, _ body: () throws -> T) throws -> T {
         // Written data is forced to disk before the pause, so the pause's own flush is short.
         let sr = try c.srUUID()
         do {
-            guard datapaths(c).isActive(sr: sr, vdi: uuid) else { return try body() }
             return try ActivationTags(c).paused(uuid) {
-                try datapaths(c).withPaused(sr: sr, vdi: uuid, flushFirst: true, body)
+                guard datapaths(c).isActive(sr: sr, vdi: uuid) else { return try body() }
+                return try datapaths(c).withPaused(sr: sr, vdi: uuid, flushFirst: true, body)
             }
         } catch let e as DatapathError {
             throw SMAPIError(c.request.command.failureCode, opterr: "pausing the datapath: \(e.description)")

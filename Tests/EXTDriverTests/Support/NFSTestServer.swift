@@ -41,12 +41,40 @@ struct NFSTestServer: Sendable {
     /// Stops the server (SIGTERM, as an administrator would; its exported files stay).
     func stop() throws {
         guard let state else { throw UnexpectedAnswer(description: "SWIFTSM_TEST_NFS_STATE is not set") }
-        _ = try Shell.run("/bin/bash", [Self.script, "stop", state])
+        try Self.runScript(["stop", state], log: state + ".log")
     }
 
     /// Starts the server again with the same settings.
     func start() throws {
         guard let state else { throw UnexpectedAnswer(description: "SWIFTSM_TEST_NFS_STATE is not set") }
-        _ = try Shell.run("/bin/bash", [Self.script, "start", state, String(port), export])
+        try Self.runScript(["start", state, String(port), export], log: state + ".log")
+    }
+
+    /// Runs the script with its output in `log`, not in pipes of ours: the server it starts
+    /// lives on after it, and must not hold a pipe the caller waits to see closed.
+    static func runScript(_ arguments: [String], log: String) throws {
+        let status = try Spawned.run(["/bin/bash", script] + arguments, output: log)
+        guard status == 0 else {
+            let tail = (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(800)) } ?? ""
+            throw UnexpectedAnswer(description: "nfs-test-server.sh \(arguments.first ?? "") exited \(status)\n\(tail)")
+        }
+    }
+
+}
+
+extension NFSTestServer {
+    /// A server of the caller's own (for tests that stop it): a new NFS-Ganesha instance on a
+    /// free pair of ports exporting `root/export`, with its state in `root/state`. `stop()` it
+    /// at the end.
+    static func startPrivate(root: String) throws -> NFSTestServer {
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        var last: Error?
+        for port in stride(from: 21049, to: 21999, by: 2) {
+            let busy = (try? Shell.run("/bin/ss", ["-Htln", "sport = :\(port) or sport = :\(port + 1)"])) ?? ""
+            guard busy.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { continue }
+            let server = NFSTestServer(host: "127.0.0.1", port: port, mountPort: port + 1, export: root + "/export", state: root + "/state")
+            do { try server.start(); return server } catch { last = error; continue }
+        }
+        throw UnexpectedAnswer(description: "no free port pair for a private NFS server: \(last.map { "\($0)" } ?? "all busy")")
     }
 }

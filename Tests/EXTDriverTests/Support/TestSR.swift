@@ -40,6 +40,8 @@ final class TestSR: @unchecked Sendable {
     let fake: FakeXapi
     /// The loop device in device mode.
     let loop: LoopDevice?
+    /// The NFS server of an NFS SR.
+    let nfsServer: NFSTestServer?
     /// The SR directory in path mode.
     let pathDirectory: String
     /// File system calls on the SR's files.
@@ -47,8 +49,10 @@ final class TestSR: @unchecked Sendable {
     private var cleaned = false
 
     /// A new SR environment (nothing created on the SR yet: run `sr_create`).
-    init(mode: SRMode = .path, pathBelowRoot: String = "sr", imageSize: UInt64 = 256 << 20) throws {
+    init(mode: SRMode = .path, pathBelowRoot: String = "sr", imageSize: UInt64 = 256 << 20, nfsServer: NFSTestServer? = nil) throws {
         self.mode = mode
+        let nfs = mode == .nfs ? (nfsServer ?? NFSTestServer.current) : nil
+        self.nfsServer = nfs
         // Short: datapath sockets live under the run directory and must fit in sun_path.
         root = "/tmp/swe-" + UUID().uuidString.prefix(8).lowercased()
         runDir = root + "/r"
@@ -64,7 +68,7 @@ final class TestSR: @unchecked Sendable {
                 loop = nil
             }
             if mode == .nfs {
-                let server = try NFSTestServer.require()
+                guard let server = nfs else { throw UnexpectedAnswer(description: "no NFS test server: run the tests through scripts/with-nfs-server.sh") }
                 try FileManager.default.createDirectory(atPath: server.export + "/" + StorePath.basename(root), withIntermediateDirectories: true)
             }
             fake = try FakeXapi()
@@ -88,7 +92,7 @@ final class TestSR: @unchecked Sendable {
         loop?.detach()
         fake.stop()
         try? FileManager.default.removeItem(atPath: root)
-        if mode == .nfs, let server = NFSTestServer.current { try? FileManager.default.removeItem(atPath: nfsServerPath(server)) }
+        if let server = nfsServer { try? FileManager.default.removeItem(atPath: nfsServerPath(server)) }
     }
 
     /// The driver type the calls name (`smdriver --driver`).
@@ -147,7 +151,7 @@ final class TestSR: @unchecked Sendable {
         switch mode {
         case .path: pathDirectory
         case .device: runDir + "/sr-mount/" + srUUID
-        case .nfs: nfsServerPath(NFSTestServer.current!) + "/" + srUUID
+        case .nfs: nfsServerPath(nfsServer!) + "/" + srUUID
         }
     }
 
@@ -168,7 +172,7 @@ final class TestSR: @unchecked Sendable {
         var values = ["SR_UUID": srUUID, "EXT_DEVICE": loop?.device ?? "/dev/unused-in-path-mode"]
         if let vdi { values["VDI_UUID"] = vdi; values["VDI_LOCATION"] = vdi }
         if mode == .nfs {
-            let server = try NFSTestServer.require()
+            guard let server = nfsServer else { throw UnexpectedAnswer(description: "no NFS server") }
             values["NFS_SERVER"] = server.host
             values["NFS_PATH"] = nfsServerPath(server)
             var doc = try RequestDocument(command: command, values: values, driver: "nfs")
