@@ -73,7 +73,8 @@ import VHD
 
     /// A merge the container cannot hold (with the collector's margin) is not started: the
     /// candidate is skipped for space and nothing changes; with room again it goes through.
-    @Test(arguments: ContainerKind.allCases)
+    /// Not on NFS: filling the test server's one export would starve every other SR on it.
+    @Test(arguments: ContainerKind.allCases.filter { $0 != .nfs })
     func aMergeThatDoesNotFitIsSkipped(_ kind: ContainerKind) throws {
         let sr = try ContractSR(kind)
         defer { sr.cleanup() }

@@ -1,3 +1,5 @@
+import Foundation
+import NFSDriver
 import SMCore
 import Testing
 import TestContainers
@@ -8,15 +10,33 @@ enum ContainerKind: String, Codable, Sendable, CaseIterable, CustomTestStringCon
     case directory
     /// LV semantics: `ExtentContainer` over one preallocated file.
     case extents
+    /// A file SR over NFS: `DirectoryContainer` on `NFSFileSystem`, the directory `location` of
+    /// the NFS-Ganesha export `scripts/with-nfs-server.sh` runs beside the tests (mounted as
+    /// `serverpath`, as the NFS driver mounts it).
+    case nfs
 
     var testDescription: String { rawValue }
 
     /// A new container (as a new process would rebuild it) over `location`: the SR directory,
-    /// or the extent group's backing file.
+    /// the extent group's backing file, or the SR directory the NFS server exports.
     func open(_ location: String) throws -> any VolumeContainer {
         switch self {
-        case .directory: try DirectoryContainer(directory: location)
-        case .extents: try ExtentContainer(backing: location)
+        case .directory: return try DirectoryContainer(directory: location)
+        case .extents: return try ExtentContainer(backing: location)
+        case .nfs:
+            let server = try Self.nfsServer()
+            let mount = try NFSMount(target: NFSTarget(server: server.host, export: location, nfsPort: server.port,
+                                                       mountPort: server.mountPort, timeoutSeconds: 10))
+            return try DirectoryContainer(directory: "/", fileSystem: NFSFileSystem(mount: mount))
         }
+    }
+
+    /// The test NFS server of `SWIFTSM_TEST_NFS=<host>:<port>:<mount port>:<export>`.
+    static func nfsServer() throws -> (host: String, port: Int, mountPort: Int, export: String) {
+        let parts = (ProcessInfo.processInfo.environment["SWIFTSM_TEST_NFS"] ?? "").split(separator: ":", maxSplits: 3).map(String.init)
+        guard parts.count == 4, let port = Int(parts[1]), let mount = Int(parts[2]) else {
+            throw Tool.Failure(description: "no NFS test server: run through scripts/with-nfs-server.sh (make test does)")
+        }
+        return (parts[0], port, mount, parts[3])
     }
 }

@@ -53,6 +53,11 @@ final class ContractSR: @unchecked Sendable {
             case .extents:
                 location = root + "/group.img"
                 try ExtentGroup.format(location, name: "VG_XenStorage-" + sr, size: size)
+            case .nfs:
+                // The server's export is on this host: the SR's directory is made there.
+                location = try ContainerKind.nfsServer().export + "/" + StorePath.basename(root) + "/" + sr
+                try FileManager.default.createDirectory(atPath: location, withIntermediateDirectories: true)
+                try DirectoryContainer.restrict(location)
             }
         } catch {
             loop?.detach()
@@ -69,6 +74,7 @@ final class ContractSR: @unchecked Sendable {
         cleaned = true
         loop?.detach()
         try? FileManager.default.removeItem(atPath: root)
+        if kind == .nfs { try? FileManager.default.removeItem(atPath: StorePath.directory(of: location)) }
     }
 
     /// Undoes what a test process that died without cleaning up left (its `/tmp/ct.*` root
