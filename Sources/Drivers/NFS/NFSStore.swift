@@ -7,7 +7,7 @@ import VHD
 /// writes are UNSTABLE and `sync` is a COMMIT, so a FLUSH or FUA from the data path makes the
 /// server put them on stable storage. Calls from several threads run on connections of their
 /// own. A server that stops answering is waited for as the mount's hold policy says.
-public final class NFSStore: OutageReportingStore, @unchecked Sendable {
+public final class NFSStore: OutageReportingStore, ConcurrentReadStore, @unchecked Sendable {
     /// The export.
     public let mount: NFSMount
     /// The file's path within the export.

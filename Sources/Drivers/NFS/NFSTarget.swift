@@ -22,7 +22,7 @@ public struct NFSTarget: Sendable, Equatable {
     /// A target; `timeoutSeconds` 20 and `retrans` 4 are the Python SM's defaults (`timeo=200`
     /// deciseconds, `retrans=4`).
     public init(server: String, export: String, nfsPort: Int? = nil, mountPort: Int? = nil,
-                timeoutSeconds: Int = 20, retrans: Int = 4, hold: NFSHoldPolicy = .soft, connections: Int = 4) {
+                timeoutSeconds: Int = 20, retrans: Int = 4, hold: NFSHoldPolicy = .soft, connections: Int = 8) {
         self.server = server
         self.export = export
         self.nfsPort = nfsPort

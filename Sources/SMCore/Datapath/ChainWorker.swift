@@ -37,7 +37,7 @@ public final class ChainWorker: @unchecked Sendable {
     }
 
     /// Threads running planned reads.
-    static let ioThreads = 4
+    static let ioThreads = 8
 
     /// Why a control operation failed.
     public enum Failure: Error, CustomStringConvertible {

@@ -14,8 +14,17 @@ struct ReadPlan: Sendable {
     enum Piece: Sendable {
         /// `count` bytes at `offset` of file descriptor `fd`, into the buffer at `at`.
         case file(fd: Int32, offset: UInt64, at: Int, count: Int)
+        /// `count` bytes at `offset` of a store that reads from several threads at once (an
+        /// NFS file), into the buffer at `at`.
+        case store(PlannedStore, offset: UInt64, at: Int, count: Int)
         /// `count` zero bytes at `at`.
         case zero(at: Int, count: Int)
+    }
+
+    /// A store of the chain a plan reads from: valid while the chain is open, which it stays
+    /// until every planned read has finished.
+    struct PlannedStore: @unchecked Sendable {
+        let store: any ConcurrentReadStore
     }
 
     /// The pieces, covering the request exactly once.
@@ -42,8 +51,13 @@ struct ReadPlan: Sendable {
                 switch segment {
                 case let .zero(at, count): plan.zero(at, count)
                 case let .data(store, offset, at, count):
-                    guard let file = store as? any DescriptorStore else { filesOnly = false; return }
-                    plan.add(file.descriptor.rawValue, offset, at, count)
+                    if let file = store as? any DescriptorStore {
+                        plan.add(file.descriptor.rawValue, offset, at, count)
+                    } else if let concurrent = store as? any ConcurrentReadStore {
+                        plan.add(concurrent, offset, at, count)
+                    } else {
+                        filesOnly = false
+                    }
                 }
             }
             return filesOnly ? plan : nil
@@ -57,6 +71,14 @@ struct ReadPlan: Sendable {
             pieces[pieces.count - 1] = .file(fd: fd, offset: loff, at: lat, count: lcount + count)
         } else {
             pieces.append(.file(fd: fd, offset: offset, at: at, count: count))
+        }
+    }
+
+    mutating func add(_ store: any ConcurrentReadStore, _ offset: UInt64, _ at: Int, _ count: Int) {
+        if case let .store(last, loff, lat, lcount)? = pieces.last, last.store === store, loff + UInt64(lcount) == offset, lat + lcount == at {
+            pieces[pieces.count - 1] = .store(last, offset: loff, at: lat, count: lcount + count)
+        } else {
+            pieces.append(.store(PlannedStore(store: store), offset: offset, at: at, count: count))
         }
     }
 
@@ -78,14 +100,14 @@ struct ReadPlan: Sendable {
     /// soon as some of it would have to wait for the disk (the buffer then holds part of it).
     func executeCached(into buffer: UnsafeMutableRawBufferPointer) -> Bool {
         guard let preadv2 = Self.preadv2 else { return false }
-        return fill(buffer) { fd, at, count, offset in
+        return (try? fill(buffer) { fd, at, count, offset in
             var v = iovec(iov_base: at, iov_len: count)
             while true {
                 let n = preadv2(fd, &v, 1, offset, Self.nowait)
                 if n < 0 && errno == EINTR { continue }
                 return n > 0 ? n : nil
             }
-        }
+        }) ?? false
     }
 
     /// cachestat(2) (Linux 6.5), through syscall(2) since glibc has no wrapper here.
@@ -113,7 +135,7 @@ struct ReadPlan: Sendable {
 
     /// Reads every piece into `buffer` (`length` bytes); throws `VHDError.io` or `.shortRead`.
     func execute(into buffer: UnsafeMutableRawBufferPointer) throws {
-        _ = try fill(buffer) { fd, at, count, offset in
+        _ = try fill(buffer, stores: true) { fd, at, count, offset in
             while true {
                 let n = pread(fd, at, count, offset)
                 if n < 0 {
@@ -131,7 +153,7 @@ struct ReadPlan: Sendable {
     func write(from buffer: UnsafeRawBufferPointer) throws {
         precondition(buffer.count == length)
         for piece in pieces {
-            guard case let .file(fd, offset, at, count) = piece else { preconditionFailure("zero piece in a write plan") }
+            guard case let .file(fd, offset, at, count) = piece else { preconditionFailure("zero or store piece in a write plan") }
             var done = 0
             while done < count {
                 let n = pwrite(fd, buffer.baseAddress! + at + done, count - done, off_t(offset) + off_t(done))
@@ -146,12 +168,17 @@ struct ReadPlan: Sendable {
 
     /// Zeroes the zero pieces and reads the file pieces with `read(fd, destination, count,
     /// offset)`, which returns the bytes it read or nil to stop; whether everything was read.
-    private func fill(_ buffer: UnsafeMutableRawBufferPointer,
-                      _ read: (Int32, UnsafeMutableRawPointer, Int, off_t) throws -> Int?) rethrows -> Bool {
+    /// Store pieces are read with the store's own `read` when `stores` is true; else the
+    /// fill stops there (false: not all from the page cache).
+    private func fill(_ buffer: UnsafeMutableRawBufferPointer, stores: Bool = false,
+                      _ read: (Int32, UnsafeMutableRawPointer, Int, off_t) throws -> Int?) throws -> Bool {
         for piece in pieces {
             switch piece {
             case let .zero(at, count):
                 UnsafeMutableRawBufferPointer(rebasing: buffer[at..<at + count]).initializeMemory(as: UInt8.self, repeating: 0)
+            case let .store(planned, offset, at, count):
+                guard stores else { return false }
+                try planned.store.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[at..<at + count]), at: offset)
             case let .file(fd, offset, at, count):
                 var done = 0
                 while done < count {
