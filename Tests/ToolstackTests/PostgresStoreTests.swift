@@ -14,7 +14,7 @@ import XenAPIWire
         do {
             let store = try PostgresObjectStore(url: url)
             defer { store.close() }
-            #expect(try store.appliedMigrations() == ["v1-objects"])
+            #expect(try store.appliedMigrations() == ["v1-objects", "v2-object-log"])
             let db = try ObjectDatabase(store: store)
             try db.write { txn in txn.put(vdi) }
             // A failed transaction leaves the server untouched.
@@ -30,7 +30,7 @@ import XenAPIWire
         }
         let reopened = try PostgresObjectStore(url: url)
         defer { reopened.close() }
-        #expect(try reopened.appliedMigrations() == ["v1-objects"])
+        #expect(try reopened.appliedMigrations() == ["v1-objects", "v2-object-log"])
         let back = try reopened.loadAll()
         #expect(back == [vdi])
         #expect(back.first?.map("sm_config") == ["vhd-parent": "abc"])
@@ -54,5 +54,60 @@ import XenAPIWire
         #expect(try c2.call("SR.get_VDIs", [.string(sr)]).arrayValue?.count == 3)
         _ = try c2.call("VDI.destroy", [.string(snap)])
         #expect(throws: APIFailure.self) { try c2.call("VDI.get_record", [.string(snap)]) }
+    }
+
+    /// Polls `body` for up to 10 s until it is true.
+    private func eventually(_ body: () throws -> Bool) rethrows -> Bool {
+        for _ in 0..<200 {
+            if try body() { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+
+    @Test func twoDaemonsSharingOneDatabaseSeeEachOthersChanges() throws {
+        let pg = try TestPostgres()
+        defer { pg.stop() }
+        let url = try pg.database()
+        let a = try TestToolstack(store: { _ in try PostgresObjectStore(url: url) })
+        defer { a.destroy() }
+        let b = try TestToolstack(store: { _ in try PostgresObjectStore(url: url) })
+        defer { b.destroy() }
+        let ca = try a.client(), cb = try b.client()
+        // One pool, a host each.
+        #expect(try ca.call("pool.get_all") == (try cb.call("pool.get_all")))
+        #expect(a.service.hostRef != b.service.hostRef)
+        #expect(Set(try cb.call("host.get_all").arrayValue ?? []) == [.string(a.service.hostRef), .string(b.service.hostRef)])
+        // Logging in on B did not log out A's sessions.
+        _ = try ca.call("pool.get_all")
+
+        let start = try cb.call("event.from", [.array(["vdi"]), "", .double(0)])
+        let token = try #require(start[member: "token"])
+        let sr = try a.createSR(ca)
+        let vdi = try a.createVDI(ca, sr: sr, name: "made-on-A")
+        // B sees the VDI A made, in its records and in its events.
+        #expect(try eventually { (try? cb.call("VDI.get_name_label", [.string(vdi)])) == "made-on-A" })
+        #expect(try cb.call("SR.get_VDIs", [.string(sr)]).arrayValue?.contains(.string(vdi)) == true)
+        var seen = false
+        var from = token
+        for _ in 0..<10 where !seen {
+            let batch = try cb.call("event.from", [.array(["vdi"]), from, .double(2)])
+            from = batch[member: "token"]!
+            seen = (batch[member: "events"]?.arrayValue ?? []).contains { $0[member: "ref"] == .string(vdi) && $0[member: "operation"] == "add" }
+        }
+        #expect(seen, "event.from on B reports the VDI made on A")
+        // A sees what B writes; writes on both sides keep each other's changes.
+        _ = try cb.call("VDI.set_name_label", [.string(vdi), "renamed-on-B"])
+        #expect(try eventually { (try? ca.call("VDI.get_name_label", [.string(vdi)])) == "renamed-on-B" })
+        _ = try ca.call("VDI.add_to_other_config", [.string(vdi), "from-a", "1"])
+        _ = try cb.call("VDI.add_to_other_config", [.string(vdi), "from-b", "2"])
+        let both = XMLRPCValue.struct([XMLRPCMember("from-a", "1"), XMLRPCMember("from-b", "2"), XMLRPCMember("purpose", "test")])
+        #expect(try eventually { (try? ca.call("VDI.get_other_config", [.string(vdi)])) == both })
+        #expect(try cb.call("VDI.get_other_config", [.string(vdi)]) == both)
+        // A key added on A is refused on B as a duplicate: B's write starts from A's.
+        #expect(throws: APIFailure.self) { try cb.call("VDI.add_to_other_config", [.string(vdi), "from-a", "x"]) }
+        // Deletions travel too.
+        _ = try ca.call("VDI.destroy", [.string(vdi)])
+        #expect(try eventually { (try? cb.call("VDI.get_record", [.string(vdi)])) == nil })
     }
 }

@@ -11,7 +11,7 @@ guard let invocation = XeInvocation(arguments.isEmpty ? ["help"] : arguments) el
 }
 let endpoint: XenAPIConnection.Endpoint = invocation.server.map { invocation.noSSL ? .tcp($0, invocation.port) : .tls($0, invocation.port) }
     ?? .unix(ProcessInfo.processInfo.environment["XE_SOCKET"] ?? "/var/lib/xcp/xapi")
-let api = XenAPIConnection(endpoint: endpoint)
+let api = XenAPIConnection(endpoint: endpoint, trust: invocation.trust)
 do {
     if invocation.command != "help" { _ = try api.login(user: invocation.username, password: invocation.password) }
     let output = try XeRunner(api: api, showProgress: isatty(1) != 0).run(invocation)
@@ -19,6 +19,7 @@ do {
     if invocation.command != "help" { _ = try? api.call("session.logout") }
     exit(0)
 } catch let e as XeError {
+    FileHandle.standardOutput.write(Data(e.output.utf8))
     FileHandle.standardError.write(Data((e.message + "\n").utf8))
     exit(e.status)
 } catch let f as APIFailure {

@@ -108,6 +108,7 @@ public enum DataModel {
         .reverse("VIFs", "VIF", "network"), .reverse("PIFs", "PIF", "network"),
         F("MTU", .int, .readWrite, default: .string("1500")), F("bridge", .string), F("managed", .bool, default: .boolean(true)),
         F("other_config", .map, .readWrite), F("tags", .set(.string), .readWrite),
+        F("purpose", .set(.string), .readWrite),
     ])
 
     /// `PIF`.
@@ -116,6 +117,7 @@ public enum DataModel {
         F("MTU", .int), F("VLAN", .int, default: .string("-1")), F("physical", .bool), F("currently_attached", .bool),
         F("ip_configuration_mode", .string, default: .string("None")), F("IP", .string), F("netmask", .string),
         F("gateway", .string), F("DNS", .string), F("management", .bool), F("other_config", .map, .readWrite),
+        F("IPv6", .set(.string)),
     ])
 
     /// `VIF`.
