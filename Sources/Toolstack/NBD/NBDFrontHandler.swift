@@ -64,6 +64,15 @@ final class NBDFrontHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) { finish() }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Quiet while it is the client's turn in the handshake: gone. Quiet while transmitting is its business.
+        if event is IdleStateHandler.IdleStateEvent {
+            if state == .clientFlags || state == .options { finish() }
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // Back-pressure: read the datapath only as fast as the client takes its answers.
         backend?.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }

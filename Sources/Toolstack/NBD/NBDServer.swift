@@ -12,6 +12,8 @@ enum NBDServer {
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // A client that goes quiet during the handshake is dropped after a minute.
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(60)))
                     try channel.pipeline.syncOperations.addHandler(NBDFrontHandler(tlsContext: tls) { (name: String) throws(NBDExportRefusal) -> NBDExport in
                         try service.nbdExport(named: name)
                     })

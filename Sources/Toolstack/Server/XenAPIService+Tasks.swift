@@ -16,7 +16,7 @@ extension XenAPIService {
 
     /// Records how task `ref` ended: `cancelled` when a cancel stopped it, else success or failure.
     func finishTask(_ ref: String, _ outcome: Result<XMLRPCValue, any Error>) {
-        let cancelled = control(ref)?.isCancelled == true
+        let cancelled = cancelAsked(ref)
         _ = try? db.write { txn in
             try txn.update("task", ref) { t in
                 guard t.string("status") == "pending" || t.string("status") == "cancelling" else { return }
@@ -49,7 +49,14 @@ extension XenAPIService {
 
     /// A safe point of task `ref`'s work: `TASK_CANCELLED` when a cancel was asked.
     func checkCancelled(_ ref: String?) throws {
-        if let ref, control(ref)?.isCancelled == true { throw APIFailure("TASK_CANCELLED", ref) }
+        if let ref, cancelAsked(ref) { throw APIFailure("TASK_CANCELLED", ref) }
+    }
+
+    /// Whether task `ref` was asked to stop: here, or by another host of the pool (its record's
+    /// `current_operations` holds `cancel`).
+    func cancelAsked(_ ref: String) -> Bool {
+        if control(ref)?.isCancelled == true { return true }
+        return db.read { $0.find("task", ref) }?.map("current_operations").values.contains("cancel") == true
     }
 
     /// `task.cancel`: a task whose work has not started is cancelled at once; a running plugin
@@ -69,7 +76,9 @@ extension XenAPIService {
                 t.fields["status"] = .string("cancelling")
             }
         }
-        let request = control?.cancel() ?? .notStarted
+        // A task another host of the pool runs: it sees the request at its next safe point.
+        let foreign = control == nil && db.read { $0.find("task", ref) }?.string("resident_on") != hostRef
+        let request = control?.cancel() ?? (foreign ? .atNextSafePoint : .notStarted)
         if case .notStarted = request {
             // Nothing runs for it: it is cancelled now.
             try db.write { txn in
