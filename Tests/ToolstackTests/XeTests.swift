@@ -113,6 +113,10 @@ import XenAPIWire
         // The certificate names the host: reached by another name, it is refused.
         let (wrongName, _, _) = try Executables.run(xe, ["-s", "127.0.0.2", "-p", port, "--cafile", cert, "-u", "root", "-pw", TestToolstack.password, "host-list"])
         #expect(wrongName != 0)
+        // The certificate to trust from the environment.
+        let (fromEnv, _, _) = try Executables.run(xe, ["-s", "127.0.0.1", "-p", port, "-u", "root", "-pw", TestToolstack.password, "host-list"],
+                                                  env: ["XE_CAFILE": cert])
+        #expect(fromEnv == 0)
         // Accepting any certificate only when asked.
         let (insecure, _, _) = try Executables.run(xe, ["-s", "127.0.0.1", "-p", port, "--no-verify", "-u", "root", "-pw", TestToolstack.password, "host-list"])
         #expect(insecure == 0)

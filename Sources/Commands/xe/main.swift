@@ -3,12 +3,15 @@ import Toolstack
 
 // xe: the XenAPI command line (xe's syntax and output) over toolstackd's local socket
 // (XE_SOCKET or /var/lib/xcp/xapi) or, with -s HOST [-p PORT] -u USER -pw PASSWORD, over HTTPS
+// verified against --cafile FILE (or XE_CAFILE), the system's CAs, or nothing with --no-verify
 // (plain HTTP with --nossl).
 let arguments = Array(CommandLine.arguments.dropFirst())
-guard let invocation = XeInvocation(arguments.isEmpty ? ["help"] : arguments) else {
+guard var invocation = XeInvocation(arguments.isEmpty ? ["help"] : arguments) else {
     FileHandle.standardError.write(Data("Usage: xe <command> [key=value …]; xe help\n".utf8))
     exit(1)
 }
+// The certificate to trust may also come from the environment (a host's own, kept by the user).
+if invocation.caFile == nil, let file = ProcessInfo.processInfo.environment["XE_CAFILE"], !file.isEmpty { invocation.caFile = file }
 let endpoint: XenAPIConnection.Endpoint = invocation.server.map { invocation.noSSL ? .tcp($0, invocation.port) : .tls($0, invocation.port) }
     ?? .unix(ProcessInfo.processInfo.environment["XE_SOCKET"] ?? "/var/lib/xcp/xapi")
 let api = XenAPIConnection(endpoint: endpoint, trust: invocation.trust)
