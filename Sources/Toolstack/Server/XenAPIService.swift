@@ -18,6 +18,8 @@ public final class XenAPIService: @unchecked Sendable {
     public private(set) var hostRef = ObjectRef.null
     /// The pool's reference.
     public private(set) var poolRef = ObjectRef.null
+    /// Whether other hosts share the database (each call then first applies their changes).
+    private let shared: Bool
     /// The TCP port the NBD server listens on, once it does (what `VDI.get_nbd_info` reports).
     public internal(set) var nbdPort: Int? {
         get { locked(nbdPortLock) { nbdPortValue } }
@@ -49,6 +51,7 @@ public final class XenAPIService: @unchecked Sendable {
         self.db = db
         self.configuration = configuration
         self.log = log
+        self.shared = db.store.isShared
         self.plugins = SMPluginRunner(smDirectory: configuration.smDirectory, runDirectory: configuration.runDirectory,
                                       socketPath: configuration.socketPath)
         try bootstrap()
@@ -56,6 +59,8 @@ public final class XenAPIService: @unchecked Sendable {
 
     /// Answers one call: the `Value` of a success or the failure.
     public func handle(method: String, params: [XMLRPCValue], transport: Transport) -> Result<XMLRPCValue, APIFailure> {
+        // Read through in a pool: what other hosts committed before this call is seen by it.
+        if shared { db.syncRemoteChanges() }
         do {
             return .success(try dispatch(method: method, params: params, transport: transport))
         } catch let failure as APIFailure {
