@@ -69,9 +69,9 @@ import XenAPIWire
         let pg = try TestPostgres()
         defer { pg.stop() }
         let url = try pg.database()
-        let a = try TestToolstack(store: { _ in try PostgresObjectStore(url: url) })
+        let a = try TestToolstack(nbd: true, store: { _ in try PostgresObjectStore(url: url) })
         defer { a.destroy() }
-        let b = try TestToolstack(store: { _ in try PostgresObjectStore(url: url) })
+        let b = try TestToolstack(nbd: true, store: { _ in try PostgresObjectStore(url: url) })
         defer { b.destroy() }
         let ca = try a.client(), cb = try b.client()
         // One pool, a host each.
@@ -106,6 +106,25 @@ import XenAPIWire
         #expect(try cb.call("VDI.get_other_config", [.string(vdi)]) == both)
         // A key added on A is refused on B as a duplicate: B's write starts from A's.
         #expect(throws: APIFailure.self) { try cb.call("VDI.add_to_other_config", [.string(vdi), "from-a", "x"]) }
+        // NBD in the pool: asked through B, get_nbd_info names A's server (A has the SR plugged),
+        // and A's server takes the export name carrying B's session.
+        let net = try cb.call("PIF.get_network", [try #require(try cb.call("PIF.get_all").arrayValue?.first)])
+        _ = try cb.call("network.add_purpose", [net, "nbd"])
+        let infos = try cb.call("VDI.get_nbd_info", [.string(vdi)]).arrayValue ?? []
+        try #require(infos.count == 1)
+        #expect(infos[0][member: "port"] == .string(String(try #require(a.service.nbdPort))))
+        #expect(infos[0][member: "cert"] == .string(try a.service.serverCertificatePEM()))
+        #expect(try cb.call("host.get_server_certificate", [.string(a.service.hostRef)]) == .string(try a.service.serverCertificatePEM()))
+        let certs = b.root + "/nbdtls"
+        try FileManager.default.createDirectory(atPath: certs, withIntermediateDirectories: true)
+        try infos[0][member: "cert"]!.stringValue!.write(toFile: certs + "/ca-cert.pem", atomically: true, encoding: .utf8)
+        let name = infos[0][member: "exportname"]!.stringValue!
+        #expect(name.hasSuffix("session_id=\(cb.session!)"))
+        let encoded = name.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~")))!
+        let (status, out, err) = try Executables.run("/usr/bin/nbdinfo", ["--size", "nbds://127.0.0.1:\(a.service.nbdPort!)/\(encoded)?tls-certificates=\(certs)"])
+        #expect(status == 0, "\(err)")
+        #expect(out.trimmingCharacters(in: .whitespacesAndNewlines) == String(64 << 20))
+        #expect(try eventually { (try? ca.call("VDI.get_VBDs", [.string(vdi)]).arrayValue?.isEmpty) == true })
         // Deletions travel too.
         _ = try ca.call("VDI.destroy", [.string(vdi)])
         #expect(try eventually { (try? cb.call("VDI.get_record", [.string(vdi)])) == nil })

@@ -25,6 +25,9 @@ public enum DataModel {
         .reverse("resident_VMs", "VM", "resident_on"),
         F("hostname", .string), F("address", .string), F("suspend_image_sr", .ref("SR"), .readWrite),
         F("crash_dump_sr", .ref("SR"), .readWrite), F("tags", .set(.string), .readWrite),
+        // The host's TLS certificate (PEM, no key), so that any host of a pool can answer
+        // `host.get_server_certificate` and `VDI.get_nbd_info` for it.
+        F("server_certificate", .string),
     ])
 
     /// `SM`: one storage driver, from its `sr_get_driver_info`.

@@ -39,7 +39,10 @@ public final class XenAPIServer: @unchecked Sendable {
         if let port = config.nbdPort {
             let nbd = try NBDServer.bind(group: group, host: config.bindAddress, port: port, tls: try Self.tlsContext(config), service: service)
             service.nbdPort = nbd.localAddress?.port
+            service.publishNBD(port: service.nbdPort)
             channels.append(nbd)
+        } else {
+            service.publishNBD(port: nil)   // no server here now, whatever an earlier run said
         }
     }
 
@@ -76,6 +79,7 @@ public final class XenAPIServer: @unchecked Sendable {
 
     /// Closes the listeners and stops the event loops.
     public func stop() {
+        if service.nbdPort != nil { service.publishNBD(port: nil) }
         service.nbdPort = nil
         for c in channels { try? c.close().wait() }
         channels = []

@@ -5,44 +5,62 @@ import XenAPIWire
 /// for every NBD-enabled network, and a connection's export name (`/<vdi uuid>?session_id=<ref>`)
 /// is resolved to the VDI's datapath, attaching the VDI for the connection when no VBD has.
 extension XenAPIService {
-    /// `VDI.get_nbd_info`: one record per address of a host that has the VDI's SR plugged, on a
-    /// network whose `purpose` holds `nbd`; empty when there is none (or no NBD server runs).
+    /// `VDI.get_nbd_info`: one record per address of a host that has the VDI's SR plugged and
+    /// runs an NBD server, on a network whose `purpose` holds `nbd`; empty when there is none.
+    /// Each host of a pool publishes its server (port, certificate) on its record.
     func vdiGetNBDInfo(_ c: APICall) throws -> XMLRPCValue {
         try c.arity(1)
         let ref = try c.string(0, "self")
         let vdi = try db.read { v in try v.get("VDI", ref) }
         if vdi.string("type") == "cbt_metadata" { throw APIFailure("VDI_INCOMPATIBLE_TYPE", ref, "cbt_metadata") }
-        guard let port = nbdPort, let cert = try? serverCertificatePEM() else { return .array([]) }
         let exportName = "/\(vdi.uuid)?session_id=\(c.session)"
-        let subject = configuration.hostname
-        let addresses: [String] = db.read { v in
+        let records: [XMLRPCValue] = db.read { v in
             let hosts = v.whereField("PBD", "SR", is: vdi.string("SR")).filter { $0.bool("currently_attached") }.map { $0.string("host") }
-            // Only this host's server is known here (its port and certificate).
-            guard hosts.contains(hostRef) else { return [] }
             let networks = Set(v.all("network").filter { $0.strings("purpose").contains("nbd") }.map(\.ref))
-            return v.whereField("PIF", "host", is: hostRef)
-                .filter { $0.bool("currently_attached") && networks.contains($0.string("network")) }
-                .flatMap { pif -> [String] in
-                    let v4 = pif.string("IP")
-                    return (v4.isEmpty ? [] : [v4]) + pif.strings("IPv6").filter { !$0.isEmpty }
+            return hosts.flatMap { hostRef -> [XMLRPCValue] in
+                guard let host = v.find("host", hostRef), let port = host.map("other_config")["nbd_port"] else { return [] }
+                let cert = host.string("server_certificate")
+                guard !cert.isEmpty else { return [] }
+                let addresses = v.whereField("PIF", "host", is: hostRef)
+                    .filter { $0.bool("currently_attached") && networks.contains($0.string("network")) }
+                    .flatMap { pif -> [String] in
+                        let v4 = pif.string("IP")
+                        return (v4.isEmpty ? [] : [v4]) + pif.strings("IPv6").filter { !$0.isEmpty }
+                    }
+                return addresses.map { address in
+                    .struct([
+                        XMLRPCMember("exportname", .string(exportName)), XMLRPCMember("address", .string(address)),
+                        XMLRPCMember("port", .string(port)), XMLRPCMember("cert", .string(cert)),
+                        XMLRPCMember("subject", .string(host.string("hostname"))),
+                    ])
                 }
+            }
         }
-        return .array(addresses.map { address in
-            .struct([
-                XMLRPCMember("exportname", .string(exportName)), XMLRPCMember("address", .string(address)),
-                XMLRPCMember("port", .string(String(port))), XMLRPCMember("cert", .string(cert)),
-                XMLRPCMember("subject", .string(subject)),
-            ])
-        })
+        return .array(records)
     }
 
-    /// `host.get_server_certificate`: this host's TLS certificate (PEM, without its key).
+    /// `host.get_server_certificate`: the host's TLS certificate (PEM, without its key).
     func hostServerCertificate(_ c: APICall) throws -> XMLRPCValue {
         try c.arity(1)
         let host = try c.string(0, "host")
-        _ = try db.read { v in try v.get("host", host) }
-        guard host == hostRef else { throw APIFailure("HOST_OFFLINE", host) }
-        return .string(try serverCertificatePEM())
+        let record = try db.read { v in try v.get("host", host) }
+        if host == hostRef { return .string(try serverCertificatePEM()) }
+        guard !record.string("server_certificate").isEmpty else { throw APIFailure("HOST_OFFLINE", host) }
+        return .string(record.string("server_certificate"))
+    }
+
+    /// Publishes (or, with nil, withdraws) this host's NBD server on its record: its port in
+    /// `other_config:nbd_port`, its certificate in `server_certificate`.
+    func publishNBD(port: Int?) {
+        let cert = (try? serverCertificatePEM()) ?? ""
+        _ = try? db.write { txn in
+            try txn.update("host", hostRef) { h in
+                var other = h.map("other_config")
+                other["nbd_port"] = port.map(String.init)
+                h.setMap("other_config", other)
+                h.fields["server_certificate"] = .string(cert)
+            }
+        }
     }
 
     /// The certificate blocks of the daemon's PEM file (the key stays out).
