@@ -124,6 +124,9 @@ import Glibc
         }), certificates: dir)])
         #expect(status != 0)
 
+        // Garbage: unknown client flags, a bad option magic: the connection is dropped, nothing else.
+        #expect(try rawExchange(port: port, [0xff, 0xff, 0xff, 0xff]) == 0)
+        #expect(try rawExchange(port: port, [0, 0, 0, 3] + Array(repeating: 0x41, count: 16)) == 0)
         // Without STARTTLS: every option is answered NBD_REP_ERR_TLS_REQD, and nbdinfo in clear fails.
         #expect(try plainOptionReply(port: port, export: info[member: "exportname"]!.stringValue!) == 0x8000_0005)
         let plain = uri(info, certificates: dir).replacingOccurrences(of: "nbds://", with: "nbd://")
@@ -175,5 +178,36 @@ import Glibc
         let reply = readExactly(20)
         guard reply.count == 20 else { return 0 }
         return reply[12..<16].reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    /// Connects in clear, reads the greeting, sends `bytes`; how many bytes the server answers
+    /// before it closes the connection.
+    private func rawExchange(port: Int, _ bytes: [UInt8]) throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw TestToolstack.Failure(description: "connect failed") }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var greeting = [UInt8](repeating: 0, count: 18)
+        var got = 0
+        while got < 18 {
+            let n = greeting.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, 18 - got, 0) }
+            if n <= 0 { throw TestToolstack.Failure(description: "no greeting") }
+            got += n
+        }
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var answered = 0
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n == 0 { return answered }
+            if n < 0 { throw TestToolstack.Failure(description: "the server neither answered nor closed") }
+            answered += n
+        }
     }
 }
