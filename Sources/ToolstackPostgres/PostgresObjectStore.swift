@@ -163,21 +163,33 @@ public final class PostgresObjectStore: ObjectStore, @unchecked Sendable {
             }
             do {
                 if !writing { _ = try c.query("SELECT pg_advisory_xact_lock(\(Self.writeLock))", logger: log).wait() }
-                var newest: Int64 = 0
-                for ref in deletions {
-                    for row in try c.query("DELETE FROM objects WHERE ref = \(ref) RETURNING class", logger: log).wait().rows {
-                        let cls = try row.decode(String.self)
-                        newest = try c.query("INSERT INTO object_log (ref, class) VALUES (\(ref), \(cls)) RETURNING id", logger: log)
-                            .wait().rows.first?.decode(Int64.self) ?? newest
+                // One statement each for the deletions, the upserts and their log entries,
+                // whatever the number of objects.
+                var logRefs: [String] = [], logClasses: [String] = []
+                if !deletions.isEmpty {
+                    for row in try c.query("DELETE FROM objects WHERE ref = ANY(\(deletions)) RETURNING ref, class", logger: log).wait().rows {
+                        let (ref, cls) = try row.decode((String, String).self)
+                        logRefs.append(ref)
+                        logClasses.append(cls)
                     }
                 }
-                for (ref, cls, uuid, record) in rows {
+                if !rows.isEmpty {
+                    let refs = rows.map(\.0), classes = rows.map(\.1), uuids = rows.map(\.2), records = rows.map(\.3)
                     _ = try c.query("""
-                        INSERT INTO objects (ref, class, uuid, record) VALUES (\(ref), \(cls), \(uuid), \(record))
+                        INSERT INTO objects (ref, class, uuid, record)
+                        SELECT * FROM unnest(\(refs)::text[], \(classes)::text[], \(uuids)::text[], \(records)::text[])
                         ON CONFLICT (ref) DO UPDATE SET uuid = EXCLUDED.uuid, record = EXCLUDED.record
                         """, logger: log).wait()
-                    newest = try c.query("INSERT INTO object_log (ref, class) VALUES (\(ref), \(cls)) RETURNING id", logger: log)
-                        .wait().rows.first?.decode(Int64.self) ?? newest
+                    logRefs += refs
+                    logClasses += classes
+                }
+                var newest: Int64 = 0
+                if !logRefs.isEmpty {
+                    for row in try c.query("""
+                        INSERT INTO object_log (ref, class) SELECT * FROM unnest(\(logRefs)::text[], \(logClasses)::text[]) RETURNING id
+                        """, logger: log).wait().rows {
+                        newest = max(newest, try row.decode(Int64.self))
+                    }
                 }
                 _ = try c.query(PostgresQuery(unsafeSQL: "NOTIFY \(Self.channel)"), logger: log).wait()
                 _ = try c.query("COMMIT", logger: log).wait()
