@@ -113,6 +113,9 @@ import XenAPIWire
         // The certificate names the host: reached by another name, it is refused.
         let (wrongName, _, _) = try Executables.run(xe, ["-s", "127.0.0.2", "-p", port, "--cafile", cert, "-u", "root", "-pw", TestToolstack.password, "host-list"])
         #expect(wrongName != 0)
+        // By name: the certificate names localhost too (checked as a DNS name, sent as SNI).
+        let (byName, _, byNameErr) = try Executables.run(xe, ["-s", "localhost", "-p", port, "--cafile", cert, "-u", "root", "-pw", TestToolstack.password, "host-list"])
+        #expect(byName == 0, "\(byNameErr)")
         // The certificate to trust from the environment.
         let (fromEnv, _, _) = try Executables.run(xe, ["-s", "127.0.0.1", "-p", port, "-u", "root", "-pw", TestToolstack.password, "host-list"],
                                                   env: ["XE_CAFILE": cert])
