@@ -178,6 +178,14 @@ public final class XenAPIService: @unchecked Sendable {
                 txn.put(network)
                 txn.put(pif)
             }
+            // The address given at this start is the host's (and its management interface's).
+            for var pif in txn.whereField("PIF", "host", is: hostRef) where pif.bool("management") && pif.string("IP") != configuration.address {
+                pif.fields["IP"] = .string(configuration.address)
+                txn.put(pif)
+            }
+            try txn.update("host", hostRef) { h in
+                if h.string("address") != configuration.address { h.fields["address"] = .string(configuration.address) }
+            }
             // Crash recovery: nothing this host ran is in progress after a restart (other hosts'
             // tasks, operations and sessions are theirs).
             let mine = Set(txn.whereField("task", "resident_on", is: hostRef).map(\.ref))
