@@ -125,6 +125,18 @@ import XenAPIWire
         #expect(status == 0, "\(err)")
         #expect(out.trimmingCharacters(in: .whitespacesAndNewlines) == String(64 << 20))
         #expect(try eventually { (try? ca.call("VDI.get_VBDs", [.string(vdi)]).arrayValue?.isEmpty) == true })
+        // A cancel asked through B of a scan running on A: A kills it.
+        let slowDir = a.root + "/slowsr"
+        try FileManager.default.createDirectory(atPath: slowDir, withIntermediateDirectories: true)
+        let slowSR = try ca.call("SR.create", [.string(a.service.hostRef), .struct([XMLRPCMember("path", .string(slowDir))]), "0", "slow", "",
+                                               .string(try a.installSlowPlugin()), "user", false, .struct([])])
+        let scan = try ca.call("Async.SR.scan", [slowSR])
+        usleep(500_000)
+        let t0 = Date()
+        _ = try cb.call("task.cancel", [scan])
+        #expect(try eventually { (try? ca.call("task.get_status", [scan])) == "cancelled" })
+        #expect(Date().timeIntervalSince(t0) < 2.5, "killed, not waited for")
+        #expect(try cb.call("task.get_error_info", [scan]) == .array(["TASK_CANCELLED", scan]))
         // Deletions travel too.
         _ = try ca.call("VDI.destroy", [.string(vdi)])
         #expect(try eventually { (try? cb.call("VDI.get_record", [.string(vdi)])) == nil })

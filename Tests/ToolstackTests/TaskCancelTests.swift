@@ -7,21 +7,6 @@ import XenAPIWire
 /// operation stops at its next safe point and undoes its first step, a finished task refuses.
 /// The SR type `slow` is the real smdriver behind a plugin that takes its time for some commands.
 @Suite(.serialized) struct TaskCancelTests {
-    /// Installs `<sm>/SLOWSR`: smdriver's EXT driver, 3 s late for scans and attaches.
-    private func installSlowPlugin(_ ts: TestToolstack) throws -> String {
-        let smdriver = try Executables.require("smdriver")
-        let path = ts.configuration.smDirectory + "/SLOWSR"
-        try """
-        #!/bin/sh
-        case "$1" in
-        *"<methodName>sr_scan</methodName>"*|*"<methodName>vdi_attach</methodName>"*) sleep 3 ;;
-        esac
-        exec '\(smdriver)' --driver ext "$1"
-        """.write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, 0o755)
-        return "slow"
-    }
-
     private func waitForStatus(_ c: XenAPIConnection, _ task: XMLRPCValue, not pending: Set<String>) throws -> String {
         for _ in 0..<400 {
             let status = try c.call("task.get_status", [task]).stringValue ?? ""
@@ -34,7 +19,7 @@ import XenAPIWire
     @Test func cancellingStorageTasks() throws {
         let ts = try TestToolstack()
         defer { ts.destroy() }
-        let type = try installSlowPlugin(ts)
+        let type = try ts.installSlowPlugin()
         let c = try ts.client()
         let host = try c.call("host.get_all").arrayValue![0]
         let sr = try c.call("SR.create", [host, .struct([XMLRPCMember("path", .string(ts.srDirectory))]), "0", "slow SR", "",

@@ -55,6 +55,12 @@ public final class XenAPIService: @unchecked Sendable {
         self.plugins = SMPluginRunner(smDirectory: configuration.smDirectory, runDirectory: configuration.runDirectory,
                                       socketPath: configuration.socketPath)
         try bootstrap()
+        // A cancel asked through another host of the pool for a task running here.
+        db.observeRemoteChanges { [weak self] changes in
+            for change in changes where change.cls == "task" && change.record?.map("current_operations").values.contains("cancel") == true {
+                _ = self?.control(change.ref)?.cancel()
+            }
+        }
     }
 
     /// Answers one call: the `Value` of a success or the failure.

@@ -28,13 +28,29 @@ public final class ObjectDatabase: @unchecked Sendable {
         }.start()
     }
 
+    /// Told of the changes other daemons made, after they are applied.
+    private var remoteObserver: (@Sendable ([StoreChange]) -> Void)?
+
+    /// Sets what is told of the changes other daemons make (a host acting on requests made
+    /// through another, such as a cancel of one of its tasks).
+    public func observeRemoteChanges(_ observer: @escaping @Sendable ([StoreChange]) -> Void) {
+        condition.lock()
+        defer { condition.unlock() }
+        remoteObserver = observer
+    }
+
     /// Applies what other daemons committed since the last look.
     public func syncRemoteChanges() {
         condition.lock()
-        defer { condition.unlock() }
-        guard let changes = try? store.pullChanges(), !changes.isEmpty else { return }
+        guard let changes = try? store.pullChanges(), !changes.isEmpty else {
+            condition.unlock()
+            return
+        }
         apply(changes)
         condition.broadcast()
+        let observer = remoteObserver
+        condition.unlock()
+        observer?(changes)
     }
 
     /// Applies other daemons' changes to the snapshot, publishing those that differ.

@@ -81,6 +81,21 @@ final class TestToolstack: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: root)
     }
 
+    /// Installs `<sm>/SLOWSR`: smdriver's EXT driver, 3 s late for scans and attaches.
+    func installSlowPlugin() throws -> String {
+        let smdriver = try Executables.require("smdriver")
+        let path = configuration.smDirectory + "/SLOWSR"
+        try """
+        #!/bin/sh
+        case "$1" in
+        *"<methodName>sr_scan</methodName>"*|*"<methodName>vdi_attach</methodName>"*) sleep 3 ;;
+        esac
+        exec '\(smdriver)' --driver ext "$1"
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        return "slow"
+    }
+
     /// Creates an EXT SR on the directory; its reference.
     func createSR(_ c: XenAPIConnection, name: String = "Local") throws -> String {
         // This daemon's host (in a pool on PostgreSQL, host.get_all holds the others' too).
