@@ -129,8 +129,22 @@ import Glibc
         #expect(try rawExchange(port: port, [0, 0, 0, 3] + Array(repeating: 0x41, count: 16)) == 0)
         // Without STARTTLS: every option is answered NBD_REP_ERR_TLS_REQD, and nbdinfo in clear fails.
         #expect(try plainOptionReply(port: port, export: info[member: "exportname"]!.stringValue!) == 0x8000_0005)
-        let plain = uri(info, certificates: dir).replacingOccurrences(of: "nbds://", with: "nbd://")
-        (status, _, _) = try Executables.run("/usr/bin/nbdinfo", [plain])
+        let secure = uri(snapInfo, certificates: dir)
+        let plain = "nbd://" + String(secure.dropFirst("nbds://".count).prefix { $0 != "?" })
+        (status, _, err) = try Executables.run("/usr/bin/nbdinfo", ["--size", plain])
+        #expect(status != 0)
+        #expect(err.contains("TLS") || err.contains("tls"), "\(err)")
+        // NOTLS, as xapi: when every NBD network is marked insecure_nbd, clients may skip TLS.
+        _ = try c.call("network.remove_purpose", [network, "nbd"])
+        _ = try c.call("network.add_purpose", [network, "insecure_nbd"])
+        #expect(try c.call("VDI.get_nbd_info", [.string(snap)]).arrayValue?.count == 1)
+        (status, out, err) = try Executables.run("/usr/bin/nbdinfo", ["--size", plain])
+        #expect(status == 0, "\(err)")
+        #expect(out.trimmingCharacters(in: .whitespacesAndNewlines) == String(32 << 20))
+        #expect(try waitForNoVBDs(c, snap))
+        _ = try c.call("network.remove_purpose", [network, "insecure_nbd"])
+        _ = try c.call("network.add_purpose", [network, "nbd"])
+        (status, _, _) = try Executables.run("/usr/bin/nbdinfo", ["--size", plain])
         #expect(status != 0)
         // A client that does not trust the certificate does not get through.
         let stranger = ts.root + "/stranger"

@@ -21,6 +21,7 @@ final class NBDFrontHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private let resolve: Resolver
     private let tlsContext: NIOSSLContext
+    private let tlsRequired: @Sendable () -> Bool
     private var state = State.clientFlags
     private var context: ChannelHandlerContext?
     private var inbound = ByteBuffer()
@@ -35,8 +36,11 @@ final class NBDFrontHandler: ChannelInboundHandler, @unchecked Sendable {
     private var export: NBDExport?
     private var pending: ((String) -> Void)?
 
-    init(tlsContext: NIOSSLContext, resolve: @escaping Resolver) {
+    /// A handler presenting `tlsContext`'s certificate, refusing clients that skip STARTTLS
+    /// while `tlsRequired` says so, resolving export names with `resolve`.
+    init(tlsContext: NIOSSLContext, tlsRequired: @escaping @Sendable () -> Bool = { true }, resolve: @escaping Resolver) {
         self.tlsContext = tlsContext
+        self.tlsRequired = tlsRequired
         self.resolve = resolve
     }
 
@@ -113,7 +117,8 @@ final class NBDFrontHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private func handleOption(_ option: UInt32, _ data: ByteBuffer) {
         guard let context else { return }
-        if !tls {
+        // FORCEDTLS unless the pool chose NOTLS (its NBD networks all marked insecure_nbd).
+        if !tls && (option == NBDProtocol.optStartTLS || tlsRequired()) {
             switch option {
             case NBDProtocol.optStartTLS:
                 guard data.readableBytes == 0 else { return reply(option, NBDProtocol.errInvalid, "STARTTLS takes no data") }

@@ -6,7 +6,8 @@ import XenAPIWire
 /// is resolved to the VDI's datapath, attaching the VDI for the connection when no VBD has.
 extension XenAPIService {
     /// `VDI.get_nbd_info`: one record per address of a host that has the VDI's SR plugged and
-    /// runs an NBD server, on a network whose `purpose` holds `nbd`; empty when there is none.
+    /// runs an NBD server, on a network whose `purpose` holds `nbd` or `insecure_nbd`; empty
+    /// when there is none.
     /// Each host of a pool publishes its server (port, certificate) on its record.
     func vdiGetNBDInfo(_ c: APICall) throws -> XMLRPCValue {
         try c.arity(1)
@@ -16,7 +17,7 @@ extension XenAPIService {
         let exportName = "/\(vdi.uuid)?session_id=\(c.session)"
         let records: [XMLRPCValue] = db.read { v in
             let hosts = v.whereField("PBD", "SR", is: vdi.string("SR")).filter { $0.bool("currently_attached") }.map { $0.string("host") }
-            let networks = Set(v.all("network").filter { $0.strings("purpose").contains("nbd") }.map(\.ref))
+            let networks = Set(v.all("network").filter { !Set($0.strings("purpose")).isDisjoint(with: ["nbd", "insecure_nbd"]) }.map(\.ref))
             return hosts.flatMap { hostRef -> [XMLRPCValue] in
                 guard let host = v.find("host", hostRef), let port = host.map("other_config")["nbd_port"] else { return [] }
                 let cert = host.string("server_certificate")
@@ -37,6 +38,15 @@ extension XenAPIService {
             }
         }
         return .array(records)
+    }
+
+    /// Whether NBD clients must use TLS: yes (FORCEDTLS) unless every NBD-enabled network is
+    /// marked `insecure_nbd` (NOTLS), as xapi decides.
+    var nbdRequiresTLS: Bool {
+        db.read { v in
+            let purposes = v.all("network").map { Set($0.strings("purpose")) }
+            return !(purposes.contains { $0.contains("insecure_nbd") } && !purposes.contains { $0.contains("nbd") })
+        }
     }
 
     /// `host.get_server_certificate`: the host's TLS certificate (PEM, without its key).
