@@ -71,6 +71,26 @@ snap = x.task.get_result(task).replace("<value>", "").replace("</value>", "")
 check("the task's result is the snapshot", x.VDI.get_is_a_snapshot(snap) is True and x.VDI.get_snapshot_of(snap) == vdi)
 x.task.destroy(task)
 
+# VDI.get_nbd_info as backup tools use it: nothing until a network is NBD-enabled, then records
+# naming an NBD-over-TLS server that nbdinfo (libnbd) reaches with the certificate given.
+check("get_nbd_info is empty without an NBD network", x.VDI.get_nbd_info(snap) == [])
+net = x.PIF.get_network(x.PIF.get_all()[0])
+x.network.add_purpose(net, "nbd")
+infos = x.VDI.get_nbd_info(snap)
+check("get_nbd_info records", len(infos) == 1 and set(infos[0]) == {"exportname", "address", "port", "cert", "subject"}
+      and infos[0]["exportname"] == "/%s?session_id=%s" % (x.VDI.get_uuid(snap), s._session)
+      and "PRIVATE KEY" not in infos[0]["cert"], infos)
+if infos:
+    import os, subprocess, tempfile, urllib.parse
+    certs = tempfile.mkdtemp()
+    with open(os.path.join(certs, "ca-cert.pem"), "w") as f:
+        f.write(infos[0]["cert"])
+    uri = "nbds://%s:%s/%s?tls-certificates=%s" % (infos[0]["address"], infos[0]["port"],
+                                                   urllib.parse.quote(infos[0]["exportname"], safe=""), certs)
+    size = subprocess.run(["nbdinfo", "--size", uri], capture_output=True, text=True)
+    check("nbdinfo over TLS reads the snapshot's size", size.stdout.strip() == str(32 << 20), size.stderr)
+x.network.remove_purpose(net, "nbd")
+
 clone = x.VDI.clone(snap, {})
 check("VDI.clone", x.VDI.get_is_a_snapshot(clone) is False)
 

@@ -12,10 +12,15 @@ ln -s "$SMDRIVER" "$root/sm/EXTSR"
 password="pw-$RANDOM-$RANDOM"
 echo "root-password-hash = $(echo "$password" | "$TOOLSTACKD" --hash-password)" > "$root/st/toolstackd.conf"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-SWIFTSM_GC_AUTOSTART=0 "$TOOLSTACKD" --state-dir "$root/st" --socket "$root/sock/xapi" --port "$port" \
+SWIFTSM_GC_AUTOSTART=0 "$TOOLSTACKD" --state-dir "$root/st" --socket "$root/sock/xapi" --port "$port" --nbd-port 0 \
     --sm-dir "$root/sm" --run-dir "$root/r" 2> "$root/toolstackd.log" &
 pid=$!
-cleanup() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$root"; }
+pool_pids=(); pgdir=""
+cleanup() {
+    kill "$pid" "${pool_pids[@]}" 2>/dev/null; wait "$pid" "${pool_pids[@]}" 2>/dev/null
+    [ -n "$pgdir" ] && "$here/postgres-test-server.sh" stop "$pgdir"
+    rm -rf "$root"
+}
 trap cleanup EXIT
 for _ in $(seq 100); do [ -S "$root/sock/xapi" ] && grep -q "ready" "$root/toolstackd.log" && break; sleep 0.1; done
 
@@ -44,15 +49,59 @@ except PermissionError: sys.exit(3)" "$root/sock/xapi" 2>/dev/null
 [ "$(stat -c %a "$root/st/xapi-ssl.pem")" = 600 ] && openssl x509 -noout -in "$root/st/xapi-ssl.pem" 2>/dev/null \
     && ok "self-signed certificate made at first start (0600)" || fail "certificate"
 # xe over HTTPS with -s -p -u -pw, and its failure for a wrong password.
-out=$("$XE" -s 127.0.0.1 -p "$port" -u root -pw "$password" pool-list --minimal 2>&1)
+# xe verifies the host's certificate: against the one it trusts (--cafile), never silently.
+openssl x509 -in "$root/st/xapi-ssl.pem" -out "$root/host-cert.pem"
+out=$("$XE" -s 127.0.0.1 -p "$port" --cafile "$root/host-cert.pem" -u root -pw "$password" pool-list --minimal 2>&1)
 [[ "$out" =~ ^[0-9a-f-]{36}$ ]] && ok "xe over HTTPS" || fail "xe over HTTPS: $out"
-"$XE" -s 127.0.0.1 -p "$port" -u root -pw wrong pool-list > /dev/null 2> "$root/xe.err"
+if "$XE" -s 127.0.0.1 -p "$port" -u root -pw "$password" pool-list > /dev/null 2> "$root/xe.err"; then
+    fail "xe accepted an unverified certificate"
+else
+    grep -q "could not be verified" "$root/xe.err" && ok "xe refuses a certificate it cannot verify" || { cat "$root/xe.err"; fail "xe unverified certificate message"; }
+fi
+"$XE" -s 127.0.0.1 -p "$port" --cafile "$root/host-cert.pem" -u root -pw wrong pool-list > /dev/null 2> "$root/xe.err"
 [ $? -eq 1 ] && grep -q "^Error code: SESSION_AUTHENTICATION_FAILED" "$root/xe.err" && ok "xe refused with a wrong password" || fail "xe wrong password"
 # The daemon survives garbage.
 printf 'POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n<<<<<' | timeout 5 python3 -c "
 import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect('$root/sock/xapi'); s.sendall(sys.stdin.buffer.read()); print(s.recv(4096).decode())" | grep -q XMLRPC_UNMARSHAL_FAILURE \
     && ok "malformed XML-RPC answered with an error" || fail "malformed XML-RPC"
 XE_SOCKET="$root/sock/xapi" "$XE" host-list --minimal | grep -qE '^[0-9a-f-]{36}$' && ok "still serving after bad input" || fail "still serving"
+# A pool: two toolstackd processes sharing one PostgreSQL database. What one makes, the other sees.
+pgdir=$(mktemp -d /tmp/pg-XXXXXX)
+pgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+if "$here/postgres-test-server.sh" start "$pgdir" "$pgport" \
+    && psql -q -h 127.0.0.1 -p "$pgport" -U swiftsm -d postgres -c "CREATE DATABASE pool" > /dev/null; then
+    url="postgres://swiftsm@127.0.0.1:$pgport/pool"
+    mkdir -p "$root/srpool"
+    for h in a b; do
+        SWIFTSM_GC_AUTOSTART=0 "$TOOLSTACKD" --state-dir "$root/$h/st" --socket "$root/$h/sock/xapi" --sm-dir "$root/sm" \
+            --run-dir "$root/$h/r" --database "$url" 2> "$root/$h.log" &
+        pool_pids+=($!)
+        for _ in $(seq 100); do grep -q "ready" "$root/$h.log" 2>/dev/null && break; sleep 0.1; done
+    done
+    xa() { XE_SOCKET="$root/a/sock/xapi" "$XE" "$@"; }
+    xb() { XE_SOCKET="$root/b/sock/xapi" "$XE" "$@"; }
+    sr=$(xa sr-create name-label=pool-sr type=ext device-config:path="$root/srpool")
+    vdi=$(xa vdi-create sr-uuid="$sr" name-label=made-on-a virtual-size=4MiB)
+    seen=""
+    for _ in $(seq 50); do
+        seen=$(xb vdi-list uuid="$vdi" params=name-label --minimal 2>/dev/null)
+        [ "$seen" = made-on-a ] && break; sleep 0.1
+    done
+    [ "$seen" = made-on-a ] && ok "pool on PostgreSQL: a VDI made through one toolstackd is seen through the other" \
+        || { tail -5 "$root/a.log" "$root/b.log"; fail "pool on PostgreSQL: VDI not seen ($seen)"; }
+    [ "$(xb host-list --minimal | tr ',' '\n' | wc -l)" = 2 ] && ok "pool on PostgreSQL: two hosts, one pool" || fail "pool on PostgreSQL: hosts"
+    xb vdi-param-set uuid="$vdi" name-label=renamed-on-b
+    seen=""
+    for _ in $(seq 50); do
+        seen=$(xa vdi-list uuid="$vdi" params=name-label --minimal 2>/dev/null)
+        [ "$seen" = renamed-on-b ] && break; sleep 0.1
+    done
+    [ "$seen" = renamed-on-b ] && ok "pool on PostgreSQL: a change made through the other is seen back" || fail "pool on PostgreSQL: rename not seen ($seen)"
+    kill "${pool_pids[@]}"; wait "${pool_pids[@]}" 2>/dev/null; pool_pids=()
+else
+    fail "PostgreSQL test server"
+fi
+"$here/postgres-test-server.sh" stop "$pgdir"; pgdir=""
 # The make run tour, stopped at its end.
 if [ -n "${VHD:-}" ]; then
     if TOUR_STOP=1 TOUR_DIR="$root/tour" TOUR_RUN_DIR="$root/tr" "$here/quickstart-toolstack.sh" > "$root/tour.out" 2>&1 \

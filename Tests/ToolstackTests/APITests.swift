@@ -23,7 +23,7 @@ import Glibc
         let pem = try String(contentsOfFile: ts.configuration.stateDirectory + "/xapi-ssl.pem", encoding: .utf8)
         #expect(pem.contains("BEGIN CERTIFICATE") && pem.contains("PRIVATE KEY"))
         #expect(throws: (any Error).self) { try XenAPIConnection(endpoint: .tcp("127.0.0.1", port)).login(user: "root", password: TestToolstack.password) }
-        let tcp = XenAPIConnection(endpoint: .tls("127.0.0.1", port))
+        let tcp = XenAPIConnection(endpoint: .tls("127.0.0.1", port), trust: .anyCertificate)
         #expect(failure { try tcp.login(user: "root", password: "wrong") } == ["SESSION_AUTHENTICATION_FAILED", "root", "Authentication failure"])
         #expect(failure { try tcp.login(user: "root", password: "") } == ["SESSION_AUTHENTICATION_FAILED", "root", "Authentication failure"])
         #expect(failure { try tcp.login(user: "admin", password: TestToolstack.password) }?.first == "SESSION_AUTHENTICATION_FAILED")

@@ -23,6 +23,12 @@ struct ToolstackDaemon: ParsableCommand {
     @Flag(help: "Serve plain HTTP instead of HTTPS on the TCP port.")
     var plainHttp = false
 
+    @Option(help: "Serve NBD over TLS on this TCP port (xapi's is 10809), for VDI.get_nbd_info.")
+    var nbdPort: Int?
+
+    @Option(help: "This host's address on its management network (where NBD clients connect).")
+    var address: String = "127.0.0.1"
+
     @Option(help: "Where the SMAPIv1 plugins <TYPE>SR are.")
     var smDir: String = "/opt/xensource/sm"
 
@@ -48,6 +54,8 @@ struct ToolstackDaemon: ParsableCommand {
         var config = ToolstackConfiguration(stateDirectory: stateDir, socketPath: socket, port: port, smDirectory: smDir,
                                             runDirectory: runDir)
         config.tls = !plainHttp
+        config.nbdPort = nbdPort
+        config.address = address
         let store: any ObjectStore = database == "sqlite"
             ? try SQLiteObjectStore(path: config.databaseFile) : try PostgresObjectStore(url: database)
         let db = try ObjectDatabase(store: store)
@@ -56,7 +64,7 @@ struct ToolstackDaemon: ParsableCommand {
         try server.start()
         service.registerPlugins()
         service.reattachStorage()
-        let tcp = server.boundPort.map { " and TCP port \($0)" } ?? ""
+        let tcp = (server.boundPort.map { " and TCP port \($0)" } ?? "") + (service.nbdPort.map { ", NBD over TLS on port \($0)" } ?? "")
         log.info("toolstackd: \(store.description); listening on \(config.socketPath)\(tcp)")
         FileHandle.standardError.write(Data("toolstackd ready\n".utf8))
         try server.wait()

@@ -17,6 +17,13 @@ public struct XeInvocation: Sendable {
     public var username: String = "root"
     /// The password.
     public var password: String = ""
+    /// The PEM file the server's certificate must verify against (`--cafile`): a CA or the host's own certificate.
+    public var caFile: String?
+    /// Which server certificates to accept over HTTPS: `--cafile`, else `--no-verify`, else the system's CAs.
+    public var trust: TLSTrust {
+        if let caFile { return .file(caFile) }
+        return params["no-verify"] == "true" ? .anyCertificate : .systemRoots
+    }
 
     /// Parses argv (without the program name); nil when there is no command.
     public init?(_ argv: [String]) {
@@ -30,6 +37,7 @@ public struct XeInvocation: Sendable {
             case "-p": port = Int(args.popFirst() ?? "") ?? port
             case "-u": username = args.popFirst() ?? username
             case "-pw": password = args.popFirst() ?? password
+            case "--cafile", "-cafile": caFile = args.popFirst()
             default:
                 if arg.hasPrefix("--") {
                     params[String(arg.dropFirst(2))] = "true"
@@ -75,6 +83,8 @@ public struct XeError: Error, Sendable {
     public var message: String
     /// The exit status.
     public var status: Int32
+    /// What the command printed on stdout before it failed (the objects it did handle).
+    public var output: String = ""
 
     /// A failure printing `message`, exiting with `status`.
     public init(_ message: String, status: Int32 = 1) {
@@ -82,10 +92,9 @@ public struct XeError: Error, Sendable {
         self.status = status
     }
 
-    /// The text xe prints for a XenAPI failure.
+    /// The text xe prints for a XenAPI failure (`XeErrorText`).
     public init(_ failure: APIFailure) {
-        let params = failure.errorDescription.dropFirst()
-        message = "Error code: \(failure.code)\nError parameters: \(params.joined(separator: ", "))"
+        message = XeErrorText.message(failure)
         status = 1
     }
 }

@@ -77,7 +77,7 @@ public final class XeRunner: @unchecked Sendable {
             return "Usage: xe <command> [-s server] [-p port] [-u user] [-pw password] [key=value …]\n\nCommands:\n"
                 + Self.help.map { "  \($0.0) \($0.1)" }.joined(separator: "\n") + "\n"
         case "sr-create":
-            let host = try p["host-uuid"].map { try ref("host", $0) } ?? (try api.call("host.get_all").arrayValue?.first?.stringValue ?? "")
+            let host = try p["host-uuid"].map { try ref("host", $0) } ?? (try api.call("session.get_this_host", [.string(api.session ?? "")]).stringValue ?? "")
             let sr = try async("SR.create", [
                 .string(host), map(inv, "device-config"), .string(String(try size(p["physical-size"] ?? "0"))),
                 .string(try inv.require("name-label")), .string(p["name-description"] ?? ""), .string(try inv.require("type")),
@@ -92,13 +92,12 @@ public final class XeRunner: @unchecked Sendable {
             ])
             return try uuid("SR", sr) + "\n"
         case "sr-probe":
-            let host = try api.call("host.get_all").arrayValue?.first?.stringValue ?? ""
+            let host = try api.call("session.get_this_host", [.string(api.session ?? "")]).stringValue ?? ""
             let out = try async("SR.probe", [.string(host), map(inv, "device-config"), .string(try inv.require("type")), map(inv, "sm-config")])
             return (out.stringValue ?? "") + "\n"
         case "sr-scan", "sr-update", "sr-destroy", "sr-forget":
             let verb = String(inv.command.dropFirst(3))
-            _ = try async("SR.\(verb)", [.string(try selected("SR", inv))])
-            return ""
+            return try each("SR", inv) { sr in _ = try async("SR.\(verb)", [.string(sr)]); return "" }
         case "pbd-create":
             let pbd = try api.call("PBD.create", [.struct([
                 XMLRPCMember("host", .string(try ref("host", try inv.require("host-uuid")))),
@@ -107,8 +106,7 @@ public final class XeRunner: @unchecked Sendable {
             ])])
             return try uuid("PBD", pbd) + "\n"
         case "pbd-plug", "pbd-unplug", "pbd-destroy":
-            _ = try async("PBD.\(inv.command.dropFirst(4))", [.string(try selected("PBD", inv))])
-            return ""
+            return try each("PBD", inv) { pbd in _ = try async("PBD.\(inv.command.dropFirst(4))", [.string(pbd)]); return "" }
         case "vdi-create":
             let vdi = try async("VDI.create", [.struct([
                 XMLRPCMember("SR", .string(try ref("SR", try inv.require("sr-uuid")))),
@@ -130,18 +128,22 @@ public final class XeRunner: @unchecked Sendable {
             ])
             return try uuid("VDI", vdi) + "\n"
         case "vdi-destroy", "vdi-forget", "vdi-update":
-            _ = try async("VDI.\(inv.command.dropFirst(4))", [.string(try selected("VDI", inv))])
-            return ""
+            return try each("VDI", inv) { vdi in _ = try async("VDI.\(inv.command.dropFirst(4))", [.string(vdi)]); return "" }
         case "vdi-snapshot", "vdi-clone":
             let verb = String(inv.command.dropFirst(4))
-            let new = try async("VDI.\(verb)", [.string(try selected("VDI", inv)), map(inv, "driver-params")])
-            if let label = p["new-name-label"] { _ = try api.call("VDI.set_name_label", [new, .string(label)]) }
-            if let d = p["new-name-description"] { _ = try api.call("VDI.set_name_description", [new, .string(d)]) }
-            return try uuid("VDI", new) + "\n"
+            return try each("VDI", inv) { vdi in
+                let new = try async("VDI.\(verb)", [.string(vdi), map(inv, "driver-params")])
+                if let label = p["new-name-label"] { _ = try api.call("VDI.set_name_label", [new, .string(label)]) }
+                if let d = p["new-name-description"] { _ = try api.call("VDI.set_name_description", [new, .string(d)]) }
+                return try uuid("VDI", new) + "\n"
+            }
         case "vdi-resize":
             let online = p["online"] == "true"
-            _ = try async(online ? "VDI.resize_online" : "VDI.resize", [.string(try selected("VDI", inv)), .string(String(try size(try inv.require("disk-size"))))])
-            return ""
+            let newSize = String(try size(try inv.require("disk-size")))
+            return try each("VDI", inv) { vdi in
+                _ = try async(online ? "VDI.resize_online" : "VDI.resize", [.string(vdi), .string(newSize)])
+                return ""
+            }
         case "vbd-create":
             let vbd = try api.call("VBD.create", [.struct([
                 XMLRPCMember("VM", .string(try ref("VM", try inv.require("vm-uuid")))),
@@ -153,11 +155,9 @@ public final class XeRunner: @unchecked Sendable {
             ])])
             return try uuid("VBD", vbd) + "\n"
         case "vbd-plug", "vbd-unplug", "vbd-destroy":
-            _ = try async("VBD.\(inv.command.dropFirst(4))", [.string(try selected("VBD", inv))])
-            return ""
+            return try each("VBD", inv) { vbd in _ = try async("VBD.\(inv.command.dropFirst(4))", [.string(vbd)]); return "" }
         case "task-cancel":
-            _ = try api.call("task.cancel", [.string(try selected("task", inv))])
-            return ""
+            return try each("task", inv) { task in _ = try api.call("task.cancel", [.string(task)]); return "" }
         default:
             return try generic(inv)
         }
@@ -253,18 +253,72 @@ public final class XeRunner: @unchecked Sendable {
         try api.call("\(cls).get_uuid", [ref]).stringValue ?? ""
     }
 
+    /// Parameters of the object commands that are not selectors.
+    static let commandParameters: Set<String> = [
+        "uuid", "multiple", "minimal", "force", "nossl", "all", "params", "new-name-label", "new-name-description",
+        "disk-size", "online", "param-name", "param-key",
+    ]
+
     /// The object named by `uuid=` or by the class selector (`vdi=<uuid or name-label>`).
     private func selected(_ cls: String, _ inv: XeInvocation) throws -> String {
-        if let u = inv.params["uuid"] { return try ref(cls, u) }
+        let refs = try selection(cls, inv)
+        guard refs.count == 1 else { throw XeError("Multiple matches \(cls)s found. --multiple required to proceed") }
+        return refs[0]
+    }
+
+    /// The objects a command applies to, as xe selects them: `uuid=`, the class selector
+    /// (`vdi=<uuid or name-label>`), or field filters (`sr-uuid=… name-label=…`, every object
+    /// with `--multiple` and no filter). More than one needs `--multiple`.
+    private func selection(_ cls: String, _ inv: XeInvocation) throws -> [String] {
+        let multiple = inv.params["multiple"] == "true"
+        if let u = inv.params["uuid"] { return [try ref(cls, u)] }
+        var refs: [String]
         if let name = inv.params[cls.lowercased()] {
-            if let r = try? ref(cls, name) { return r }
-            let matches = try api.call("\(cls).get_by_name_label", [.string(name)]).arrayValue ?? []
-            guard matches.count == 1, let r = matches[0].stringValue else {
-                throw XeError(matches.isEmpty ? "No matching \(cls)s found" : "Multiple matches \(cls)s found. --multiple required to proceed")
+            if let r = try? ref(cls, name) { return [r] }
+            refs = (try api.call("\(cls).get_by_name_label", [.string(name)]).arrayValue ?? []).compactMap(\.stringValue)
+        } else {
+            let filters = inv.params.filter { !Self.commandParameters.contains($0.key) }
+            guard !filters.isEmpty || multiple, let spec = DataModel.spec(cls) else { throw XeError("Required parameter not found: uuid") }
+            let formatter = XeRecordFormatter { [api] ref in
+                for c in ["host", "SR", "VDI", "VM", "PBD", "VBD", "pool", "task", "network"] {
+                    if let u = try? api.call("\(c).get_uuid", [.string(ref)]).stringValue { return u }
+                }
+                return "<not in database>"
             }
-            return r
+            let records = try api.call("\(spec.name).get_all_records").structMembers ?? []
+            let names = Set(spec.fields.map(XeRecordFormatter.xeName))
+            if let unknown = filters.keys.sorted().first(where: { !names.contains($0) }) {
+                throw XeError("Unknown field '\(unknown)'")
+            }
+            refs = records.filter { r in
+                let byName = Dictionary(formatter.fields(spec, r.value).map { ($0.name, $0.value) }) { a, _ in a }
+                return filters.allSatisfy { byName[$0.key] == $0.value }
+            }.map(\.name).sorted()
         }
-        throw XeError("Required parameter not found: uuid")
+        if refs.isEmpty { throw XeError("No matching \(cls)s found") }
+        if refs.count > 1 && !multiple { throw XeError("Multiple matches \(cls)s found. --multiple required to proceed") }
+        return refs
+    }
+
+    /// Runs `body` on every selected object; their outputs joined. With several objects, every
+    /// one is tried and the failures are reported together (exit status 1).
+    private func each(_ cls: String, _ inv: XeInvocation, _ body: (String) throws -> String) throws -> String {
+        let refs = try selection(cls, inv)
+        if refs.count == 1 { return try body(refs[0]) }
+        var out = "", failures: [String] = []
+        for r in refs {
+            do { out += try body(r) } catch let f as APIFailure {
+                failures.append(XeErrorText.message(f))
+            } catch let e as XeError {
+                failures.append(e.message)
+            }
+        }
+        if !failures.isEmpty {
+            var e = XeError("The operation failed on \(failures.count) of \(refs.count) objects:\n" + failures.joined(separator: "\n"))
+            e.output = out
+            throw e
+        }
+        return out
     }
 
     /// A size with xe's suffixes (`10GiB`, `512MiB`, `4KiB`, `1TiB`, plain bytes).

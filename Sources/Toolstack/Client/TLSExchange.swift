@@ -2,10 +2,24 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NIOSSL
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// One HTTP request over TLS, blocking: connect, send, read until the server closes.
-/// The host's certificate is self-signed, so it is not verified (as `xe` does without pinning).
+/// One HTTP request over TLS, blocking: connect, send, read until the server closes. The server's
+/// certificate is verified as `trust` says (its name checked against the host connected to).
 enum TLSExchange {
+    /// The server's certificate was refused.
+    struct Untrusted: Error, CustomStringConvertible {
+        /// Why, from the TLS library.
+        var reason: String
+        /// What went wrong and what to do.
+        var description: String {
+            "the server's TLS certificate could not be verified (\(reason)); give the host's certificate with "
+                + "--cafile FILE (host.get_server_certificate prints it), or --no-verify to accept any"
+        }
+    }
+
     private final class Collector: ChannelInboundHandler, @unchecked Sendable {
         typealias InboundIn = ByteBuffer
         var bytes: [UInt8] = []
@@ -15,33 +29,60 @@ enum TLSExchange {
             var buffer = unwrapInboundIn(data)
             bytes += buffer.readBytes(length: buffer.readableBytes) ?? []
         }
-        func channelInactive(context: ChannelHandlerContext) { done.succeed(bytes) }
+        var finished = false
+        func channelInactive(context: ChannelHandlerContext) {
+            guard !finished else { return }
+            finished = true
+            done.succeed(bytes)
+        }
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
             // A server closing without close_notify still gave us the whole answer.
             if case NIOSSLError.uncleanShutdown = error { return }
-            done.fail(error)
+            if !finished {
+                finished = true
+                done.fail(error)
+            }
             context.close(promise: nil)
         }
     }
 
     /// Sends `request` (a whole HTTP/1.1 request with `Connection: close`) to `host:port`; every byte answered.
-    static func exchange(host: String, port: Int, request: [UInt8]) throws -> [UInt8] {
+    static func exchange(host: String, port: Int, request: [UInt8], trust: TLSTrust) throws -> [UInt8] {
         var config = TLSConfiguration.makeClientConfiguration()
-        config.certificateVerification = .none
+        switch trust {
+        case .anyCertificate: config.certificateVerification = .none
+        case .systemRoots: config.certificateVerification = .fullVerification
+        case .file(let path):
+            config.certificateVerification = .fullVerification
+            config.trustRoots = .file(path)
+        }
         let context = try NIOSSLContext(configuration: config)
+        var v4 = in_addr(), v6 = in6_addr()
+        let isIPAddress = inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
         let group = MultiThreadedEventLoopGroup.singleton
         let done = group.next().makePromise(of: [UInt8].self)
         let channel = try ClientBootstrap(group: group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: nil))
+                    // A name is checked against the certificate's names (and sent as SNI); an IP
+                    // address (no SNI) against its IP addresses, by the address connected to.
+                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context,
+                                                                                            serverHostname: isIPAddress ? nil : host))
                     try channel.pipeline.syncOperations.addHandler(Collector(done: done))
                 }
             }
             .connect(host: host, port: port).wait()
         var buffer = channel.allocator.buffer(capacity: request.count)
         buffer.writeBytes(request)
-        try channel.writeAndFlush(buffer).wait()
-        return try done.futureResult.wait()
+        do {
+            // A refused handshake fails the write too: the answer (or the TLS error) is in `done`.
+            channel.writeAndFlush(buffer, promise: nil)
+            return try done.futureResult.wait()
+        } catch let e as NIOSSLError {
+            if trust != .anyCertificate, case .handshakeFailed(let inner) = e { throw Untrusted(reason: "\(inner)") }
+            throw e
+        } catch let e as NIOSSLExtraError where trust != .anyCertificate {
+            throw Untrusted(reason: "\(e)")   // the certificate does not name the host
+        }
     }
 }

@@ -35,12 +35,17 @@ public final class XenAPIConnection: @unchecked Sendable {
 
     /// The endpoint.
     public let endpoint: Endpoint
+    /// Which server certificates a `.tls` endpoint may present.
+    public let trust: TLSTrust
     private var fd: Int32 = -1
     /// The session, once logged in.
     public var session: String?
 
-    /// A client of `endpoint` (no connection is made yet).
-    public init(endpoint: Endpoint) { self.endpoint = endpoint }
+    /// A client of `endpoint` (no connection is made yet), trusting `trust` over TLS.
+    public init(endpoint: Endpoint, trust: TLSTrust = .systemRoots) {
+        self.endpoint = endpoint
+        self.trust = trust
+    }
 
     deinit { if fd >= 0 { close(fd) } }
 
@@ -123,7 +128,7 @@ public final class XenAPIConnection: @unchecked Sendable {
         if case .tls(let host, let port) = endpoint {
             let head = "POST / HTTP/1.1\r\nHost: \(host)\r\nContent-Type: text/xml\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
             let answer: [UInt8]
-            do { answer = try TLSExchange.exchange(host: host, port: port, request: Array(head.utf8) + body) } catch {
+            do { answer = try TLSExchange.exchange(host: host, port: port, request: Array(head.utf8) + body, trust: trust) } catch {
                 throw TransportError.connection("\(host):\(port): \(error)")
             }
             guard let end = Self.find(answer, Array("\r\n\r\n".utf8)) else { throw TransportError.protocolError("no HTTP response") }

@@ -25,6 +25,9 @@ public enum DataModel {
         .reverse("resident_VMs", "VM", "resident_on"),
         F("hostname", .string), F("address", .string), F("suspend_image_sr", .ref("SR"), .readWrite),
         F("crash_dump_sr", .ref("SR"), .readWrite), F("tags", .set(.string), .readWrite),
+        // The host's TLS certificate (PEM, no key), so that any host of a pool can answer
+        // `host.get_server_certificate` and `VDI.get_nbd_info` for it.
+        F("server_certificate", .string),
     ])
 
     /// `SM`: one storage driver, from its `sr_get_driver_info`.
@@ -108,6 +111,7 @@ public enum DataModel {
         .reverse("VIFs", "VIF", "network"), .reverse("PIFs", "PIF", "network"),
         F("MTU", .int, .readWrite, default: .string("1500")), F("bridge", .string), F("managed", .bool, default: .boolean(true)),
         F("other_config", .map, .readWrite), F("tags", .set(.string), .readWrite),
+        F("purpose", .set(.string), .readWrite),
     ])
 
     /// `PIF`.
@@ -116,6 +120,7 @@ public enum DataModel {
         F("MTU", .int), F("VLAN", .int, default: .string("-1")), F("physical", .bool), F("currently_attached", .bool),
         F("ip_configuration_mode", .string, default: .string("None")), F("IP", .string), F("netmask", .string),
         F("gateway", .string), F("DNS", .string), F("management", .bool), F("other_config", .map, .readWrite),
+        F("IPv6", .set(.string)),
     ])
 
     /// `VIF`.

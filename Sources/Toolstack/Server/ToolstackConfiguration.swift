@@ -12,6 +12,10 @@ public struct ToolstackConfiguration: Sendable {
     public var tls: Bool = true
     /// The address TCP binds to.
     public var bindAddress: String = "0.0.0.0"
+    /// The TCP port of the NBD-over-TLS server that `VDI.get_nbd_info` points at (xapi's 10809), when served.
+    public var nbdPort: Int?
+    /// The host's address on its management network (its PIF's IP, where NBD clients connect).
+    public var address: String = "127.0.0.1"
     /// Where the SMAPIv1 plugins `<TYPE>SR` are (xapi's `/opt/xensource/sm`).
     public var smDirectory: String
     /// The run directory handed to plugins as `SWIFTSM_RUN_DIR` (short: socket paths live there).

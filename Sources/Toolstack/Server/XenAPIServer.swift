@@ -32,17 +32,26 @@ public final class XenAPIServer: @unchecked Sendable {
         chmod(config.socketPath, 0o600)
         channels.append(unix)
         if let port = config.port {
-            var tls: NIOSSLContext?
-            if config.tls {
-                let pem = try ServerCertificate.ensure(config)
-                let chain = try NIOSSLCertificate.fromPEMFile(pem).map { NIOSSLCertificateSource.certificate($0) }
-                let key = try NIOSSLPrivateKey(file: pem, format: .pem)
-                tls = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
-            }
-            let tcp = try bootstrap(.network, tls: tls).bind(host: config.bindAddress, port: port).wait()
+            let tcp = try bootstrap(.network, tls: config.tls ? try Self.tlsContext(config) : nil).bind(host: config.bindAddress, port: port).wait()
             boundPort = tcp.localAddress?.port
             channels.append(tcp)
         }
+        if let port = config.nbdPort {
+            let nbd = try NBDServer.bind(group: group, host: config.bindAddress, port: port, tls: try Self.tlsContext(config), service: service)
+            service.nbdPort = nbd.localAddress?.port
+            service.publishNBD(port: service.nbdPort)
+            channels.append(nbd)
+        } else {
+            service.publishNBD(port: nil)   // no server here now, whatever an earlier run said
+        }
+    }
+
+    /// A TLS server context with the host's certificate (made at first start).
+    private static func tlsContext(_ config: ToolstackConfiguration) throws -> NIOSSLContext {
+        let pem = try ServerCertificate.ensure(config)
+        let chain = try NIOSSLCertificate.fromPEMFile(pem).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: pem, format: .pem)
+        return try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
     }
 
     private func bootstrap(_ transport: Transport, tls: NIOSSLContext? = nil) -> ServerBootstrap {
@@ -70,6 +79,8 @@ public final class XenAPIServer: @unchecked Sendable {
 
     /// Closes the listeners and stops the event loops.
     public func stop() {
+        if service.nbdPort != nil { service.publishNBD(port: nil) }
+        service.nbdPort = nil
         for c in channels { try? c.close().wait() }
         channels = []
         try? group.syncShutdownGracefully()

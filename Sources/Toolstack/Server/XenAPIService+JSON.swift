@@ -15,6 +15,14 @@ extension XenAPIService {
     /// The JSON form of `method`'s result `value`: typed by field for getters and records.
     func json(result value: XMLRPCValue, of method: String) -> Any {
         let parts = method.split(separator: ".", maxSplits: 1).map(String.init)
+        if method == "VDI.get_nbd_info" || method == "Async.VDI.get_nbd_info" {
+            // vdi_nbd_server_info records: the port is an int.
+            return (value.arrayValue ?? []).map { info -> [String: Any] in
+                var out: [String: Any] = [:]
+                for m in info.structMembers ?? [] { out[m.name] = m.name == "port" ? Int(m.value.stringValue ?? "") ?? 0 : m.value.stringValue ?? "" }
+                return out
+            }
+        }
         if parts.count == 2, let spec = DataModel.spec(parts[0]) {
             switch parts[1] {
             case "get_record": return Self.json(record: value, spec)

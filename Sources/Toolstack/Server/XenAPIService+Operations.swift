@@ -8,6 +8,7 @@ extension XenAPIService {
     /// Runs `body` with `op` in progress on object `ref` of `cls`.
     func withOperation<T>(_ cls: String, _ ref: String, _ op: String, task: String?, _ body: () throws -> T) throws -> T {
         let key = task ?? ObjectRef.make()
+        try checkCancelled(task)
         try db.write { txn in
             try txn.update(cls, ref) { r in
                 if let other = r.map("current_operations").values.first {

@@ -39,15 +39,25 @@ extension XenAPIService {
 
     // MARK: - Running the plugin
 
-    /// Runs `call` through the plugin of `type` with a fresh session for its callbacks.
-    func runPlugin(type: String, _ call: SMCall) throws -> XMLRPCValue {
+    /// Plugin commands that may be killed when their task is cancelled: they change nothing a
+    /// later call of the same command would not redo (a scan reconciles, an update refreshes).
+    static let killableCommands: Set<String> = ["sr_scan", "sr_update", "sr_probe", "vdi_update"]
+
+    /// Runs `call` through the plugin of `type` with a fresh session for its callbacks. Before it
+    /// starts is a safe point of the call's task (`checkpoint`; not for clean-up calls), and a
+    /// killable command is killed by a cancel of that task.
+    func runPlugin(type: String, _ call: SMCall, checkpoint: Bool = true) throws -> XMLRPCValue {
+        if checkpoint { try checkCancelled(call.subtaskOf) }
         let session = try createSession(user: "root", originator: "SM")
         defer { destroySession(session) }
         log.info("SM \(type) \(call.command) sr=\(call.sr?.uuid ?? "-") vdi=\(call.vdi?.uuid ?? "-")")
+        let control = Self.killableCommands.contains(call.command) ? control(call.subtaskOf) : nil
+        defer { control?.endKillable() }
         do {
-            return try plugins.run(type: type, document: call.document(session: session, host: hostRef))
+            return try plugins.run(type: type, document: call.document(session: session, host: hostRef),
+                                   started: control.map { c in { pid in c.beginKillable(pid) } })
         } catch {
-            log.warning("SM \(type) \(call.command) failed: \(error.description)")
+            log.warning("SM \(type) \(call.command) failed: \(error)")
             throw error
         }
     }
@@ -458,7 +468,7 @@ extension XenAPIService {
         return .string(vbd.ref)
     }
 
-    private func vbdPlug(_ c: APICall, plug attach: Bool) throws -> XMLRPCValue {
+    func vbdPlug(_ c: APICall, plug attach: Bool) throws -> XMLRPCValue {
         try c.arity(1)
         let ref = try c.string(0, "self")
         let vbd = try db.read { v in try v.get("VBD", ref) }
@@ -479,9 +489,10 @@ extension XenAPIService {
                 let result = try runPlugin(type: type, call)
                 call.command = "vdi_activate"
                 do { _ = try runPlugin(type: type, call) } catch {
+                    // A failed (or cancelled) activation leaves the VDI detached again.
                     call.command = "vdi_detach"
                     call.args = []
-                    _ = try? runPlugin(type: type, call)
+                    _ = try? runPlugin(type: type, call, checkpoint: false)
                     throw error
                 }
                 var runtime: [String: String] = [:]
@@ -498,8 +509,9 @@ extension XenAPIService {
             } else {
                 var (call, type) = try smCall("vdi_deactivate", vdi: vdi, task: c.task)
                 _ = try runPlugin(type: type, call)
+                // Once deactivated, the detach follows whatever a cancel asks.
                 call.command = "vdi_detach"
-                _ = try runPlugin(type: type, call)
+                _ = try runPlugin(type: type, call, checkpoint: false)
                 try db.write { txn in
                     try txn.update("VBD", ref) { r in
                         r.fields["currently_attached"] = .boolean(false)

@@ -14,8 +14,9 @@ extension XenAPIService {
         return t.ref
     }
 
-    /// Records how task `ref` ended.
+    /// Records how task `ref` ended: `cancelled` when a cancel stopped it, else success or failure.
     func finishTask(_ ref: String, _ outcome: Result<XMLRPCValue, any Error>) {
+        let cancelled = cancelAsked(ref)
         _ = try? db.write { txn in
             try txn.update("task", ref) { t in
                 guard t.string("status") == "pending" || t.string("status") == "cancelling" else { return }
@@ -23,6 +24,10 @@ extension XenAPIService {
                 case .success(let value):
                     t.fields["status"] = .string("success")
                     t.fields["result"] = .string(XMLRPCEncoder(style: .xapi).encode(value))
+                case .failure(let error) where cancelled:
+                    _ = error
+                    t.fields["status"] = .string("cancelled")
+                    t.fields["error_info"] = .array(["TASK_CANCELLED", .string(ref)])
                 case .failure(let error):
                     let failure = (error as? APIFailure) ?? .internalError("\(error)")
                     t.fields["status"] = .string("failure")
@@ -31,6 +36,7 @@ extension XenAPIService {
                 t.fields["progress"] = .double(1)
                 t.fields["finished"] = .dateTime(XenAPITime.string())
                 t.fields["allowed_operations"] = .array([])
+                t.setMap("current_operations", [:])
             }
         }
     }
@@ -41,21 +47,52 @@ extension XenAPIService {
         _ = try? db.write { txn in try txn.update("task", ref) { $0.fields["progress"] = .double(progress) } }
     }
 
+    /// A safe point of task `ref`'s work: `TASK_CANCELLED` when a cancel was asked.
+    func checkCancelled(_ ref: String?) throws {
+        if let ref, cancelAsked(ref) { throw APIFailure("TASK_CANCELLED", ref) }
+    }
+
+    /// Whether task `ref` was asked to stop: here, or by another host of the pool (its record's
+    /// `current_operations` holds `cancel`).
+    func cancelAsked(_ ref: String) -> Bool {
+        if control(ref)?.isCancelled == true { return true }
+        return db.read { $0.find("task", ref) }?.map("current_operations").values.contains("cancel") == true
+    }
+
+    /// `task.cancel`: a task whose work has not started is cancelled at once; a running plugin
+    /// that can be stopped safely (scan, update, probe) is killed; otherwise the task is marked
+    /// `cancelling` and stops at its next safe point (between plugin calls), or completes, as
+    /// xapi's tasks do. Only a pending task can be cancelled (`OPERATION_NOT_ALLOWED` otherwise).
     func cancelTask(_ c: APICall) throws -> XMLRPCValue {
         try c.arity(1)
         let ref = try c.string(0, "task")
+        let control = control(ref)
         try db.write { txn in
             try txn.update("task", ref) { t in
-                guard t.strings("allowed_operations").contains("cancel") else {
+                guard t.strings("allowed_operations").contains("cancel"), t.string("status") == "pending" else {
                     throw APIFailure("OPERATION_NOT_ALLOWED", "task \(ref) cannot be cancelled")
                 }
-                t.fields["status"] = .string("cancelled")
-                t.fields["progress"] = .double(1)
-                t.fields["finished"] = .dateTime(XenAPITime.string())
-                t.fields["error_info"] = .array(["TASK_CANCELLED", .string(ref)])
-                t.fields["allowed_operations"] = .array([])
+                t.setMap("current_operations", [ObjectRef.make(): "cancel"])
+                t.fields["status"] = .string("cancelling")
             }
         }
+        // A task another host of the pool runs: it sees the request at its next safe point.
+        let foreign = control == nil && db.read { $0.find("task", ref) }?.string("resident_on") != hostRef
+        let request = control?.cancel() ?? (foreign ? .atNextSafePoint : .notStarted)
+        if case .notStarted = request {
+            // Nothing runs for it: it is cancelled now.
+            try db.write { txn in
+                try txn.update("task", ref) { t in
+                    t.fields["status"] = .string("cancelled")
+                    t.fields["progress"] = .double(1)
+                    t.fields["finished"] = .dateTime(XenAPITime.string())
+                    t.fields["error_info"] = .array(["TASK_CANCELLED", .string(ref)])
+                    t.fields["allowed_operations"] = .array([])
+                    t.setMap("current_operations", [:])
+                }
+            }
+        }
+        log.info("task \(ref) cancel: \(request)")
         return .string("")
     }
 

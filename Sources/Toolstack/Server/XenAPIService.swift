@@ -18,6 +18,32 @@ public final class XenAPIService: @unchecked Sendable {
     public private(set) var hostRef = ObjectRef.null
     /// The pool's reference.
     public private(set) var poolRef = ObjectRef.null
+    /// Whether other hosts share the database (each call then first applies their changes).
+    private let shared: Bool
+    /// The TCP port the NBD server listens on, once it does (what `VDI.get_nbd_info` reports).
+    public internal(set) var nbdPort: Int? {
+        get { locked(nbdPortLock) { nbdPortValue } }
+        set { locked(nbdPortLock) { nbdPortValue = newValue } }
+    }
+    private var nbdPortValue: Int?
+    private let nbdPortLock = NSLock()
+    /// VBDs plugged for NBD connections, by VDI reference: the VBD and how many connections use it.
+    var nbdAttachments: [String: (vbd: String, users: Int)] = [:]
+    /// Serialises attaching and releasing VDIs for NBD connections.
+    let nbdLock = NSLock()
+    /// The running `Async.` tasks' cancellation states, by task reference.
+    private var taskControls: [String: TaskControl] = [:]
+    private let taskControlsLock = NSLock()
+
+    /// The cancellation state of running task `ref`, if it is one of ours.
+    func control(_ ref: String?) -> TaskControl? {
+        guard let ref else { return nil }
+        return locked(taskControlsLock) { taskControls[ref] }
+    }
+
+    private func register(_ ref: String, _ control: TaskControl?) {
+        locked(taskControlsLock) { taskControls[ref] = control }
+    }
 
     /// A service over `db`, bootstrapping the pool, this host and its control domain on first start,
     /// recovering what a crash left (tasks in flight fail, operations in progress are cleared).
@@ -25,13 +51,22 @@ public final class XenAPIService: @unchecked Sendable {
         self.db = db
         self.configuration = configuration
         self.log = log
+        self.shared = db.store.isShared
         self.plugins = SMPluginRunner(smDirectory: configuration.smDirectory, runDirectory: configuration.runDirectory,
                                       socketPath: configuration.socketPath)
         try bootstrap()
+        // A cancel asked through another host of the pool for a task running here.
+        db.observeRemoteChanges { [weak self] changes in
+            for change in changes where change.cls == "task" && change.record?.map("current_operations").values.contains("cancel") == true {
+                _ = self?.control(change.ref)?.cancel()
+            }
+        }
     }
 
     /// Answers one call: the `Value` of a success or the failure.
     public func handle(method: String, params: [XMLRPCValue], transport: Transport) -> Result<XMLRPCValue, APIFailure> {
+        // Read through in a pool: what other hosts committed before this call is seen by it.
+        if shared { db.syncRemoteChanges() }
         do {
             return .success(try dispatch(method: method, params: params, transport: transport))
         } catch let failure as APIFailure {
@@ -56,11 +91,15 @@ public final class XenAPIService: @unchecked Sendable {
         var call = APICall(method: name, session: session, args: Array(params.dropFirst()))
         guard let handler = try handler(for: call) else { throw APIFailure.unknownMethod(method) }
         if isAsync {
-            let task = try createTask(name: "Async.\(name)", session: session)
+            let task = try createTask(name: "Async.\(name)", session: session, cancellable: true)
             call.task = task
             let asyncCall = call
+            let control = TaskControl()
+            register(task, control)
             Thread { [self] in
-                finishTask(task, Result { try handler(asyncCall) })
+                // A task cancelled before its work started never runs it.
+                if control.start() { finishTask(task, Result { try handler(asyncCall) }) }
+                register(task, nil)
             }.start()
             return .string(task)
         }
@@ -93,6 +132,8 @@ public final class XenAPIService: @unchecked Sendable {
             return .string(t)
         }
         case "message.create": return { [self] c in try createMessage(c) }
+        case "VDI.get_nbd_info": return { [self] c in try vdiGetNBDInfo(c) }
+        case "host.get_server_certificate": return { [self] c in try hostServerCertificate(c) }
         default: return storageHandler(call)
         }
     }
@@ -100,31 +141,61 @@ public final class XenAPIService: @unchecked Sendable {
     // MARK: - Bootstrap
 
     private func bootstrap() throws {
+        // This host's identity is kept in the state directory, so that daemons sharing one
+        // database (a pool on PostgreSQL) each find their own host record.
+        let idFile = configuration.stateDirectory + "/host-uuid"
+        let known = (try? String(contentsOfFile: idFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let shared = db.store.isShared
         try db.write { txn in
-            if let pool = txn.all("pool").first, let host = txn.all("host").first {
+            if let pool = txn.all("pool").first {
                 poolRef = pool.ref
-                hostRef = host.ref
+                let hosts = txn.all("host")
+                if let known, let host = hosts.first(where: { $0.uuid == known }) {
+                    hostRef = host.ref
+                } else if known == nil, !shared, hosts.count == 1 {
+                    hostRef = hosts[0].ref   // a state directory from before the identity file
+                } else {
+                    // A new host joining the pool.
+                    let host = Self.newHost(configuration)
+                    txn.put(host)
+                    txn.put(Self.controlDomain(configuration, host: host.ref))
+                    hostRef = host.ref
+                }
             } else {
-                let host = ObjectRecord(DataModel.host, [
-                    "name_label": .string(configuration.hostname), "hostname": .string(configuration.hostname),
-                    "address": .string("127.0.0.1"),
-                    "software_version": .struct([XMLRPCMember("product_brand", "SwiftSM"),
-                                                 XMLRPCMember("product_version", "0.1.0")]),
-                ])
+                let host = Self.newHost(configuration)
                 let pool = ObjectRecord(DataModel.pool, ["master": .string(host.ref)])
-                let dom0 = ObjectRecord(DataModel.vm, [
-                    "name_label": .string("Control domain on host: \(configuration.hostname)"),
-                    "is_control_domain": .boolean(true), "power_state": .string("Running"),
-                    "resident_on": .string(host.ref), "domid": .string("0"),
-                ])
                 txn.put(host)
                 txn.put(pool)
-                txn.put(dom0)
+                txn.put(Self.controlDomain(configuration, host: host.ref))
                 poolRef = pool.ref
                 hostRef = host.ref
             }
-            // Crash recovery: nothing is in progress after a restart.
-            for task in txn.all("task") where task.string("status") == "pending" || task.string("status") == "cancelling" {
+            // The management network and this host's interface on it (where NBD clients connect).
+            if !txn.whereField("PIF", "host", is: hostRef).contains(where: { $0.bool("management") }) {
+                let network = txn.whereField("network", "bridge", is: "xenbr0").first ?? ObjectRecord(DataModel.network, [
+                    "name_label": .string("Pool-wide network associated with eth0"), "bridge": .string("xenbr0"),
+                ])
+                let pif = ObjectRecord(DataModel.pif, [
+                    "device": .string("eth0"), "network": .string(network.ref), "host": .string(hostRef),
+                    "physical": .boolean(true), "currently_attached": .boolean(true), "management": .boolean(true),
+                    "ip_configuration_mode": .string("Static"), "IP": .string(configuration.address),
+                    "MTU": .string("1500"),
+                ])
+                txn.put(network)
+                txn.put(pif)
+            }
+            // The address given at this start is the host's (and its management interface's).
+            for var pif in txn.whereField("PIF", "host", is: hostRef) where pif.bool("management") && pif.string("IP") != configuration.address {
+                pif.fields["IP"] = .string(configuration.address)
+                txn.put(pif)
+            }
+            try txn.update("host", hostRef) { h in
+                if h.string("address") != configuration.address { h.fields["address"] = .string(configuration.address) }
+            }
+            // Crash recovery: nothing this host ran is in progress after a restart (other hosts'
+            // tasks, operations and sessions are theirs).
+            let mine = Set(txn.whereField("task", "resident_on", is: hostRef).map(\.ref))
+            for task in txn.all("task") where mine.contains(task.ref) && (task.string("status") == "pending" || task.string("status") == "cancelling") {
                 var t = task
                 t.fields["status"] = .string("failure")
                 t.fields["error_info"] = .array(["INTERNAL_ERROR", "toolstackd restarted while the task was running"])
@@ -136,13 +207,33 @@ public final class XenAPIService: @unchecked Sendable {
                 guard let spec = DataModel.classes[cls] else { continue }
                 for r in txn.all(cls) where !r.map("current_operations").isEmpty {
                     var fixed = r
-                    fixed.fields["current_operations"] = .struct([])
-                    fixed.fields["allowed_operations"] = .array(spec.operations.map { .string($0) })
+                    let kept = r.map("current_operations").filter { shared && !mine.contains($0.key) }
+                    fixed.setMap("current_operations", kept)
+                    if kept.isEmpty { fixed.fields["allowed_operations"] = .array(spec.operations.map { .string($0) }) }
                     txn.put(fixed)
                 }
             }
-            for s in txn.all("session") { txn.delete("session", s.ref) }
+            for s in txn.all("session") where !shared || s.string("this_host") == hostRef { txn.delete("session", s.ref) }
         }
+        if known == nil { try? db.read { v in v.find("host", hostRef)?.uuid ?? "" }.write(toFile: idFile, atomically: true, encoding: .utf8) }
+    }
+
+    /// This host's record as first made.
+    private static func newHost(_ configuration: ToolstackConfiguration) -> ObjectRecord {
+        ObjectRecord(DataModel.host, [
+            "name_label": .string(configuration.hostname), "hostname": .string(configuration.hostname),
+            "address": .string(configuration.address),
+            "software_version": .struct([XMLRPCMember("product_brand", "SwiftSM"), XMLRPCMember("product_version", "0.1.0")]),
+        ])
+    }
+
+    /// The control domain of host `host`.
+    private static func controlDomain(_ configuration: ToolstackConfiguration, host: String) -> ObjectRecord {
+        ObjectRecord(DataModel.vm, [
+            "name_label": .string("Control domain on host: \(configuration.hostname)"),
+            "is_control_domain": .boolean(true), "power_state": .string("Running"),
+            "resident_on": .string(host), "domid": .string("0"),
+        ])
     }
 
     // MARK: - Sessions

@@ -29,7 +29,8 @@ public struct SMPluginRunner: Sendable {
     }
 
     /// Runs `document` through the plugin of `type`; its value, or the failure xapi would report.
-    public func run(type: String, document: String) throws(APIFailure) -> XMLRPCValue {
+    /// `started` is told the plugin's pid (the leader of its own process group) while it runs.
+    public func run(type: String, document: String, started: ((pid_t) -> Void)? = nil) throws(APIFailure) -> XMLRPCValue {
         let exe = executable(type: type)
         guard access(exe, X_OK) == 0 else { throw APIFailure("SR_UNKNOWN_DRIVER", type) }
         try? FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
@@ -38,7 +39,7 @@ public struct SMPluginRunner: Sendable {
         for key in ["SWIFTSM_GC_AUTOSTART", "SWIFTSM_LOG_STDERR"] {
             if let v = ProcessInfo.processInfo.environment[key] { env[key] = v }
         }
-        let (status, out, err) = Self.spawn(exe, [document], env)
+        let (status, out, err) = Self.spawn(exe, [document], env, started: started)
         let stdout = String(decoding: out, as: UTF8.self), stderr = String(decoding: err, as: UTF8.self)
         guard status == 0 else { throw APIFailure("SR_BACKEND_FAILURE", "exit status \(status)", stdout, stderr) }
         let response: XMLRPCMethodResponse
@@ -64,7 +65,7 @@ public struct SMPluginRunner: Sendable {
     }
 
     /// Runs `path` with `args` and `env`; exit status (or 128+signal), stdout and stderr.
-    static func spawn(_ path: String, _ args: [String], _ env: [String: String]) -> (Int32, [UInt8], [UInt8]) {
+    static func spawn(_ path: String, _ args: [String], _ env: [String: String], started: ((pid_t) -> Void)? = nil) -> (Int32, [UInt8], [UInt8]) {
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         guard system_pipe2(&outPipe, O_CLOEXEC) == 0, system_pipe2(&errPipe, O_CLOEXEC) == 0 else { return (127, [], Array("pipe failed".utf8)) }
         var actions = posix_spawn_file_actions_t()
@@ -76,13 +77,20 @@ public struct SMPluginRunner: Sendable {
         let cArgs: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
         let cEnv: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for p in cArgs + cEnv { free(p) } }
+        // Its own process group, so that a cancel can stop the plugin and whatever it runs.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, cArgs, cEnv)
+        let rc = posix_spawn(&pid, path, &actions, &attributes, cArgs, cEnv)
         close(outPipe[1]); close(errPipe[1])
         guard rc == 0 else {
             close(outPipe[0]); close(errPipe[0])
             return (127, [], Array("posix_spawn \(path): \(String(cString: strerror(rc)))".utf8))
         }
+        started?(pid)
         // Read both pipes without letting either fill: poll them together.
         var out: [UInt8] = [], err: [UInt8] = []
         var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0), pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]

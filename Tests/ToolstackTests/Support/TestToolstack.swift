@@ -24,7 +24,7 @@ final class TestToolstack: @unchecked Sendable {
 
     /// Starts a toolstackd on `root` (a new directory unless given: restarts reuse one), TCP on an
     /// ephemeral port when `tcp` (HTTPS unless `plain`).
-    init(root existing: String? = nil, tcp: Bool = false, plain: Bool = false,
+    init(root existing: String? = nil, tcp: Bool = false, plain: Bool = false, nbd: Bool = false,
          store makeStore: ((ToolstackConfiguration) throws -> any ObjectStore)? = nil) throws {
         setenv("SWIFTSM_GC_AUTOSTART", "0", 1)
         let smdriver = try Executables.require("smdriver")
@@ -44,6 +44,7 @@ final class TestToolstack: @unchecked Sendable {
         var configuration = ToolstackConfiguration(stateDirectory: state, socketPath: root + "/sock/xapi", port: tcp ? 0 : nil,
                                                    smDirectory: sm, runDirectory: root + "/r")
         configuration.tls = !plain
+        if nbd { configuration.nbdPort = 0 }
         self.configuration = configuration
         var log = Logger(label: "toolstackd-test")
         log.logLevel = .warning
@@ -80,9 +81,25 @@ final class TestToolstack: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: root)
     }
 
+    /// Installs `<sm>/SLOWSR`: smdriver's EXT driver, 3 s late for scans and attaches.
+    func installSlowPlugin() throws -> String {
+        let smdriver = try Executables.require("smdriver")
+        let path = configuration.smDirectory + "/SLOWSR"
+        try """
+        #!/bin/sh
+        case "$1" in
+        *"<methodName>sr_scan</methodName>"*|*"<methodName>vdi_attach</methodName>"*) sleep 3 ;;
+        esac
+        exec '\(smdriver)' --driver ext "$1"
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        return "slow"
+    }
+
     /// Creates an EXT SR on the directory; its reference.
     func createSR(_ c: XenAPIConnection, name: String = "Local") throws -> String {
-        let host = try c.call("host.get_all").arrayValue![0]
+        // This daemon's host (in a pool on PostgreSQL, host.get_all holds the others' too).
+        let host = XMLRPCValue.string(service.hostRef)
         return try c.call("SR.create", [host, .struct([XMLRPCMember("path", .string(srDirectory))]), "0", .string(name), "",
                                         "ext", "user", false, .struct([])]).stringValue!
     }
