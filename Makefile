@@ -27,7 +27,7 @@ cli-test: build
 
 # toolstackd with real clients: the PyPI XenAPI SDK (socket and TCP), xe, the socket's protection.
 toolstack-test: build
-	TOOLSTACKD=$(BIN)/toolstackd XE=$(BIN)/xe SMDRIVER=$(BIN)/smdriver VHD=$(BIN)/vhd timeout 600 scripts/toolstack-tests.sh
+	TOOLSTACKD=$(BIN)/toolstackd XE=$(BIN)/xe SMDRIVER=$(BIN)/smdriver VHD=$(BIN)/vhd timeout 600 scripts/with-nfs-server.sh scripts/toolstack-tests.sh
 
 test: unit-test cli-test toolstack-test
 
@@ -53,8 +53,8 @@ install: static
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/swiftsm $(DESTDIR)/opt/xensource/sm $(DESTDIR)/lib/systemd/system
 	install -m 755 $(STATICBIN)/smdriver $(STATICBIN)/swiftsm-datapath $(DESTDIR)$(PREFIX)/libexec/swiftsm/
 	install -m 755 $(STATICBIN)/vhd $(STATICBIN)/toolstackd $(STATICBIN)/xe $(DESTDIR)$(PREFIX)/bin/
-	# Only the drivers this build carries (NFS and LVMoISCSI join when their issues land).
-	for t in EXT; do ln -sf $(PREFIX)/libexec/swiftsm/smdriver $(DESTDIR)/opt/xensource/sm/$${t}SR; done
+	# Only the drivers this build carries (LVMoISCSI joins when its issue lands).
+	for t in EXT NFS; do ln -sf $(PREFIX)/libexec/swiftsm/smdriver $(DESTDIR)/opt/xensource/sm/$${t}SR; done
 	sed 's|@PREFIX@|$(PREFIX)|' packaging/swiftsm-toolstackd.service > $(DESTDIR)/lib/systemd/system/swiftsm-toolstackd.service
 
 deb:

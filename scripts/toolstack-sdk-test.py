@@ -42,7 +42,7 @@ s = XenAPI.Session("http://" + socket_path.replace("/", "_"), transport=XenAPI.U
 s.xenapi.login_with_password("root", "", "1.0", "sdk-test")
 x = s.xenapi
 host = x.host.get_all()[0]
-check("SM record for ext", [r["type"] for r in x.SM.get_all_records().values()] == ["ext"])
+check("SM records for the installed plugins (ext, nfs)", sorted(r["type"] for r in x.SM.get_all_records().values()) == ["ext", "nfs"])
 
 sr = x.SR.create(host, {"path": sr_dir}, "0", "sdk-sr", "", "ext", "user", False, {})
 rec = x.SR.get_record(sr)

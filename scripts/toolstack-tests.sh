@@ -9,6 +9,7 @@ python3 -c "import XenAPI" 2>/dev/null || pip install --quiet xenapi
 root=$(mktemp -d /tmp/tsk-XXXXXX)
 mkdir -p "$root/sm" "$root/srdir" "$root/st"
 ln -s "$SMDRIVER" "$root/sm/EXTSR"
+ln -s "$SMDRIVER" "$root/sm/NFSSR"
 password="pw-$RANDOM-$RANDOM"
 echo "root-password-hash = $(echo "$password" | "$TOOLSTACKD" --hash-password)" > "$root/st/toolstackd.conf"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -65,6 +66,32 @@ printf 'POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n<<<<<' | timeout 5 python3 -
 import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect('$root/sock/xapi'); s.sendall(sys.stdin.buffer.read()); print(s.recv(4096).decode())" | grep -q XMLRPC_UNMARSHAL_FAILURE \
     && ok "malformed XML-RPC answered with an error" || fail "malformed XML-RPC"
 XE_SOCKET="$root/sock/xapi" "$XE" host-list --minimal | grep -qE '^[0-9a-f-]{36}$' && ok "still serving after bad input" || fail "still serving"
+# An NFS SR through xe, on the NFS-Ganesha server scripts/with-nfs-server.sh runs beside the
+# tests (SWIFTSM_TEST_NFS=<host>:<port>:<mount port>:<export>): shared, VDIs made and
+# snapshotted, the VHD files where NFSSR puts them on the server, and xe's probe of the export.
+if [ -n "${SWIFTSM_TEST_NFS:-}" ]; then
+    IFS=: read -r nhost nport nmport nexport <<<"$SWIFTSM_TEST_NFS"
+    mkdir -p "$nexport/tsk"
+    xn() { XE_SOCKET="$root/sock/xapi" "$XE" "$@"; }
+    nfs_dc=(device-config:server="$nhost" device-config:serverpath="$nexport/tsk" device-config:options="port=$nport,mountport=$nmport")
+    nsr=$(xn sr-create name-label=nfs-sr type=nfs shared=true "${nfs_dc[@]}" 2>&1)
+    if [[ "$nsr" =~ ^[0-9a-f-]{36}$ ]] && [ "$(xn sr-param-get uuid="$nsr" param-name=shared)" = true ]; then
+        ok "xe sr-create type=nfs (shared)"
+        nv=$(xn vdi-create sr-uuid="$nsr" name-label=nfs-disk virtual-size=64MiB 2>&1)
+        ns=$(xn vdi-snapshot uuid="$nv" 2>&1)
+        if [ -f "$nexport/tsk/$nsr/$nv.vhd" ] && [ -f "$nexport/tsk/$nsr/$ns.vhd" ] \
+            && "$VHD" check -n "$nexport/tsk/$nsr/$nv.vhd" > /dev/null; then
+            ok "xe vdi-create and vdi-snapshot on NFS: the VHDs are on the server"
+        else
+            fail "NFS VDIs: $nv $ns $(ls "$nexport/tsk/$nsr" 2>&1)"
+        fi
+        xn sr-probe type=nfs device-config:server="$nhost" device-config:serverpath="$nexport/tsk" \
+            device-config:options="port=$nport,mountport=$nmport" 2>&1 | grep -q "<UUID>$nsr</UUID>" \
+            && ok "xe sr-probe type=nfs lists the SR" || fail "xe sr-probe type=nfs"
+    else
+        fail "xe sr-create type=nfs: $nsr"
+    fi
+fi
 # A pool: two toolstackd processes sharing one PostgreSQL database. What one makes, the other sees.
 pgdir=$(mktemp -d /tmp/pg-XXXXXX)
 pgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
