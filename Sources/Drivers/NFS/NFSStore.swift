@@ -80,9 +80,13 @@ public final class NFSStore: OutageReportingStore, ConcurrentReadStore, @uncheck
         guard buffer.count > 0 else { return }
         guard writable else { throw VHDError.io(path: path, operation: "write", errno: EBADF) }
         let epoch = mount.epoch
-        try mount.perform("write \(path)") { [id, path] c in
-            let fh = try c.handle(store: id, path: path, writable: true)
-            try Self.write(c, fh, path, buffer, at: offset)
+        do {
+            try mount.perform("write \(path)") { [id, path] c in
+                let fh = try c.handle(store: id, path: path, writable: true)
+                try Self.write(c, fh, path, buffer, at: offset)
+            }
+        } catch let e as NFSError where e.errno != nil && e.errno != ENOSPC {
+            throw fullExport(e, needing: buffer.count)
         }
         let full = lock.withLock {
             knownSize = max(knownSize, offset + UInt64(buffer.count))
@@ -92,6 +96,19 @@ public final class NFSStore: OutageReportingStore, ConcurrentReadStore, @uncheck
             return uncommittedBytes >= Self.uncommittedLimit
         }
         if full { try sync() }
+    }
+
+    /// `error` as ENOSPC when the export has no room for `bytes` (libnfs 4.0's synchronous
+    /// pwrite reports NFS3ERR_NOSPC as EFAULT with no text), else `error` itself.
+    private func fullExport(_ error: NFSError, needing bytes: Int) -> NFSError {
+        let full = (try? mount.perform("fsstat \(path)") { c in
+            try c.with("fsstat") { ctx -> Bool in
+                var s = nfs_statvfs_64()
+                try c.check(nfs_statvfs64(ctx, path, &s), "fsstat", path)
+                return s.f_bavail * max(1, s.f_frsize) < UInt64(bytes)
+            }
+        }) ?? false
+        return full ? .failed(operation: "write", path: path, errno: ENOSPC, reason: "no space left on the export") : error
     }
 
     /// Sends `writes` again, as they were made.

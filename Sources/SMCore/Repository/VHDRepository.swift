@@ -94,7 +94,11 @@ public final class VHDRepository {
         do { rounded = try Create.validatedSize(max(size, 1)) } catch { throw RepositoryError.invalidSize(size) }
         let tmp = container.naming.temporary(uuid)
         if container.exists(tmp) { try container.remove(tmp) }
-        try Create.dynamic(at: container.path(of: tmp), size: rounded, provider: container.provider)
+        do { try Create.dynamic(at: container.path(of: tmp), size: rounded, provider: container.provider) } catch {
+            // A refused write (a full SR) leaves nothing half-made behind.
+            try? container.remove(tmp)
+            throw error
+        }
         FaultPoint.hit("create.before-rename")
         try container.rename(tmp, to: volume(uuid))
         try container.prepareForGrowth(volume(uuid), virtualSize: rounded)
