@@ -148,11 +148,7 @@ public final class NFSDriver: SRDriver, @unchecked Sendable {
     public func generateConfig(_ c: DriverContext, vdi: String) throws -> String {
         let sm = c.request.srSMConfig ?? SMAPIStringMap()
         let other = SMAPIStringMap(c.srOtherConfig().sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-        let members = [XMLRPCMember("device_config", c.request.deviceConfig.xmlrpcValue),
-                       XMLRPCMember("sr_uuid", .string(try c.srUUID())), XMLRPCMember("vdi_uuid", .string(vdi)),
-                       XMLRPCMember("sr_sm_config", sm.xmlrpcValue), XMLRPCMember("sr_other_config", other.xmlrpcValue),
-                       XMLRPCMember("command", .string(SMAPICommand.vdiAttachFromConfig.rawValue))]
-        return XMLRPCEncoder(style: .python).encode(XMLRPCMethodCall(methodName: SMAPICommand.vdiAttachFromConfig.rawValue,
-                                                                     params: [.struct(members)]))
+        return try attachFromConfigDocument(c, vdi: vdi, extra: [XMLRPCMember("sr_sm_config", sm.xmlrpcValue),
+                                                                  XMLRPCMember("sr_other_config", other.xmlrpcValue)])
     }
 }

@@ -19,9 +19,16 @@ extension SRDriver {
     /// FileVDI's `generate_config`: the device_config as received (SRmaster included), sr_uuid,
     /// vdi_uuid and the command, no args (requests/ext-vdi_attach_from_config.xml).
     public func generateConfig(_ context: DriverContext, vdi: String) throws -> String {
+        try attachFromConfigDocument(context, vdi: vdi)
+    }
+
+    /// The `vdi_attach_from_config` document of VDI `vdi`: device_config as received, sr_uuid,
+    /// vdi_uuid, the members `extra` (NFSSR adds the SR's sm_config and other_config), the
+    /// command, in the byte layout of the Python SM.
+    public func attachFromConfigDocument(_ context: DriverContext, vdi: String, extra: [XMLRPCMember] = []) throws -> String {
         let members = [XMLRPCMember("device_config", context.request.deviceConfig.xmlrpcValue),
-                       XMLRPCMember("sr_uuid", .string(try context.srUUID())), XMLRPCMember("vdi_uuid", .string(vdi)),
-                       XMLRPCMember("command", .string(SMAPICommand.vdiAttachFromConfig.rawValue))]
+                       XMLRPCMember("sr_uuid", .string(try context.srUUID())), XMLRPCMember("vdi_uuid", .string(vdi))]
+            + extra + [XMLRPCMember("command", .string(SMAPICommand.vdiAttachFromConfig.rawValue))]
         return XMLRPCEncoder(style: .python).encode(XMLRPCMethodCall(methodName: SMAPICommand.vdiAttachFromConfig.rawValue,
                                                                      params: [.struct(members)]))
     }
