@@ -24,6 +24,12 @@ public protocol XenAPICallbacks {
     func setSMConfig(uuid: String, key: String, value: String?) throws
     /// The sm_config of every VDI record of the SR, by VDI uuid (empty without a session).
     func srSMConfigs() throws -> [String: [String: String]]
+    /// The record's `is_a_snapshot` (nil without a session or record).
+    func isASnapshot(uuid: String) throws -> Bool?
+    /// `VDI.set_cbt_enabled`.
+    func setCBTEnabled(uuid: String, _ enabled: Bool) throws
+    /// `message.create` about VDI `uuid` with priority 3 (a warning), as the Python SM raises `VDI_CBT_*`.
+    func alert(name: String, vdi uuid: String, body: String) throws
 }
 
 /// The fields of a VDI record that are not facts of the VHD.
@@ -48,6 +54,8 @@ public struct VDIRecordFields: Sendable, Equatable {
     public var snapshotOf = "OpaqueRef:NULL"
     /// Extra sm_config keys copied from the request (`key_hash`, `base_mirror`).
     public var extraSMConfig: [String: String] = [:]
+    /// cbt_enabled (the VDI has a CBT log).
+    public var cbtEnabled = false
 
     /// Defaults as the Python SM uses them for records it makes itself.
     public init() {}
@@ -79,4 +87,10 @@ public struct NoCallbacks: XenAPICallbacks {
     public func setSMConfig(uuid: String, key: String, value: String?) throws {}
     /// Nothing known.
     public func srSMConfigs() throws -> [String: [String: String]] { [:] }
+    /// Unknown without a toolstack.
+    public func isASnapshot(uuid: String) throws -> Bool? { nil }
+    /// Nothing.
+    public func setCBTEnabled(uuid: String, _ enabled: Bool) throws {}
+    /// Nothing.
+    public func alert(name: String, vdi uuid: String, body: String) throws {}
 }

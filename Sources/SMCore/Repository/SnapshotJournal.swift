@@ -9,6 +9,9 @@ struct SnapshotJournal: Codable, Equatable {
     var base: String
     /// The snapshot or clone leaf, nil for a single snapshot.
     var copy: String?
+    /// Whether the VDI's CBT log moves to the copy (`CBTLogs.linkSnapshot`); absent in journals
+    /// of earlier releases.
+    var cbt: Bool?
 
     /// Names of snapshot journals start with this.
     static let prefix = "snapshot_"
@@ -26,7 +29,8 @@ struct SnapshotJournal: Codable, Equatable {
     }
 
     /// A new entry.
-    init(vdi: String, base: String, copy: String?) {
+    init(vdi: String, base: String, copy: String?, cbt: Bool = false) {
         self.vdi = vdi; self.base = base; self.copy = copy
+        self.cbt = cbt ? true : nil
     }
 }

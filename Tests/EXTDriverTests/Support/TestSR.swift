@@ -274,7 +274,7 @@ final class TestSR: @unchecked Sendable {
     func strayFiles() -> [String] {
         files().filter { n in
             n.hasPrefix("journal-") || n.hasPrefix(".journal-") || n.hasSuffix(".new") || n.hasSuffix(".tmp")
-                || n.hasPrefix("OLD_") || !(n.hasSuffix(".vhd") || n == ".swiftsm-sr" || n == "lost+found")
+                || n.hasPrefix("OLD_") || !(n.hasSuffix(".vhd") || n.hasSuffix(".cbtlog") || n == ".swiftsm-sr" || n == "lost+found")
         }.sorted()
     }
 
