@@ -61,7 +61,7 @@ import VHD
         // Blocks 0, 7, 8, 300 of 512: bytes 0x81 0x80 ... byte 37 = 0x08 (block 300 = 37*8+4).
         var expected = [UInt8](repeating: 0, count: 64)
         expected[0] = 0x81; expected[37] = 0x08
-        #expect(try sr.value(try Self.list(sr, s2, s3)).stringValue == Data([0x80] + [UInt8](repeating: 0, count: 63)).base64EncodedString())
+        #expect(try sr.value(try Self.list(sr, s2, s3)).stringValue == Data([0x00, 0x80] + [UInt8](repeating: 0, count: 62)).base64EncodedString())
         let both = try sr.value(try Self.list(sr, s1, s3)).stringValue
         expected[1] = 0x80
         #expect(both == Data(expected).base64EncodedString())

@@ -1,4 +1,5 @@
 import CBT
+
 /// Why a changed-block-tracking operation failed, each with the SMAPIv1 fault it maps to
 /// (457–460 of the error catalogue, 66 `VDIType` for a VDI that may not have tracking).
 public enum CBTError: Error, Equatable, CustomStringConvertible {

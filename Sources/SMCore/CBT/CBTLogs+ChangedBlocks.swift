@@ -1,4 +1,5 @@
 import CBT
+
 /// `vdi_list_changed_blocks`: the blocks written after snapshot `from` up to `to`, the bitmaps of
 /// the logs that follow `from`'s along the child links, up to and including `to`'s, ORed.
 extension CBTLogs {
@@ -13,28 +14,26 @@ extension CBTLogs {
         guard from != to else { throw CBTError.unrelated(from, to) }
         guard exists(from) else { throw CBTError.noLog(from) }
         guard exists(to) else { throw CBTError.noLog(to) }
+        // The path first (headers only), so that an unrelated target is 460 whatever lies beyond.
+        var path: [(uuid: String, header: CBTLogHeader)] = []
         var current = from
-        var merged: CBTBitmap? = nil
-        var size: UInt64 = 0
-        for _ in 0..<Self.maxChainLength {
-            guard let next = try header(current).child, exists(next) else { break }
-            current = next
-            let log = try open(current)
-            let h = try log.header()
-            guard h.consistent else { throw CBTError.inconsistent(current) }
-            let bits = try log.bitmap(h)
-            if var m = merged {
-                guard h.size >= size else { throw CBTError.sizeMismatch("log of \(current) covers \(h.size) bytes, \(size) before it") }
-                size = h.size
-                m.grow(toSize: size)
-                m.formUnion(bits)
-                merged = m
-            } else {
-                merged = bits
-                size = h.size
+        while current != to {
+            guard path.count < Self.maxChainLength, let next = try header(current).child, exists(next) else {
+                throw CBTError.unrelated(from, to)
             }
-            if current == to, let m = merged { return (m, size) }
+            current = next
+            path.append((next, try header(next)))
         }
-        throw CBTError.unrelated(from, to)
+        var merged = CBTBitmap(size: 0)
+        var size: UInt64 = 0
+        for (uuid, h) in path {
+            guard h.consistent else { throw CBTError.inconsistent(uuid) }
+            guard h.size >= size else { throw CBTError.sizeMismatch("log of \(uuid) covers \(h.size) bytes, \(size) before it") }
+            let bits = try open(uuid).bitmap(h)
+            size = h.size
+            merged.grow(toSize: size)
+            merged.formUnion(bits)
+        }
+        return (merged, size)
     }
 }

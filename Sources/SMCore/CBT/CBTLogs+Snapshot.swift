@@ -1,4 +1,5 @@
 import CBT
+
 /// How a snapshot moves the logs (the Python SM's `_cbt_snapshot`): the VDI's log becomes the
 /// snapshot's (it holds the changes up to the snapshot), the log before it names the snapshot as
 /// its child, and the VDI starts a new, empty log whose parent is the snapshot. Each step can be
