@@ -96,7 +96,7 @@ let package = Package(
         .testTarget(name: "ExtentContainerTests", dependencies: ["TestContainers", "SMCore", "VHD"],
                     path: "Tests/ExtentContainerTests"),
         // One suite run against every container (`swift test --filter Contract`).
-        .testTarget(name: "ContractTests", dependencies: ["TestContainers", "SMCore", "VHD",
+        .testTarget(name: "ContractTests", dependencies: ["TestContainers", "SMCore", "CBT", "VHD",
                                                           .product(name: "Logging", package: "swift-log")],
                     path: "Tests/ContractTests"),
     ],

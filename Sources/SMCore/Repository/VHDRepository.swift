@@ -171,10 +171,16 @@ public final class VHDRepository {
         guard depth < Self.maxChainDepth else { throw RepositoryError.chainTooLong(uuid) }
         if leaf.diskType == .differencing && leaf.allocatedBlockCount == 0, let parent = s.parent {
             guard let c = copyUUID else { return SnapshotResult(copy: nil, base: nil, vdi: s) }
+            // Moving the logs is a second step: journaled, so that a crash between is finished or undone.
+            let journal = cbt ? SnapshotJournal(vdi: uuid, base: parent, copy: c, cbt: true, emptyLeaf: true) : nil
+            if let j = journal { try container.writeJournal(j.name, j.encoded()) }
             try makeChild(c, of: parent)
             try prepareLeaf(c)
             try container.sync()
-            if cbt { try cbtLogs.linkSnapshot(vdi: uuid, snapshot: c, size: s.virtualSize) }
+            if let j = journal {
+                try cbtLogs.linkSnapshot(vdi: uuid, snapshot: c, size: s.virtualSize)
+                try container.removeJournal(j.name)
+            }
             return SnapshotResult(copy: try state(c), base: nil, vdi: try state(uuid))
         }
         let journal = SnapshotJournal(vdi: uuid, base: baseUUID, copy: copyUUID, cbt: cbt)
@@ -299,6 +305,18 @@ public final class VHDRepository {
     func finishSnapshot(_ j: SnapshotJournal) throws -> Bool {
         for u in [j.vdi] + (j.copy.map { [$0] } ?? []) where container.exists(container.naming.temporary(u)) {
             try container.remove(container.naming.temporary(u))
+        }
+        if j.emptyLeaf == true, let c = j.copy {
+            // Only the copy was made (a child of the existing parent) and the logs moved.
+            let made = isChild(c, of: j.base)
+            if made {
+                try cbtLogs.linkSnapshot(vdi: j.vdi, snapshot: c, size: try image(j.vdi, loadBAT: false).virtualSize)
+            } else {
+                try cbtLogs.unlinkSnapshot(vdi: j.vdi, snapshot: c)
+            }
+            try container.sync()
+            try container.removeJournal(j.name)
+            return made
         }
         let baseExists = container.exists(volume(j.base))
         let leafOK = baseExists && isChild(j.vdi, of: j.base)
