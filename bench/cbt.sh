@@ -49,17 +49,21 @@ start() { # on|off: a fresh copy of the full VHD as the VDI, with or without its
 stop() {
   local pid; pid=$(cat "$work/dp.pid"); kill "$pid"; wait "$pid" 2>/dev/null || true; rm -f "$work/dp.pid"
 }
-fio_run() { # rw bs iodepth -> iops
+# CPU time (µs, all threads) swiftsm-datapath has used so far.
+cpu_us() { awk '{printf "%d\n", ($14 + $15) * 1000000 / '"$(getconf CLK_TCK)"'}' "/proc/$(cat "$work/dp.pid")/stat"; }
+fio_run() { # rw bs iodepth -> "iops cpu_ns_per_write" (the server's CPU time per request: steadier than IOPS on a shared machine)
+  local c0 c1; c0=$(cpu_us)
   fio --name=b --ioengine=nbd --uri="$uri" --rw="$1" --bs="$2" --iodepth="$3" --size=$((SIZE_MB << 20)) \
       --runtime="$FIO_SECONDS" --time_based --ramp_time=2 --output-format=json --output="$work/fio.json" >"$work/fio.log" 2>&1
-  python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["jobs"][0]["write"]["iops"]))' "$work/fio.json"
+  c1=$(cpu_us)
+  python3 -c 'import json,sys; w=json.load(open(sys.argv[1]))["jobs"][0]["write"]; print(round(w["iops"]), round(int(sys.argv[2]) * 1000 / max(1, w["total_ios"])))' "$work/fio.json" "$((c1 - c0))"
 }
-declare -A rand seq marked
+declare -A rand seq randcpu seqcpu marked
 for round in $(seq "$ROUNDS"); do
   for mode in off on; do
     start $mode
-    rand[$mode]+="$(fio_run randwrite 4k 16) "
-    seq[$mode]+="$(fio_run write 256k 4) "
+    read -r iops cpu < <(fio_run randwrite 4k 16); rand[$mode]+="$iops "; randcpu[$mode]+="$cpu "
+    read -r iops cpu < <(fio_run write 256k 4); seq[$mode]+="$iops "; seqcpu[$mode]+="$cpu "
     stop
     if [ $mode = on ]; then
       # The log is consistent after the clean stop and marks what fio wrote.
@@ -121,8 +125,11 @@ out="bench/results-cbt-$(date -u +%Y-%m-%d).md"
   echo "|---|---|---|---|"
   echo "| random 4 KiB writes, fio nbd iodepth 16 (IOPS) | $(m "${rand[off]}") | $(m "${rand[on]}") | $(pct "$(m "${rand[off]}")" "$(m "${rand[on]}")") |"
   echo "| sequential 256 KiB writes, fio nbd iodepth 4 (IOPS) | $(m "${seq[off]}") | $(m "${seq[on]}") | $(pct "$(m "${seq[off]}")" "$(m "${seq[on]}")") |"
+  echo "| datapath CPU per random 4 KiB write (ns, all threads; lower is better) | $(m "${randcpu[off]}") | $(m "${randcpu[on]}") | $(pct "$(m "${randcpu[off]}")" "$(m "${randcpu[on]}")") |"
+  echo "| datapath CPU per sequential 256 KiB write (ns) | $(m "${seqcpu[off]}") | $(m "${seqcpu[on]}") | $(pct "$(m "${seqcpu[off]}")" "$(m "${seqcpu[on]}")") |"
   echo
-  echo "All runs: random off [${rand[off]}] on [${rand[on]}]; sequential off [${seq[off]}] on [${seq[on]}]."
+  echo "All runs: random off [${rand[off]}] on [${rand[on]}]; sequential off [${seq[off]}] on [${seq[on]}];"
+  echo "CPU ns per write: random off [${randcpu[off]}] on [${randcpu[on]}]; sequential off [${seqcpu[off]}] on [${seqcpu[on]}]."
   echo "After the last CBT-on run the log was consistent and marked ${marked[on]} of $((SIZE_MB * 16)) blocks."
   echo
   echo "| vdi_list_changed_blocks, 2 TiB VDI, chain of 10 logs (4 MiB bitmaps) | median of 5 |"
