@@ -101,6 +101,38 @@ import VHD
         #expect(sr.treeProblems().isEmpty)
     }
 
+    /// The collector after a data_destroy: the base copy the destroyed snapshot held is merged
+    /// away like any other, the cbt_metadata VDI (log and record) stays, the list still answers.
+    @Test func collectorAfterDataDestroy() throws {
+        let sr = try TestSR(mode: .path)
+        defer { sr.cleanup() }
+        try sr.createAndAttach()
+        let v = try sr.createVDI(size: 32 << 20)
+        try sr.succeed("vdi_enable_cbt", vdi: v)
+        try sr.writePattern(v, seed: 1)
+        let s1 = try Self.snapshot(sr, v)
+        try sr.writePattern(v, seed: 2)
+        try Self.track(sr, v, [2, 40])
+        let s2 = try Self.snapshot(sr, v)
+        let (hashV, hashS2) = (try sr.contentHash(v), try sr.contentHash(s2))
+        let hiddenBefore = try sr.disk().values.filter(\.hidden).count
+        try sr.succeed("vdi_data_destroy", vdi: s1)
+        let gc = try sr.run(arguments: ["gc", "--sr", sr.srUUID])
+        #expect(gc.exitStatus == 0, "\(gc)")
+        let disk = try sr.disk()
+        #expect(disk[s1] == nil && disk.values.filter(\.hidden).count < hiddenBefore, "the collector merged a base away: \(gc.stdout)")
+        #expect(try sr.contentHash(v) == hashV && sr.contentHash(s2) == hashS2)
+        #expect(sr.fake.vdi(uuid: s1) != nil, "the collector leaves the cbt_metadata record")
+        let logs = CBTLogs(container: try DirectoryContainer(directory: sr.srDirectory))
+        #expect(try logs.vdis() == [s1, s2, v])
+        let listed = try logs.changedBlocks(from: s1, to: s2).bitmap
+        #expect((0..<512).filter { listed.isSet(UInt64($0)) } == [2, 40])
+        try sr.value(try sr.call("sr_scan"))
+        #expect(sr.fake.vdi(uuid: s1) != nil, "a scan keeps it too")
+        #expect(sr.treeProblems().isEmpty && sr.strayFiles().isEmpty, "\(sr.treeProblems()) \(sr.strayFiles())")
+        #expect(sr.recordProblems().isEmpty, "\(sr.recordProblems())")
+    }
+
     @Test func resizeGrowsTheLog() throws {
         let sr = try TestSR(mode: .path)
         defer { sr.cleanup() }
