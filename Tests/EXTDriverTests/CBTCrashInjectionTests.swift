@@ -52,6 +52,7 @@ import VHD
             let listed = try logs.changedBlocks(from: s0, to: c).bitmap
             #expect((0..<512).filter { listed.isSet(UInt64($0)) } == [3, 200])
             #expect(try sr.contentHash(c) == hash)
+            #expect(sr.fake.vdi(uuid: c)?.cbtEnabled == true, "the scan introduced the copy with cbt_enabled")
         } else {
             #expect(now == logsBefore, "the logs as before: \(now)")
             #expect(try logs.header(s0).child == v && logs.header(v).parent == s0)

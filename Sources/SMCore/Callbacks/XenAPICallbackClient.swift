@@ -124,7 +124,8 @@ public final class XenAPICallbackClient: XenAPICallbacks {
                 f.readOnly = v.readOnly
                 f.managed = !v.hidden
                 if v.hidden { f.nameLabel = "base copy" }
-                if v.cbtMetadata { f.type = "cbt_metadata"; f.cbtEnabled = true }
+                if v.cbtMetadata { f.type = "cbt_metadata" }
+                f.cbtEnabled = v.cbtEnabled || v.cbtMetadata
                 try introduceRaw(v, f)
             }
             let onDisk = Set(vdis.map(\.location))

@@ -277,6 +277,8 @@ public struct SMAPIService {
         do { states = Array(try repo.scan().values) } catch {
             throw SMAPIError(.SRScan, opterr: "\(error)")
         }
+        let logged = (try? repo.cbtLogs.vdis()) ?? []
+        for i in states.indices where logged.contains(states[i].uuid) { states[i].cbtEnabled = true }
         states += cbtMetadataStates(repo, excluding: Set(states.map(\.uuid)), c)
         let (size, used) = try container.capacity()
         try c.callbacks.scanSync(states, physicalSize: size, physicalUtilisation: used)

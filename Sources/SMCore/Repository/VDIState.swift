@@ -18,6 +18,8 @@ public struct VDIState: Sendable, Equatable {
     /// A snapshot whose data was destroyed (`vdi_data_destroy`): only its CBT log is left, and
     /// xapi keeps it as a `cbt_metadata` VDI.
     public var cbtMetadata = false
+    /// The VDI has a CBT log (its record's `cbt_enabled`); set by scans, which look at the logs.
+    public var cbtEnabled = false
 
     /// The sm_config keys the Python SM keeps for it (`vhd-parent`, `vdi_type`).
     public var smConfig: [String: String] {
