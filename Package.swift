@@ -37,8 +37,10 @@ let package = Package(
                 path: "Sources/VHD"),
         // The wire module beneath SMCore and Toolstack: the XML-RPC codec.
         .target(name: "XenAPIWire", path: "Sources/XenAPIWire"),
+        // Changed-block tracking logs in blktap's `cbt-util` format, over a BlockStore.
+        .target(name: "CBT", dependencies: ["VHD"], path: "Sources/CBT"),
         // The storage manager core (SMAPIv1, VHD repository, journal, locks, datapath, GC).
-        .target(name: "SMCore", dependencies: ["VHD", "XenAPIWire", .product(name: "Logging", package: "swift-log"),
+        .target(name: "SMCore", dependencies: ["VHD", "CBT", "XenAPIWire", .product(name: "Logging", package: "swift-log"),
                                                .product(name: "NIOCore", package: "swift-nio"),
                                                .product(name: "NIOPosix", package: "swift-nio"),
                                                .product(name: "SystemPackage", package: "swift-system")],
@@ -65,7 +67,7 @@ let package = Package(
 
         // Executables: thin, parse arguments, call a library, print.
         .executableTarget(name: "vhd",
-                          dependencies: ["VHD", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["VHD", "CBT", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Commands/vhd"),
 
         .executableTarget(name: "smdriver",
@@ -85,16 +87,16 @@ let package = Package(
 
         .testTarget(name: "VHDTests", dependencies: ["VHD"], path: "Tests/VHDTests"),
         .target(name: "FakeXapi", dependencies: ["SMCore"], path: "Tests/FakeXapi"),
-        .testTarget(name: "SMCoreTests", dependencies: ["SMCore", "FakeXapi"], path: "Tests/SMCoreTests"),
-        .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "SMCore", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),
+        .testTarget(name: "SMCoreTests", dependencies: ["SMCore", "CBT", "FakeXapi"], path: "Tests/SMCoreTests"),
+        .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "SMCore", "CBT", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),
         .testTarget(name: "ToolstackTests", dependencies: ["Toolstack", "ToolstackPostgres", "XenAPIWire"], path: "Tests/ToolstackTests"),
-        .testTarget(name: "DatapathTests", dependencies: ["SMCore", "VHD"], path: "Tests/DatapathTests"),
+        .testTarget(name: "DatapathTests", dependencies: ["SMCore", "CBT", "VHD"], path: "Tests/DatapathTests"),
         // A container with LV semantics (extents of one preallocated file) for the contract suite.
         .target(name: "TestContainers", dependencies: ["SMCore", "VHD"], path: "Tests/TestContainers"),
         .testTarget(name: "ExtentContainerTests", dependencies: ["TestContainers", "SMCore", "VHD"],
                     path: "Tests/ExtentContainerTests"),
         // One suite run against every container (`swift test --filter Contract`).
-        .testTarget(name: "ContractTests", dependencies: ["TestContainers", "SMCore", "VHD", "NFSDriver",
+        .testTarget(name: "ContractTests", dependencies: ["TestContainers", "SMCore", "CBT", "VHD", "NFSDriver",
                                                           .product(name: "Logging", package: "swift-log")],
                     path: "Tests/ContractTests"),
     ],

@@ -114,6 +114,26 @@ for f in footer-missing-crash batmap-bad-checksum footer-bad-checksum-primary-on
   $VHD repair -n bad/$f.vhd >/dev/null
   expect_eq "repair $f" "bad/$f.vhd is valid" "$($VHD check -n bad/$f.vhd)"
 done
+# cbt: cbt-util's create/get/set on the fixtures made from the published layout (fixtures/cbt)
+cfx="$root/fixtures/cbt"
+$VHD cbt create -n fresh.cbtlog -s 4194304
+expect_eq "cbt create flag 0" 0 "$($VHD cbt get -n fresh.cbtlog -f)"
+$VHD cbt set -n fresh.cbtlog -f 1
+expect_eq "cbt create+set bytes" "$(sha < "$cfx/fresh-4MiB.cbtlog")" "$(sha < fresh.cbtlog)"
+expect_eq "cbt get -p" 3fb2e1e4-0f1c-4e61-9a52-7a3c4b1d2e5f "$($VHD cbt get -n "$cfx/linked-4MiB.cbtlog" -p)"
+expect_eq "cbt get -c" a1b2c3d4-e5f6-4789-8abc-def012345678 "$($VHD cbt get -n "$cfx/linked-4MiB.cbtlog" -c)"
+expect_eq "cbt get -s" 4194304 "$($VHD cbt get -n "$cfx/linked-4MiB.cbtlog" -s)"
+expect_eq "cbt get -b" "0302000000000080" "$($VHD cbt get -n "$cfx/linked-4MiB.cbtlog" -b | xxd -p)"
+expect_eq "cbt show ranges" "$(printf '0 131072\n589824 65536\n4128768 65536')" "$($VHD cbt show -n "$cfx/linked-4MiB.cbtlog" | tail -3)"
+cp "$cfx/fresh-4MiB.cbtlog" l.cbtlog
+$VHD cbt set -n l.cbtlog -p 3fb2e1e4-0f1c-4e61-9a52-7a3c4b1d2e5f -c a1b2c3d4-e5f6-4789-8abc-def012345678
+expect_eq "cbt set links: header bytes" "$(head -c 48 "$cfx/linked-4MiB.cbtlog" | sha)" "$(head -c 48 l.cbtlog | sha)"
+expect_rc "cbt check consistent" 0 $VHD cbt check -n l.cbtlog
+expect_rc "cbt check inconsistent" 1 $VHD cbt check -n "$cfx/inconsistent-odd.cbtlog"
+expect_rc "cbt set cannot shrink" 22 $VHD cbt set -n l.cbtlog -s 1024
+head -c 40 "$cfx/fresh-4MiB.cbtlog" > short.cbtlog
+expect_rc "cbt truncated log" 22 $VHD cbt get -n short.cbtlog -s
+
 expect_rc "unknown flag" 64 $VHD query -n d100.vhd -Z
 expect_rc "absent file" 2 $VHD query -n nope.vhd -v
 

@@ -140,6 +140,8 @@ public struct XMLRPCEncoder: Sendable {
     /// Python's `xmlrpc.client.escape` (`&`, `<`, `>`), also dropping characters XML 1.0
     /// cannot carry (Python would print them and produce a document no parser accepts).
     static func escapePython(_ text: String) -> String {
+        // Most text (uuids, numbers, base64 bitmaps of megabytes) needs nothing: one pass over its bytes.
+        if Self.isPlainASCII(text) { return text }
         var out = ""
         out.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
         for scalar in text.unicodeScalars {
@@ -152,6 +154,18 @@ public struct XMLRPCEncoder: Sendable {
             }
         }
         return out
+    }
+
+    /// Whether `text` is printable ASCII (or tab, LF, CR) without `&`, `<` or `>`: nothing to
+    /// escape or drop.
+    static func isPlainASCII(_ text: String) -> Bool {
+        var copy = text
+        return copy.withUTF8 { bytes in
+            bytes.allSatisfy { b in
+                (b >= 0x20 && b < 0x7F && b != UInt8(ascii: "&") && b != UInt8(ascii: "<") && b != UInt8(ascii: ">"))
+                    || b == 0x09 || b == 0x0A || b == 0x0D
+            }
+        }
     }
 
     /// True for the characters XML 1.0 allows in a document.

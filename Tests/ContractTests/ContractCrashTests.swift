@@ -1,3 +1,4 @@
+import CBT
 import Foundation
 import Logging
 import SMCore
@@ -17,6 +18,8 @@ import VHD
         "create.before-rename",
         "snapshot.after-journal", "snapshot.after-rename", "snapshot.after-leaf", "snapshot.after-copy", "snapshot.before-commit",
     ]
+    /// The CBT log moves inside a snapshot (`CBTLogs.linkSnapshot`).
+    static let cbtSteps = ["cbt.snapshot-after-rename", "cbt.snapshot-after-create"]
     /// The collector's fault points, in the order a run over `GCTree` meets them.
     static let collectorSteps = [
         "gc.garbage.before-remove",
@@ -57,7 +60,7 @@ import VHD
 
     @Test func everyFaultPointIsExercised() throws {
         let inSources = try Self.faultPointsInSources()
-        let tested = Set(Self.repositorySteps + Self.collectorSteps)
+        let tested = Set(Self.repositorySteps + Self.collectorSteps + Self.cbtSteps)
         #expect(!inSources.isEmpty)
         #expect(inSources == tested, "untested: \(inSources.subtracting(tested)), unknown: \(tested.subtracting(inSources))")
     }
@@ -108,6 +111,62 @@ import VHD
         #expect(try Contents.read(recovered, v, count: more.count, at: 6 << 20) == more)
         try expectChecked(recovered)
         try expectSized(recovered)
+    }
+
+    /// A snapshot of a VDI with a CBT log dies at each of its steps: recovery leaves the logs
+    /// linked as after the snapshot (when it completes it) or as before it, and the blocks
+    /// recorded before the crash are listed after the previous snapshot either way.
+    @Test(arguments: crashes(Array(repositorySteps.dropFirst()) + cbtSteps))
+    func snapshotWithCBTCrashThenRecover(_ crash: Crash) async throws {
+        try await snapshotWithCBT(crash, written: true)
+    }
+
+    /// The same when nothing was written since the last snapshot (no base is made, only the logs move).
+    @Test(arguments: crashes(cbtSteps))
+    func snapshotOfAnUnwrittenLeafWithCBTCrashThenRecover(_ crash: Crash) async throws {
+        try await snapshotWithCBT(crash, written: false)
+    }
+
+    func snapshotWithCBT(_ crash: Crash, written: Bool) async throws {
+        let sr = try ContractSR(crash.kind)
+        defer { sr.cleanup() }
+        let repo = try sr.repository()
+        let v = VDIName.newUUID(), s0 = VDIName.newUUID(), copy = VDIName.newUUID(), base = VDIName.newUUID()
+        _ = try repo.create(uuid: v, size: 16 << 20)
+        try repo.cbtLogs.enable(v, size: 16 << 20)
+        try Contents.writePattern(repo, v, seed: 1)
+        _ = try repo.snapshot(uuid: v, copyUUID: s0, linkCBT: true)
+        if written { try Contents.writePattern(repo, v, seed: 2) }
+        let tracker = try #require(try CBTTracker.open(repo.cbtLogs, vdi: v))
+        tracker.mark(offset: 3 << 16, length: 1)
+        try tracker.close()
+        let (kind, location, step) = (crash.kind, sr.location, crash.step)
+        await #expect(processExitsWith: .exitCode(203), "the snapshot dies at \(step)") { [kind = kind as ContainerKind, location = location as String, step = step as String, v = v as String,
+                                                                                     copy = copy as String, base = base as String] in
+            setenv("SWIFTSM_FAULT", step, 1)
+            let repo = VHDRepository(container: try kind.open(location))
+            _ = try repo.snapshot(uuid: v, copyUUID: copy, baseUUID: base, linkCBT: true)
+        }
+        let recovered = try sr.repository()
+        let r = try recovered.recover()
+        try expectNoLeftovers(recovered)
+        try expectChecked(recovered)
+        let logs = recovered.cbtLogs
+        if !written {
+            #expect(r.completed == ["snapshot_" + v] && r.rolledBack.isEmpty, "\(r)")
+        }
+        if ["snapshot.after-copy", "snapshot.before-commit"].contains(step) || step.hasPrefix("cbt.") {
+            if written { #expect(r.completed == ["snapshot_" + v], "\(r)") }
+            #expect(try logs.header(s0).child == copy && logs.header(copy).parent == s0)
+            #expect(try logs.header(copy).child == v && logs.header(v).parent == copy && logs.header(v).child == nil)
+            let listed = try logs.changedBlocks(from: s0, to: copy).bitmap
+            #expect((0..<256).filter { listed.isSet(UInt64($0)) } == [3])
+        } else {
+            #expect(r.rolledBack == ["snapshot_" + v], "\(r)")
+            #expect(try !logs.exists(copy) && logs.header(s0).child == v && logs.header(v).parent == s0)
+            let listed = try logs.changedBlocks(from: s0, to: v).bitmap
+            #expect((0..<256).filter { listed.isSet(UInt64($0)) } == [3])
+        }
     }
 
     @Test(arguments: crashes(collectorSteps, recoveredBy: ["scan", "gc"]))

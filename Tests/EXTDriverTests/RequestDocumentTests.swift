@@ -377,6 +377,19 @@ private struct Lifecycle {
 
         if !capabilities.contains("VDI_CONFIG_CBT") {
             for command in ["vdi_enable_cbt", "vdi_list_changed_blocks", "vdi_disable_cbt"] { try expectFault(38, command, vdi: v) }
+        } else {
+            // CBT on and off again (CBTRequestTests follows logs through snapshots): enable makes
+            // the log and sets cbt_enabled; the document's list names a VDI without a log (460).
+            try succeedNil("vdi_enable_cbt", vdi: v)
+            #expect(FileManager.default.fileExists(atPath: sr.srDirectory + "/" + v + ".cbtlog"))
+            #expect(try record(v).cbtEnabled)
+            fake.renameVDIRef(try record(s).ref, to: E2EFixtures.cbtToRef)
+            try expectFault(460, "vdi_list_changed_blocks", vdi: v)
+            #expect(fake.firstArguments(of: "VDI.get_uuid") == [.string(E2EFixtures.cbtToRef)])
+            try succeedNil("vdi_disable_cbt", vdi: v)
+            #expect(!FileManager.default.fileExists(atPath: sr.srDirectory + "/" + v + ".cbtlog"))
+            #expect(try record(v).cbtEnabled == false)
+            checkTree("vdi_disable_cbt")
         }
         return (s, c, hashV2)
     }
@@ -458,7 +471,13 @@ private struct Lifecycle {
             #expect(sr.fault(fromConfig)?.code == 38)
             try expectFault(38, "vdi_attach_from_config", vdi: v)
         }
-        if !capabilities.contains("VDI_CONFIG_CBT") { try expectFault(38, "vdi_data_destroy", vdi: snapshot) }
+        if !capabilities.contains("VDI_CONFIG_CBT") {
+            try expectFault(38, "vdi_data_destroy", vdi: snapshot)
+        } else {
+            // xapi marked no record a snapshot here: data_destroy is refused (66), nothing removed.
+            try expectFault(66, "vdi_data_destroy", vdi: snapshot)
+            #expect(FileManager.default.fileExists(atPath: sr.path(snapshot)))
+        }
     }
 
     // MARK: - Introduce

@@ -11,7 +11,7 @@ struct VHDCommand: ParsableCommand {
         subcommands: [CreateCommand.self, SnapshotCommand.self, QueryCommand.self, CoalesceCommand.self,
                       CheckCommand.self, RepairCommand.self, ResizeCommand.self, SetCommand.self, ModifyCommand.self,
                       RevertCommand.self, ScanCommand.self, ReadCommand.self, WriteCommand.self, ConvertCommand.self, CatCommand.self,
-                      MapCommand.self, InfoCommand.self])
+                      MapCommand.self, InfoCommand.self, CBTCommand.self])
 
     /// Runs a command body, turning engine errors into vhd-util style exit codes and messages.
     static func guarded(_ body: () throws -> Void) throws {

@@ -22,7 +22,7 @@ public final class EXTDriver: SRDriver {
         capabilities: ["SR_PROBE", "SR_UPDATE", "VDI_CREATE", "VDI_DELETE", "VDI_CLONE", "VDI_SNAPSHOT", "VDI_RESIZE",
                        "VDI_GENERATE_CONFIG", "VDI_UPDATE", "VDI_RESET_ON_BOOT/2", "VDI_COMPOSE", "VDI_INTRODUCE",
                        "VDI_ATTACH", "VDI_DETACH", "VDI_ACTIVATE", "VDI_DEACTIVATE", "ATOMIC_PAUSE",
-                       "THIN_PROVISIONING"],
+                       "VDI_CONFIG_CBT", "THIN_PROVISIONING"],
         configuration: [.init(key: "device", description: "local device path (required) (e.g. /dev/sda3)"),
                         .init(key: "path", description: "an existing directory to use instead of a device")])
 

@@ -20,7 +20,8 @@ public final class NFSDriver: SRDriver, @unchecked Sendable {
         vendor: "SwiftSM", copyright: "(C) 2026 SwiftSM authors", driverVersion: "1.0", requiredAPIVersion: "1.0",
         capabilities: ["SR_PROBE", "SR_UPDATE", "VDI_CREATE", "VDI_DELETE", "VDI_ATTACH", "VDI_DETACH", "VDI_UPDATE",
                        "VDI_CLONE", "VDI_SNAPSHOT", "VDI_RESIZE", "VDI_GENERATE_CONFIG", "VDI_RESET_ON_BOOT/2",
-                       "VDI_COMPOSE", "VDI_INTRODUCE", "ATOMIC_PAUSE", "VDI_ACTIVATE", "VDI_DEACTIVATE", "THIN_PROVISIONING"],
+                       "VDI_COMPOSE", "VDI_INTRODUCE", "ATOMIC_PAUSE", "VDI_ACTIVATE", "VDI_DEACTIVATE", "THIN_PROVISIONING",
+                       "VDI_CONFIG_CBT"],
         configuration: [.init(key: "server", description: "hostname or IP address"),
                         .init(key: "serverpath", description: "path on remote server"),
                         .init(key: "nfsversion", description: "NFS version to use (3, the default and the only one this client writes)"),
@@ -65,7 +66,8 @@ public final class NFSDriver: SRDriver, @unchecked Sendable {
             throw SMAPIError(.NFSTarget, opterr: "\(config.server):\(port): \(why)")
         }
         guard let path = config.serverPath else {
-            FileHandle.standardError.write(Data(NFSExports.document(server: config.server).utf8))
+            FileHandle.standardError.write(Data(NFSExports.document(server: config.server, mountPort: config.mountPort,
+                                                                    timeout: Double(min(config.timeoutSeconds, 10))).utf8))
             throw SMAPIError(.ConfigServerPathMissing)
         }
         let m = try mount(try config.target(path: path, servesDataPath: false))

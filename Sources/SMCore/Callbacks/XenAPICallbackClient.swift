@@ -47,6 +47,7 @@ public final class XenAPICallbackClient: XenAPICallbacks {
         i.isASnapshot = f.isASnapshot
         i.snapshotTime = f.snapshotTime
         i.snapshotOf = f.snapshotOf
+        i.cbtEnabled = f.cbtEnabled
         try wrap { _ = try client.vdiDBIntroduce(i) }
     }
 
@@ -123,6 +124,8 @@ public final class XenAPICallbackClient: XenAPICallbacks {
                 f.readOnly = v.readOnly
                 f.managed = !v.hidden
                 if v.hidden { f.nameLabel = "base copy" }
+                if v.cbtMetadata { f.type = "cbt_metadata" }
+                f.cbtEnabled = v.cbtEnabled || v.cbtMetadata
                 try introduceRaw(v, f)
             }
             let onDisk = Set(vdis.map(\.location))
@@ -185,6 +188,23 @@ public final class XenAPICallbackClient: XenAPICallbacks {
         var out: [String: String] = [:]
         try wrap { out = try client.srGetOtherConfig(srRef) }
         return out
+    }
+
+    /// `VDI.get_record(...).is_a_snapshot`.
+    public func isASnapshot(uuid: String) throws -> Bool? {
+        var out: Bool? = nil
+        try wrap { out = try client.vdiGetRecord(try client.vdiGetByUUID(uuid)).introduction.isASnapshot }
+        return out
+    }
+
+    /// `VDI.set_cbt_enabled`.
+    public func setCBTEnabled(uuid: String, _ enabled: Bool) throws {
+        try wrap { try client.vdiSetCBTEnabled(try client.vdiGetByUUID(uuid), enabled) }
+    }
+
+    /// `message.create(name, 3, "VDI", uuid, body)`.
+    public func alert(name: String, vdi uuid: String, body: String) throws {
+        try wrap { try client.messageCreate(name: name, priority: 3, objectClass: "VDI", objectUUID: uuid, body: body) }
     }
 
     /// XenAPI failures become the command's fault upstream; transport problems are 154.

@@ -26,6 +26,12 @@ public protocol XenAPICallbacks {
     func srSMConfigs() throws -> [String: [String: String]]
     /// The SR's other_config (`nfs-timeout`, `gc=false`, ...; empty without a session).
     func srOtherConfig() throws -> [String: String]
+    /// The record's `is_a_snapshot` (nil without a session or record).
+    func isASnapshot(uuid: String) throws -> Bool?
+    /// `VDI.set_cbt_enabled`.
+    func setCBTEnabled(uuid: String, _ enabled: Bool) throws
+    /// `message.create` about VDI `uuid` with priority 3 (a warning), as the Python SM raises `VDI_CBT_*`.
+    func alert(name: String, vdi uuid: String, body: String) throws
 }
 
 /// The fields of a VDI record that are not facts of the VHD.
@@ -50,6 +56,8 @@ public struct VDIRecordFields: Sendable, Equatable {
     public var snapshotOf = "OpaqueRef:NULL"
     /// Extra sm_config keys copied from the request (`key_hash`, `base_mirror`).
     public var extraSMConfig: [String: String] = [:]
+    /// cbt_enabled (the VDI has a CBT log).
+    public var cbtEnabled = false
 
     /// Defaults as the Python SM uses them for records it makes itself.
     public init() {}
@@ -83,4 +91,10 @@ public struct NoCallbacks: XenAPICallbacks {
     public func srSMConfigs() throws -> [String: [String: String]] { [:] }
     /// Nothing.
     public func srOtherConfig() throws -> [String: String] { [:] }
+    /// Unknown without a toolstack.
+    public func isASnapshot(uuid: String) throws -> Bool? { nil }
+    /// Nothing.
+    public func setCBTEnabled(uuid: String, _ enabled: Bool) throws {}
+    /// Nothing.
+    public func alert(name: String, vdi uuid: String, body: String) throws {}
 }

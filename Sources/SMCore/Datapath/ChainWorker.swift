@@ -82,6 +82,15 @@ public final class ChainWorker: @unchecked Sendable {
     private let ioPool = NIOThreadPool(numberOfThreads: ChainWorker.ioThreads)
     /// Where known blocks read from, for READs that skip the chain thread.
     let readMap = ReadMap()
+    /// The VDI's changed-block tracking (nil when it has no CBT log or the leaf is read-only):
+    /// opened with the chain, closed cleanly when the chain is paused or closed.
+    private var tracker: CBTTracker? {
+        get { trackerLock.withLock { trackerValue } }
+        set { trackerLock.withLock { trackerValue = newValue } }
+    }
+    private let trackerLock = NSLock()
+    // Guarded by `trackerLock`; changed only by controls on the chain thread, with the read map closed.
+    private var trackerValue: CBTTracker?
     // Only touched on the worker thread (and in init, before it starts).
     private var chain: VHDChain?
     /// The leaf's store when it reports server outages (read under `condition`).
@@ -101,6 +110,7 @@ public final class ChainWorker: @unchecked Sendable {
         self.chain = chain
         self.outageReporter = chain.leaf.store as? any OutageReportingStore
         self.size = chain.virtualSize
+        trackerValue = try Self.openTracker(container, leaf, writable: writable)
         stats.leaf = leaf
         stats.readOnly = !writable
         stats.size = size
@@ -116,6 +126,31 @@ public final class ChainWorker: @unchecked Sendable {
     static func openChain(_ container: any VolumeContainer, _ leaf: String, writable: Bool) throws -> VHDChain {
         try VHDChain(path: container.path(of: leaf), provider: container.provider, writable: writable)
     }
+
+    /// The tracking of the VDI whose leaf is volume `leaf`, when it has a CBT log and is written.
+    static func openTracker(_ container: any VolumeContainer, _ leaf: String, writable: Bool) throws -> CBTTracker? {
+        guard writable, let vdi = container.naming.vdi(ofVolume: leaf) else { return nil }
+        return try CBTTracker.open(CBTLogs(container: container), vdi: vdi)
+    }
+
+    /// Marks `[offset, offset + length)` changed in the VDI's CBT log, if it has one; called before
+    /// a WRITE, WRITE_ZEROES or TRIM runs (so before its reply).
+    func markChanged(offset: UInt64, length: UInt64) {
+        tracker?.mark(offset: offset, length: length)
+    }
+
+    /// Writes the CBT bitmap pages changed since the last flush (at a client FLUSH).
+    func persistChanges() throws { try tracker?.persist() }
+
+    /// Ends tracking cleanly (a pause or close): bitmap on disk, log consistent.
+    private func closeTracker() throws {
+        guard let t = tracker else { return }
+        tracker = nil
+        try t.close()
+    }
+
+    /// Whether the VDI's writes are tracked (tests and stats).
+    public var tracksChanges: Bool { tracker != nil }
 
     /// Virtual size of the disk as last opened.
     public var virtualSize: UInt64 { condition.withLock { size } }
@@ -209,6 +244,7 @@ public final class ChainWorker: @unchecked Sendable {
         let map = readMap
         let refresh = kind == .write
         submit(kind, bytes: length, { chain in
+            self.markChanged(offset: offset, length: length)
             let result: NBDCommandResult
             do {
                 result = try body(chain)
@@ -245,6 +281,8 @@ public final class ChainWorker: @unchecked Sendable {
         guard started >= fastWritesResume.load(ordering: .relaxed) else { return nil }
         let length = payload.readableBytes
         guard let plan = readMap.writeTarget(offset: offset, length: length) else { return nil }
+        // The read map holds off a pause until this write is finished, so its block reaches the log.
+        markChanged(offset: offset, length: UInt64(length))
         var result = NBDCommandResult.done
         do {
             try payload.withUnsafeReadableBytes { try plan.write(from: $0) }
@@ -287,6 +325,7 @@ public final class ChainWorker: @unchecked Sendable {
         busy = true
         condition.unlock()
         let ticket = readMap.writeQueued(offset: offset, length: UInt64(length))
+        markChanged(offset: offset, length: UInt64(length))
         var result: NBDCommandResult
         do {
             result = try ChainIO.write(open, payload, offset: offset, fua: false)
@@ -385,6 +424,7 @@ public final class ChainWorker: @unchecked Sendable {
             drainReads()
             var result: Result<Void, Failure> = .success(())
             do { if sync { try c.flush() } else { try c.leaf.commit() } } catch { result = .failure(.flush("\(error)")) }
+            do { try closeTracker() } catch { result = .failure(.flush("CBT log: \(error)")) }
             chain = nil
             condition.withLock { state = .paused; stats.pauses += 1 }
             return result
@@ -401,13 +441,16 @@ public final class ChainWorker: @unchecked Sendable {
                 readMap.close()
                 drainReads()
                 let c: VHDChain
+                let t: CBTTracker?
                 do {
                     c = try Self.openChain(container, leaf, writable: writable)
+                    t = try tracker ?? Self.openTracker(container, leaf, writable: writable)
                 } catch {
                     if let old = chain { readMap.open(old) }
                     throw error
                 }
                 if let old = chain { try? old.flush() }
+                tracker = t
                 chain = c
                 readMap.open(c)
                 condition.withLock {
@@ -429,7 +472,7 @@ public final class ChainWorker: @unchecked Sendable {
     public func flush(_ completion: @escaping @Sendable (Result<Void, Failure>) -> Void) {
         control(completion) { [self] in
             guard let c = chain else { return .success(()) }
-            do { try c.flush() } catch { return .failure(.flush("\(error)")) }
+            do { try c.flush(); try persistChanges() } catch { return .failure(.flush("\(error)")) }
             return .success(())
         }
     }
@@ -467,6 +510,7 @@ public final class ChainWorker: @unchecked Sendable {
             readMap.close()
             drainReads()
             if let c = chain { do { try c.flush() } catch { result = .failure(.flush("\(error)")) } }
+            do { try closeTracker() } catch { result = .failure(.flush("CBT log: \(error)")) }
             chain = nil
             ioPool.shutdownGracefully { _ in }
             let dropped: [Job] = condition.withLock {

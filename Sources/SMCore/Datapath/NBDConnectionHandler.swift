@@ -290,8 +290,10 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             phase = .disconnecting
             if inFlight == 0 { closeAfterWrites(context) }
         case C.flush:
+            let worker = self.worker
             submit(context, .flush, bytes: 0, cookie: cookie, offset: 0) { chain in
                 try chain.flush()
+                try worker.persistChanges()
                 return .done
             }
         case C.trim:
@@ -300,9 +302,12 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             // Holes punched in the leaf's blocks on the chain thread (contents after TRIM are
             // unspecified: zeros, or the data where the leaf file cannot punch). No block moves and
             // no bitmap changes, so the read map stays valid and needs no write accounting.
+            // A trimmed block changed for CBT too (tapdisk logs discards as writes).
             let count = UInt64(length)
+            let worker = self.worker
             submit(context, .trim, bytes: 0, cookie: cookie, offset: offset) { chain in
-                try ChainIO.trim(chain, offset: offset, length: count, fua: fua)
+                worker.markChanged(offset: offset, length: count)
+                return try ChainIO.trim(chain, offset: offset, length: count, fua: fua)
             }
         case C.cache:
             guard inside(offset, length) else { return reject(context, cookie: cookie, error: NBD.Errno.einval, isRead: false) }

@@ -28,9 +28,11 @@ extension SMAPIService {
     func activateVDI(_ c: DriverContext) throws {
         _ = try c.srUUID()
         let uuid = try vdiUUID(c)
-        let s = try repository(c).state(uuid)
+        let repo = try repository(c)
+        let s = try repo.state(uuid)
         let writable = wantsWrite(c)
         if writable && s.hidden { throw SMAPIError(.VDIUnavailable, opterr: "VDI \(uuid) is a hidden base copy") }
+        if writable { try dropInconsistentCBTLog(c, repo, uuid) }
         try ActivationTags(c).activating(uuid, writable: writable) {
             do { try driver.activate(c, vdi: uuid, writable: writable) } catch let e as DatapathError {
                 throw SMAPIError(.VDIUnavailable, opterr: e.description)

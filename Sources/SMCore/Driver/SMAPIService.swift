@@ -1,3 +1,4 @@
+import CBT
 import Foundation
 import Logging
 import VHD
@@ -21,7 +22,8 @@ public struct SMAPIService {
     /// Commands that hold the SR lock for the whole call (FileSR's `OPS_EXCLUSIVE`).
     static let exclusive: Set<SMAPICommand> = [.srCreate, .srDelete, .srProbe, .srAttach, .srDetach, .srScan,
                                                .vdiCreate, .vdiDelete, .vdiResize, .vdiSnapshot, .vdiClone,
-                                               .vdiCompose, .vdiIntroduce, .vdiEpochBegin, .vdiUpdate]
+                                               .vdiCompose, .vdiIntroduce, .vdiEpochBegin, .vdiUpdate,
+                                               .vdiEnableCBT, .vdiDisableCBT, .vdiListChangedBlocks, .vdiDataDestroy]
 
     /// A service for `driver`.
     public init(driver: any SRDriver, run: RunDirectory = .current, log: Logger,
@@ -98,6 +100,10 @@ public struct SMAPIService {
             return SMAPIError(command.failureCode, opterr: e.description)
         case let e as StorageError:
             return SMAPIError(command.failureCode, opterr: e.description)
+        case let e as CBTError:
+            return SMAPIError(e.code, opterr: e.description)
+        case let e as CBTFormatError:
+            return SMAPIError(.CBTMetadataInconsistent, opterr: e.description)
         case let e as XenAPIError:
             // A XenAPI.Failure from a callback: the command's own code, as SRCommand._run reports it.
             return SMAPIError(command.failureCode, opterr: "\(e)")
@@ -206,6 +212,14 @@ public struct SMAPIService {
             try withDatapathPaused(c, child) { try repo.compose(parent: parent, child: child) }
             try c.callbacks.setManaged(uuid: parent, false)
             return SMAPIResponse.unit()
+        case .vdiEnableCBT:
+            return try enableCBT(c)
+        case .vdiDisableCBT:
+            return try disableCBT(c)
+        case .vdiListChangedBlocks:
+            return try listChangedBlocks(c)
+        case .vdiDataDestroy:
+            return try dataDestroy(c)
         case .vdiAttach:
             return try attachVDI(c)
         case .vdiDetach:
@@ -261,10 +275,13 @@ public struct SMAPIService {
         let container = try driver.container(c)
         let repo = VHDRepository(container: container)
         try recover(repo, c)
-        let states: [VDIState]
+        var states: [VDIState]
         do { states = Array(try repo.scan().values) } catch {
             throw SMAPIError(.SRScan, opterr: "\(error)")
         }
+        let logged = (try? repo.cbtLogs.vdis()) ?? []
+        for i in states.indices where logged.contains(states[i].uuid) { states[i].cbtEnabled = true }
+        states += cbtMetadataStates(repo, excluding: Set(states.map(\.uuid)), c)
         let (size, used) = try container.capacity()
         try c.callbacks.scanSync(states, physicalSize: size, physicalUtilisation: used)
     }
@@ -296,13 +313,15 @@ public struct SMAPIService {
     func deleteVDI(_ c: DriverContext) throws -> XMLRPCMethodResponse {
         let repo = try repository(c)
         let uuid = try vdiUUID(c)
-        guard repo.container.exists(repo.volume(uuid)) else { return SMAPIResponse.unit() }
+        let hasVHD = repo.container.exists(repo.volume(uuid))
+        guard hasVHD || repo.cbtLogs.exists(uuid) else { return SMAPIResponse.unit() }
         if datapaths(c).isActive(sr: try c.srUUID(), vdi: uuid) { throw SMAPIError(.VDIInUse, opterr: "VDI \(uuid) is active") }
-        let s = try repo.state(uuid)
-        try repo.delete(uuid: uuid)
+        let s = hasVHD ? try repo.state(uuid) : nil
+        try removeCBTLog(c, repo, uuid)
+        if hasVHD { try repo.delete(uuid: uuid) }
         try c.callbacks.forget(uuid: uuid)
         let (total, used) = try repo.container.capacity()
-        try c.callbacks.srStats(virtualAllocationDelta: -Int64(s.virtualSize), physicalSize: total, physicalUtilisation: used)
+        try c.callbacks.srStats(virtualAllocationDelta: -Int64(s?.virtualSize ?? 0), physicalSize: total, physicalUtilisation: used)
         kickCollector(c)
         return SMAPIResponse.unit()
     }
@@ -313,9 +332,13 @@ public struct SMAPIService {
         let uuid = try vdiUUID(c)
         let type = r.command == .vdiClone ? "double" : (r.driverParams?["type"] ?? "double")
         let copy: String? = (type == "single" || type == "internal") ? nil : VDIName.newUUID()
-        let result = try withDatapathPaused(c, uuid) { try repo.snapshot(uuid: uuid, copyUUID: copy) }
+        let result = try withDatapathPaused(c, uuid) {
+            try repo.snapshot(uuid: uuid, copyUUID: copy, linkCBT: r.command == .vdiSnapshot)
+        }
         if let leaf = result.copy {
-            try c.callbacks.introduce(leaf, record: VDIRecordFields())
+            var f = VDIRecordFields()
+            f.cbtEnabled = repo.cbtLogs.exists(leaf.uuid)
+            try c.callbacks.introduce(leaf, record: f)
         }
         if let base = result.base {
             var f = VDIRecordFields()

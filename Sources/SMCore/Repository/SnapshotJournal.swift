@@ -9,6 +9,12 @@ struct SnapshotJournal: Codable, Equatable {
     var base: String
     /// The snapshot or clone leaf, nil for a single snapshot.
     var copy: String?
+    /// Whether the VDI's CBT log moves to the copy (`CBTLogs.linkSnapshot`); absent in journals
+    /// of earlier releases.
+    var cbt: Bool?
+    /// A snapshot of a leaf with nothing written since the last one: no base is made, the copy
+    /// is a child of `base` (the existing parent) and only the CBT logs move.
+    var emptyLeaf: Bool?
 
     /// Names of snapshot journals start with this.
     static let prefix = "snapshot_"
@@ -26,7 +32,9 @@ struct SnapshotJournal: Codable, Equatable {
     }
 
     /// A new entry.
-    init(vdi: String, base: String, copy: String?) {
+    init(vdi: String, base: String, copy: String?, cbt: Bool = false, emptyLeaf: Bool = false) {
         self.vdi = vdi; self.base = base; self.copy = copy
+        self.cbt = cbt ? true : nil
+        self.emptyLeaf = emptyLeaf ? true : nil
     }
 }

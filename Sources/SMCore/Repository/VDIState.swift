@@ -15,9 +15,15 @@ public struct VDIState: Sendable, Equatable {
     public var hidden: Bool
     /// Read-only: base copies, and any VDI with children.
     public var readOnly: Bool
+    /// A snapshot whose data was destroyed (`vdi_data_destroy`): only its CBT log is left, and
+    /// xapi keeps it as a `cbt_metadata` VDI.
+    public var cbtMetadata = false
+    /// The VDI has a CBT log (its record's `cbt_enabled`); set by scans, which look at the logs.
+    public var cbtEnabled = false
 
     /// The sm_config keys the Python SM keeps for it (`vhd-parent`, `vdi_type`).
     public var smConfig: [String: String] {
+        if cbtMetadata { return ["vdi_type": "cbtlog"] }
         var c = ["vdi_type": "vhd"]
         if let p = parent { c["vhd-parent"] = p }
         return c

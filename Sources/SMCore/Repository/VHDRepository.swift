@@ -22,6 +22,9 @@ public final class VHDRepository {
         name.hasPrefix(SnapshotJournal.prefix) || name.hasPrefix(resizeJournalPrefix)
     }
 
+    /// The SR's CBT logs.
+    public var cbtLogs: CBTLogs { CBTLogs(container: container) }
+
     /// Volume name of VDI `uuid` (the container's naming).
     public func volume(_ uuid: String) -> String { container.naming.volume(uuid) }
 
@@ -124,7 +127,9 @@ public final class VHDRepository {
         if size == s.virtualSize { return s }
         try container.prepareForGrowth(volume(uuid), virtualSize: size)
         try Resize.run(path: path(uuid), size: size, provider: container.provider, journal: resizeJournal(uuid))
-        return try state(uuid)
+        let after = try state(uuid)
+        try cbtLogs.grow(uuid, toSize: after.virtualSize)
+        return after
     }
 
     /// The journal of a resize of VDI `uuid` that grows its BAT: an entry `resize_<uuid>`.
@@ -157,7 +162,11 @@ public final class VHDRepository {
     /// Snapshot (or clone) of VDI `uuid`: its data becomes the hidden base copy `baseUUID`, the VDI
     /// a new empty leaf over it, and `copyUUID` (when given) a second leaf. A VDI with nothing
     /// written since its last snapshot adds no empty base: the copy links to the current parent.
-    public func snapshot(uuid: String, copyUUID: String?, baseUUID: String = VDIName.newUUID()) throws -> SnapshotResult {
+    /// With `linkCBT` (a snapshot, not a clone) the VDI's CBT log, if any, becomes the copy's and
+    /// the VDI starts a new one after it (`CBTLogs.linkSnapshot`), within the same journal.
+    public func snapshot(uuid: String, copyUUID: String?, baseUUID: String = VDIName.newUUID(),
+                         linkCBT: Bool = false) throws -> SnapshotResult {
+        let cbt = linkCBT && copyUUID != nil && cbtLogs.exists(uuid)
         let s = try state(uuid)
         guard !s.hidden else { throw RepositoryError.hidden(uuid) }
         if let c = copyUUID { guard VDIName.isUUID(c), !container.exists(volume(c)) else { throw RepositoryError.exists(c) } }
@@ -166,12 +175,19 @@ public final class VHDRepository {
         guard depth < Self.maxChainDepth else { throw RepositoryError.chainTooLong(uuid) }
         if leaf.diskType == .differencing && leaf.allocatedBlockCount == 0, let parent = s.parent {
             guard let c = copyUUID else { return SnapshotResult(copy: nil, base: nil, vdi: s) }
+            // Moving the logs is a second step: journaled, so that a crash between is finished or undone.
+            let journal = cbt ? SnapshotJournal(vdi: uuid, base: parent, copy: c, cbt: true, emptyLeaf: true) : nil
+            if let j = journal { try container.writeJournal(j.name, j.encoded()) }
             try makeChild(c, of: parent)
             try prepareLeaf(c)
             try container.sync()
+            if let j = journal {
+                try cbtLogs.linkSnapshot(vdi: uuid, snapshot: c, size: s.virtualSize)
+                try container.removeJournal(j.name)
+            }
             return SnapshotResult(copy: try state(c), base: nil, vdi: try state(uuid))
         }
-        let journal = SnapshotJournal(vdi: uuid, base: baseUUID, copy: copyUUID)
+        let journal = SnapshotJournal(vdi: uuid, base: baseUUID, copy: copyUUID, cbt: cbt)
         try container.writeJournal(journal.name, journal.encoded())
         FaultPoint.hit("snapshot.after-journal")
         try container.rename(volume(uuid), to: volume(baseUUID))
@@ -185,6 +201,7 @@ public final class VHDRepository {
         try prepareLeaf(uuid)
         if let c = copyUUID { try prepareLeaf(c) }
         try container.sync()
+        if cbt, let c = copyUUID { try cbtLogs.linkSnapshot(vdi: uuid, snapshot: c, size: s.virtualSize) }
         FaultPoint.hit("snapshot.before-commit")
         try container.removeJournal(journal.name)
         return SnapshotResult(copy: try copyUUID.map { try state($0) }, base: try state(baseUUID), vdi: try state(uuid))
@@ -270,7 +287,7 @@ public final class VHDRepository {
             }
         }
         for name in try container.list() {
-            if container.naming.isTemporary(name) {
+            if container.naming.isTemporary(name) || cbtLogs.isTemporary(name) {
                 try container.remove(name); r.removed.append(name)
             } else if name.hasPrefix(Self.legacyResizeJournalPrefix) {
                 // A resize journal beside the image, as releases before container journals kept
@@ -293,6 +310,18 @@ public final class VHDRepository {
         for u in [j.vdi] + (j.copy.map { [$0] } ?? []) where container.exists(container.naming.temporary(u)) {
             try container.remove(container.naming.temporary(u))
         }
+        if j.emptyLeaf == true, let c = j.copy {
+            // Only the copy was made (a child of the existing parent) and the logs moved.
+            let made = isChild(c, of: j.base)
+            if made {
+                try cbtLogs.linkSnapshot(vdi: j.vdi, snapshot: c, size: try image(j.vdi, loadBAT: false).virtualSize)
+            } else {
+                try cbtLogs.unlinkSnapshot(vdi: j.vdi, snapshot: c)
+            }
+            try container.sync()
+            try container.removeJournal(j.name)
+            return made
+        }
         let baseExists = container.exists(volume(j.base))
         let leafOK = baseExists && isChild(j.vdi, of: j.base)
         let copyOK = j.copy.map { baseExists && isChild($0, of: j.base) } ?? true
@@ -302,7 +331,11 @@ public final class VHDRepository {
             // The new leaves take writes again (a datapath paused across the crash resumes on them).
             try prepareLeaf(j.vdi)
             if let c = j.copy { try prepareLeaf(c) }
+            if j.cbt == true, let c = j.copy {
+                try cbtLogs.linkSnapshot(vdi: j.vdi, snapshot: c, size: try image(j.vdi, loadBAT: false).virtualSize)
+            }
         } else if baseExists {
+            if j.cbt == true, let c = j.copy { try cbtLogs.unlinkSnapshot(vdi: j.vdi, snapshot: c) }
             // Undo: the base still holds every acknowledged byte of the VDI.
             if let c = j.copy, container.exists(volume(c)), isChild(c, of: j.base) { try container.remove(volume(c)) }
             try setHidden(j.base, false)

@@ -89,6 +89,10 @@ public enum SMAPICommand: String, Sendable, Hashable, CaseIterable, CustomString
         case .vdiResize, .vdiResizeOnline: return .VDIResize
         case .vdiSnapshot: return .VDISnapshot
         case .vdiClone: return .VDIClone
+        case .vdiEnableCBT: return .CBTActivateFailed
+        case .vdiDisableCBT: return .CBTDeactivateFailed
+        case .vdiListChangedBlocks: return .CBTChangedBlocksError
+        case .vdiDataDestroy: return .VDIDelete
         default: return .SMGeneral
         }
     }

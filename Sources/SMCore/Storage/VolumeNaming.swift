@@ -6,11 +6,14 @@ public struct VolumeNaming: Sendable, Equatable {
     public var prefix: String
     /// Text after the VDI uuid.
     public var suffix: String
+    /// Text after the VDI uuid in the name of its CBT log.
+    public var cbtLogSuffix: String
 
-    /// Naming with `prefix` + uuid + `suffix`.
-    public init(prefix: String, suffix: String) {
+    /// Naming with `prefix` + uuid + `suffix`, CBT logs uuid + `cbtLogSuffix`.
+    public init(prefix: String, suffix: String, cbtLogSuffix: String = ".cbtlog") {
         self.prefix = prefix
         self.suffix = suffix
+        self.cbtLogSuffix = cbtLogSuffix
     }
 
     /// File SRs, as the Python SM's FileSR names them: `<uuid>.vhd`.
@@ -25,6 +28,17 @@ public struct VolumeNaming: Sendable, Equatable {
     public func vdi(ofVolume name: String) -> String? {
         guard name.hasPrefix(prefix), name.hasSuffix(suffix), name.count == prefix.count + 36 + suffix.count else { return nil }
         let uuid = String(name.dropFirst(prefix.count).dropLast(suffix.count))
+        return VDIName.isUUID(uuid) ? uuid : nil
+    }
+
+    /// The volume holding VDI `uuid`'s changed-block-tracking log (`<uuid>.cbtlog`, as the Python
+    /// SM names it on file SRs and LVHD SRs alike; the LVM driver tags the LV `cbtlog`).
+    public func cbtLog(_ uuid: String) -> String { uuid + cbtLogSuffix }
+
+    /// The VDI uuid of a CBT log volume, nil for other volumes.
+    public func vdi(ofCBTLog name: String) -> String? {
+        guard name.hasSuffix(cbtLogSuffix), name.count == 36 + cbtLogSuffix.count else { return nil }
+        let uuid = String(name.dropLast(cbtLogSuffix.count))
         return VDIName.isUUID(uuid) ? uuid : nil
     }
 

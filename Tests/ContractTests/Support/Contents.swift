@@ -101,7 +101,9 @@ enum Contents {
     /// and journal entries left behind.
     static func leftovers(_ repo: VHDRepository) throws -> [String] {
         let c = repo.container
-        var out = try c.list().filter { c.naming.vdi(ofVolume: $0) == nil && !$0.hasPrefix(".") && !$0.hasPrefix("lost+found") }
+        var out = try c.list().filter {
+            c.naming.vdi(ofVolume: $0) == nil && c.naming.vdi(ofCBTLog: $0) == nil && !$0.hasPrefix(".") && !$0.hasPrefix("lost+found")
+        }
         out += try c.journals().keys.map { "journal " + $0 }
         return out.sorted()
     }

@@ -308,7 +308,7 @@ final class TestSR: @unchecked Sendable {
     func strayFiles() -> [String] {
         files().filter { n in
             n.hasPrefix("journal-") || n.hasPrefix(".journal-") || n.hasSuffix(".new") || n.hasSuffix(".tmp")
-                || n.hasPrefix("OLD_") || !(n.hasSuffix(".vhd") || n == ".swiftsm-sr" || n == "lost+found")
+                || n.hasPrefix("OLD_") || !(n.hasSuffix(".vhd") || n.hasSuffix(".cbtlog") || n == ".swiftsm-sr" || n == "lost+found")
         }.sorted()
     }
 
@@ -368,7 +368,10 @@ final class TestSR: @unchecked Sendable {
             }
             if r.type != "user" && r.type != "system" { problems.append("\(d.uuid): type \(r.type)") }
         }
-        for r in records where all[r.location] == nil { problems.append("record \(r.uuid) without a VHD") }
+        // A snapshot whose data was destroyed keeps its record and its CBT log (a cbt_metadata VDI).
+        for r in records where all[r.location] == nil && !files().contains(r.location + ".cbtlog") {
+            problems.append("record \(r.uuid) without a VHD")
+        }
         return problems
     }
 
