@@ -114,7 +114,7 @@ import VHD
         let sr = try nfsSR()
         defer { sr.cleanup() }
         try FileManager.default.createDirectory(atPath: sr.srDirectory, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: sr.srDirectory + "/someone-elses.vhd", contents: Data([1, 2, 3]))
+        #expect(FileManager.default.createFile(atPath: sr.srDirectory + "/someone-elses.vhd", contents: Data([1, 2, 3])))
         #expect(sr.fault(try sr.call("sr_create"))?.code == 42)
         #expect(try FileManager.default.contentsOfDirectory(atPath: sr.srDirectory) == ["someone-elses.vhd"])
     }
@@ -147,7 +147,7 @@ import VHD
         _ = try sr.createVDI(size: 1 << 30)
         // Fill the file system from this host, as another client would.
         let filler = server.export + "/filler"
-        FileManager.default.createFile(atPath: filler, contents: nil)
+        #expect(FileManager.default.createFile(atPath: filler, contents: nil))
         let handle = try #require(FileHandle(forWritingAtPath: filler))
         for size in [1 << 20, 4096, 512] {
             let chunk = Data(count: size)

@@ -30,7 +30,9 @@ public enum ServerCertificate {
             throw Failure(description: "openssl req failed (status \(p.terminationStatus))")
         }
         let tmp = path + ".tmp"
-        FileManager.default.createFile(atPath: tmp, contents: k + c, attributes: [.posixPermissions: 0o600])
+        guard FileManager.default.createFile(atPath: tmp, contents: k + c, attributes: [.posixPermissions: 0o600]) else {
+            throw Failure(description: "cannot write \(tmp)")
+        }
         try FileManager.default.moveItem(atPath: tmp, toPath: path)
         return path
     }
