@@ -184,6 +184,24 @@ fatal_lines() {
       grep -v -e DBUS -e krb5 -e keytab -e 'credentials for principal' | tail -n 5; } 2>/dev/null || true
 }
 
+# export_block ID PATH PSEUDO ACCESS -- one EXPORT of the configuration (root not squashed,
+# TCP, attribute cache off so that files changed in PATH directly are seen at once).
+export_block() {
+    cat <<EOF
+EXPORT {
+    Export_Id = $1;
+    Path = "$2";
+    Pseudo = "$3";
+    Access_Type = $4;
+    Squash = No_Root_Squash;
+    SecType = sys;
+    Transports = TCP;
+    Attr_Expiration_Time = 0;
+    FSAL { Name = VFS; }
+}
+EOF
+}
+
 # --- commands --------------------------------------------------------------
 
 cmd_start() {
@@ -260,33 +278,11 @@ NFSv4 {
     RecoveryRoot = "$DIR/recovery";
     Only_Numeric_Owners = true;
 }
-EXPORT {
-    Export_Id = 1;
-    Path = "$export_path";
-    Pseudo = "$pseudo";
-    Access_Type = RW;
-    Squash = No_Root_Squash;
-    SecType = sys;
-    Transports = TCP;
-    Attr_Expiration_Time = 0;
-    FSAL { Name = VFS; }
-}
 EOF
+    export_block 1 "$export_path" "$pseudo" RW >>"$DIR/ganesha.conf"
     if [ -n "${NFS_RO_EXPORT_PATH:-}" ]; then
         mkdir -p "$NFS_RO_EXPORT_PATH"
-        cat >>"$DIR/ganesha.conf" <<EOF
-EXPORT {
-    Export_Id = 2;
-    Path = "$NFS_RO_EXPORT_PATH";
-    Pseudo = "$NFS_RO_EXPORT_PATH";
-    Access_Type = RO;
-    Squash = No_Root_Squash;
-    SecType = sys;
-    Transports = TCP;
-    Attr_Expiration_Time = 0;
-    FSAL { Name = VFS; }
-}
-EOF
+        export_block 2 "$NFS_RO_EXPORT_PATH" "$NFS_RO_EXPORT_PATH" RO >>"$DIR/ganesha.conf"
     fi
     echo 'LOG { Default_Log_Level = EVENT; }' >>"$DIR/ganesha.conf"
 

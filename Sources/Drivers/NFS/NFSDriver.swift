@@ -34,19 +34,18 @@ public final class NFSDriver: SRDriver, @unchecked Sendable {
     public var requiredKeys: [(key: String, missing: SMErrorCode)] { [("server", .ConfigServerMissing)] }
 
     private let lock = NSLock()
-    private var mounts: [String: NFSMount] = [:]
+    private var mounts: [NFSTarget: NFSMount] = [:]
 
     /// The mount of `target` this process already has, or a new one (the server checked
     /// first: 108 when nothing answers on its NFS port within the timeout).
     func mount(_ target: NFSTarget) throws -> NFSMount {
-        let key = "\(target)"
-        if let m = lock.withLock({ mounts[key] }) { return m }
+        if let m = lock.withLock({ mounts[target] }) { return m }
         if let why = TCPProbe.failure(server: target.server, port: target.port, timeout: Double(min(target.timeoutSeconds, 10))) {
             throw SMAPIError(.NFSTarget, opterr: "\(target.server):\(target.port): \(why)")
         }
         let m: NFSMount
         do { m = try NFSMount(target: target) } catch let e as NFSError { throw e.fault(for: .srAttach) }
-        lock.withLock { mounts[key] = m }
+        lock.withLock { mounts[target] = m }
         return m
     }
 
@@ -61,11 +60,11 @@ public final class NFSDriver: SRDriver, @unchecked Sendable {
     /// `<SRlist>` of SR directories (uuid names) in `serverpath`.
     public func probe(_ c: DriverContext) throws -> String {
         let config = try NFSConfiguration(c)
-        let port = config.nfsPort ?? 2049
-        if let why = TCPProbe.failure(server: config.server, port: port, timeout: Double(min(config.timeoutSeconds, 10))) {
-            throw SMAPIError(.NFSTarget, opterr: "\(config.server):\(port): \(why)")
-        }
         guard let path = config.serverPath else {
+            let port = config.nfsPort ?? 2049
+            if let why = TCPProbe.failure(server: config.server, port: port, timeout: Double(min(config.timeoutSeconds, 10))) {
+                throw SMAPIError(.NFSTarget, opterr: "\(config.server):\(port): \(why)")
+            }
             FileHandle.standardError.write(Data(NFSExports.document(server: config.server, mountPort: config.mountPort,
                                                                     timeout: Double(min(config.timeoutSeconds, 10))).utf8))
             throw SMAPIError(.ConfigServerPathMissing)

@@ -31,16 +31,7 @@ public final class NFSFileSystem: DirectoryFileSystem, @unchecked Sendable {
     public func fileSize(_ path: String) throws -> UInt64 { try nfs.stat(path).nfs_size }
 
     /// FSSTAT of the export.
-    public func statistics(_ directory: String) throws -> FileSystemStatistics {
-        try mount.perform("fsstat \(directory)") { c in
-            try c.with("fsstat") { ctx in
-                var s = nfs_statvfs_64()
-                try c.check(nfs_statvfs64(ctx, directory, &s), "fsstat", directory)
-                let unit = max(1, s.f_frsize)
-                return FileSystemStatistics(size: s.f_blocks * unit, free: s.f_bfree * unit, available: s.f_bavail * unit)
-            }
-        }
-    }
+    public func statistics(_ directory: String) throws -> FileSystemStatistics { try mount.statistics(directory) }
 
     /// Nothing to do: NFSv3 servers commit directory changes before they answer.
     public func syncDirectory(_ directory: String) throws {}

@@ -4,7 +4,7 @@
 /// remount read-only); its hard mount waits forever. The data path's default holds requests
 /// through an outage of a bounded length, reconnecting by itself and sending again what was not
 /// answered, and only then fails them.
-public enum NFSHoldPolicy: Sendable, Equatable, CustomStringConvertible {
+public enum NFSHoldPolicy: Sendable, Hashable, CustomStringConvertible {
     /// Fail once `retrans` further attempts of `timeo` each have gone unanswered.
     case soft
     /// Keep trying for `seconds`, then fail.

@@ -1,4 +1,6 @@
+import CNFS
 import Foundation
+import SMCore
 
 /// One process's way to an NFS export: a small pool of connections (made as concurrent
 /// callers need them) and the hold policy. Every operation runs on a connection of its own;
@@ -137,6 +139,18 @@ public final class NFSMount: @unchecked Sendable {
         condition.withLock {
             retired.insert(id)
             for c in idle { c.close(stores: [id]) }
+        }
+    }
+
+    /// FSSTAT of the file system holding `path` on the export.
+    public func statistics(_ path: String) throws -> FileSystemStatistics {
+        try perform("fsstat \(path)") { c in
+            try c.with("fsstat") { ctx in
+                var s = nfs_statvfs_64()
+                try c.check(nfs_statvfs64(ctx, path, &s), "fsstat", path)
+                let unit = max(1, s.f_frsize)
+                return FileSystemStatistics(size: s.f_blocks * unit, free: s.f_bfree * unit, available: s.f_bavail * unit)
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 import CNFS
 import Foundation
+import SMCore
 import VHD
 
 /// A file on an NFS export as a `BlockStore`: large reads and writes go to libnfs whole (it
@@ -101,13 +102,7 @@ public final class NFSStore: OutageReportingStore, ConcurrentReadStore, @uncheck
     /// `error` as ENOSPC when the export has no room for `bytes` (libnfs 4.0's synchronous
     /// pwrite reports NFS3ERR_NOSPC as EFAULT with no text), else `error` itself.
     private func fullExport(_ error: NFSError, needing bytes: Int) -> NFSError {
-        let full = (try? mount.perform("fsstat \(path)") { c in
-            try c.with("fsstat") { ctx -> Bool in
-                var s = nfs_statvfs_64()
-                try c.check(nfs_statvfs64(ctx, path, &s), "fsstat", path)
-                return s.f_bavail * max(1, s.f_frsize) < UInt64(bytes)
-            }
-        }) ?? false
+        let full = (try? mount.statistics(path)).map { $0.available < UInt64(bytes) } ?? false
         return full ? .failed(operation: "write", path: path, errno: ENOSPC, reason: "no space left on the export") : error
     }
 

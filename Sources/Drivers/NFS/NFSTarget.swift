@@ -1,6 +1,6 @@
 /// Where an NFS export is and how to talk to it: what `device-config` and the SR's
 /// other-config say, resolved once.
-public struct NFSTarget: Sendable, Equatable {
+public struct NFSTarget: Sendable, Hashable {
     /// Host name or address (IPv6 without brackets).
     public var server: String
     /// The path mounted (`serverpath`): an export or a directory within one.
