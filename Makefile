@@ -55,6 +55,9 @@ install: static
 	install -m 755 $(STATICBIN)/vhd $(STATICBIN)/toolstackd $(STATICBIN)/xe $(DESTDIR)$(PREFIX)/bin/
 	# Only the drivers this build carries (LVMoISCSI joins when its issue lands).
 	for t in EXT NFS; do ln -sf $(PREFIX)/libexec/swiftsm/smdriver $(DESTDIR)/opt/xensource/sm/$${t}SR; done
+	# The host plugin the SR master calls (host.call_plugin) to pause a VDI's data path here.
+	install -d $(DESTDIR)/etc/xapi.d/plugins
+	ln -sf $(PREFIX)/libexec/swiftsm/smdriver $(DESTDIR)/etc/xapi.d/plugins/tapdisk-pause
 	sed 's|@PREFIX@|$(PREFIX)|' packaging/swiftsm-toolstackd.service > $(DESTDIR)/lib/systemd/system/swiftsm-toolstackd.service
 
 deb:

@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "VHDTests", dependencies: ["VHD"], path: "Tests/VHDTests"),
         .target(name: "FakeXapi", dependencies: ["SMCore"], path: "Tests/FakeXapi"),
         .testTarget(name: "SMCoreTests", dependencies: ["SMCore", "CBT", "FakeXapi"], path: "Tests/SMCoreTests"),
-        .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "SMCore", "CBT", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),
+        .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "NFSDriver", "SMCore", "CBT", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),
         .testTarget(name: "ToolstackTests", dependencies: ["Toolstack", "ToolstackPostgres", "XenAPIWire"], path: "Tests/ToolstackTests"),
         .testTarget(name: "DatapathTests", dependencies: ["SMCore", "CBT", "VHD"], path: "Tests/DatapathTests"),
         // A container with LV semantics (extents of one preallocated file) for the contract suite.

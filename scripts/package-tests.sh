@@ -14,6 +14,7 @@ make -s install DESTDIR="$dest" PREFIX=/opt/swiftsm > "$dest.log" 2>&1 && ok "ma
 [ -L "$dest/opt/xensource/sm/EXTSR" ] && [ "$(readlink "$dest/opt/xensource/sm/EXTSR")" = /opt/swiftsm/libexec/swiftsm/smdriver ] \
     && ok "EXTSR links to smdriver" || fail "EXTSR link"
 [ "$(readlink "$dest/opt/xensource/sm/NFSSR")" = /opt/swiftsm/libexec/swiftsm/smdriver ] && ok "NFSSR links to smdriver" || fail "NFSSR link"
+[ "$(readlink "$dest/etc/xapi.d/plugins/tapdisk-pause")" = /opt/swiftsm/libexec/swiftsm/smdriver ] && ok "tapdisk-pause plugin links to smdriver" || fail "tapdisk-pause link"
 grep -q "ExecStart=/opt/swiftsm/bin/toolstackd" "$dest/lib/systemd/system/swiftsm-toolstackd.service" && ok "service unit" || fail "service unit"
 ldd "$dest/opt/swiftsm/libexec/swiftsm/smdriver" | grep -q libswiftCore && fail "static Swift runtime" || ok "static Swift runtime"
 "$dest/opt/swiftsm/libexec/swiftsm/smdriver" --driver ext "$info" | grep -q "Local EXT4 VHD" && ok "installed smdriver answers" || fail "installed smdriver answers"

@@ -2,6 +2,7 @@ import FakeXapi
 import Foundation
 import SMCore
 import Testing
+import VHD
 
 /// blktap's sm_config keys around the data path, through the executable against the fake xapi:
 /// `host_<ref>` while active, `paused` while a snapshot holds the datapath, an activation that
@@ -59,8 +60,9 @@ import Testing
 
     /// Two hosts on one shared (NFS) SR, each with its own run directory and host ref: a change
     /// of a VDI's chain on the master marks it `paused` even when no data path runs on the
-    /// master, waits for an activation under way elsewhere, and refuses a VDI active on the
-    /// other host (its data path cannot be paused from here).
+    /// master, waits for an activation under way elsewhere, and pauses the data path of a VDI
+    /// active on the other host through that host's `tapdisk-pause` plugin (refusing with 46
+    /// when the plugin fails).
     @Test func twoHostsOnASharedSRSeeEachOthersMarks() throws {
         let sr = try TestSR(mode: .nfs)
         defer { sr.cleanup() }
@@ -106,20 +108,57 @@ import Testing
         try sr.value(try #require(box.wait(timeout: 60)))
         #expect(Date().timeIntervalSince(started) >= 1.5, "the snapshot waited for the activation")
 
-        // Active on B: B's data path serves it; the master refuses to change its chain.
+        // Active on B: the master's snapshot pauses B's data path through the tapdisk-pause
+        // plugin (xapi's host.call_plugin, run here by the fake as B's smdriver) and unpauses
+        // it onto the new leaf. B's guest keeps its disk; the snapshot holds what B had written.
+        sr.fake.setPluginRunner { host, plugin, function, arguments in
+            guard host == refB else { return .failure(FakeXapiPluginError(["HANDLE_INVALID", "host", host])) }
+            let call = XMLRPCMethodCall(methodName: function, params: [.string(sr.fake.sessionRef),
+                                                                      .struct(arguments.sorted { $0.key < $1.key }.map { XMLRPCMember($0.key, .string($0.value)) })])
+            var env = sr.environment
+            env["SWIFTSM_RUN_DIR"] = hostB
+            guard let r = try? Smdriver.run([XMLRPCEncoder().encode(call)], driver: plugin, environment: env),
+                  let members = (try? XMLRPCDecoder().decodeMethodResponse(r.stdout))?.value?.structMembers else {
+                return .failure(FakeXapiPluginError(["XENAPI_PLUGIN_FAILURE", function, "no answer"]))
+            }
+            let fields = Dictionary(members.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+            if fields["Status"]?.stringValue == "Success", let value = fields["Value"]?.stringValue { return .success(value) }
+            var description = ["XENAPI_PLUGIN_FAILURE"]
+            if case let .array(items)? = fields["ErrorDescription"] { description = items.compactMap(\.stringValue) }
+            return .failure(FakeXapiPluginError(description))
+        }
         try sr.value(try onB("vdi_attach", vdi: v, args: ["true"]))
         try sr.value(try onB("vdi_activate", vdi: v, args: ["true"]))
         #expect(TestSR.datapathPIDs(runDir: hostB).count == 1 && sr.datapathPIDs().isEmpty)
         #expect(sr.fake.vdi(uuid: v)?.smConfig["host_" + refB] == "RW")
+        let uriB = "nbd+unix:///\(v)?socket=\(hostB)/datapath/\(sr.srUUID)/\(v)/nbd"
+        func qemuIO(_ command: String) throws -> String { try Shell.run("/usr/bin/qemu-io", ["-f", "raw", "-c", command, uriB]) }
+        _ = try qemuIO("write -P 0xa1 0 1M")
+        sr.fake.clearCalls()
+        let snapshot = try sr.vdiInfo(try sr.value(try sr.call("vdi_snapshot", vdi: v)))
+        let plugins = sr.fake.arguments(of: "host.call_plugin").compactMap { $0.count > 2 ? $0[2].stringValue : nil }
+        #expect(plugins == ["pause", "unpause"], "B paused and unpaused: \(plugins)")
+        #expect(sr.fake.vdi(uuid: v)?.smConfig["paused"] == nil)
+        #expect(TestSR.datapathPIDs(runDir: hostB).count == 1, "B's data path lives on")
+        #expect(!(try qemuIO("read -P 0xa1 0 1M")).contains("fail"), "B reads what it wrote, through the new chain")
+        _ = try qemuIO("write -P 0xb2 0 1M")
+        #expect(!(try qemuIO("read -P 0xb2 0 1M")).contains("fail"))
+        let snap = try VHDChain(path: sr.path(snapshot), provider: sr.provider)
+        #expect(try snap.read(count: 1 << 20, at: 0) == [UInt8](repeating: 0xa1, count: 1 << 20), "the snapshot holds B's write")
+
+        // A host whose plugin fails: the snapshot is refused (46) and nothing changes.
+        sr.fake.setPluginRunner { _, _, function, _ in .failure(FakeXapiPluginError(["XENAPI_PLUGIN_FAILURE", function, "OSError", "gone"])) }
         let before = try sr.disk()
         let refused = sr.fault(try sr.call("vdi_snapshot", vdi: v))
         #expect(refused?.code == 46 && refused?.string.contains(refB) == true, "\(String(describing: refused))")
         #expect(try sr.disk() == before, "nothing changed")
         #expect(sr.fake.vdi(uuid: v)?.smConfig["paused"] == nil, "the mark goes with the refusal")
 
-        // Deactivated on B: the master snapshots again.
+        // Deactivated on B: B's writes are in the live VDI.
         try sr.value(try onB("vdi_deactivate", vdi: v))
         #expect(TestSR.datapathPIDs(runDir: hostB).isEmpty)
+        let live = try VHDChain(path: sr.path(v), provider: sr.provider)
+        #expect(try live.read(count: 1 << 20, at: 0) == [UInt8](repeating: 0xb2, count: 1 << 20))
         try sr.value(try sr.call("vdi_snapshot", vdi: v))
         #expect(sr.treeProblems().isEmpty)
     }

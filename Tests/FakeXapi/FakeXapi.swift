@@ -4,6 +4,14 @@ import Glibc
 #endif
 import SMCore
 
+/// A failure a test's plugin runner reports, as xapi's error description.
+public struct FakeXapiPluginError: Error, Sendable {
+    /// The error description (code first).
+    public var description: [String]
+    /// A failure with `description`.
+    public init(_ description: [String]) { self.description = description }
+}
+
 /// An in-process XenAPI endpoint for tests, answering as xapi would: XML-RPC over HTTP/1.1 on a
 /// Unix socket in a temporary directory (and optionally TCP on 127.0.0.1), with an in-memory
 /// database of SR and VDI records that tests inspect afterwards (`vdis`, `srs`, `calls`, …).
@@ -44,6 +52,7 @@ public final class FakeXapi: @unchecked Sendable {
     private var connections: Set<Int32> = []
     private var stopping = false
     private var wakePipe: [Int32] = [-1, -1]
+    private var plugins: (@Sendable (_ host: String, _ plugin: String, _ function: String, _ arguments: [String: String]) -> Result<String, FakeXapiPluginError>)?
     private let threads = DispatchGroup()
 
     /// Starts a fake xapi accepting `sessionRef`, on a Unix socket and, when `tcp`, on 127.0.0.1.
@@ -89,6 +98,15 @@ public final class FakeXapi: @unchecked Sendable {
     public var dropConnectionsAfterResponse: Bool {
         get { lock.withLock { dropAfterResponse } }
         set { lock.withLock { dropAfterResponse = newValue } }
+    }
+
+    /// Runs `host.call_plugin(host, plugin, fn, args)` (outside the fake's lock, on the calling
+    /// connection's thread): the test stands in for xapi running the plugin on that host. The
+    /// result, or xapi's error description. Without a runner the call fails as on a host
+    /// without the plugin.
+    public func setPluginRunner(_ runner: @escaping @Sendable (_ host: String, _ plugin: String, _ function: String,
+                                                               _ arguments: [String: String]) -> Result<String, FakeXapiPluginError>) {
+        lock.withLock { plugins = runner }
     }
 
     /// When set, `session.login_with_password` accepts only these credentials.
@@ -238,10 +256,11 @@ public final class FakeXapi: @unchecked Sendable {
                 _ = Self.sendAll(fd, Array("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".utf8))
                 return
             }
-            let (result, currentMode, drop): (Result<XMLRPCValue, FakeXapiFailure>, ResponseMode, Bool) = lock.withLock {
+            var (result, currentMode, drop): (Result<XMLRPCValue, FakeXapiFailure>, ResponseMode, Bool) = lock.withLock {
                 store.requests.append(FakeXapiRequest(method: call.methodName, params: call.params, headers: headers))
                 return (store.handle(call), mode, dropAfterResponse)
             }
+            if call.methodName == "host.call_plugin", case .success = result { result = runPlugin(call) }
             let envelope: XMLRPCValue
             switch result {
             case .success(let value):
@@ -253,6 +272,24 @@ public final class FakeXapi: @unchecked Sendable {
             let xml = Array(XMLRPCEncoder(style: .xapi).encode(XMLRPCMethodResponse.success(envelope)).utf8)
             guard Self.respond(fd, xml, currentMode, &buffer) else { return }
             if drop || headers["connection"]?.lowercased() == "close" { return }
+        }
+    }
+
+    /// `host.call_plugin` (session and arguments already checked by the store) through the runner.
+    private func runPlugin(_ call: XMLRPCMethodCall) -> Result<XMLRPCValue, FakeXapiFailure> {
+        let p = call.params
+        guard p.count == 5, let host = p[1].stringValue, let plugin = p[2].stringValue, let function = p[3].stringValue,
+              let members = p[4].structMembers else {
+            return .failure(FakeXapiFailure(["MESSAGE_PARAMETER_COUNT_MISMATCH", "host.call_plugin", "5", "\(p.count)"]))
+        }
+        var arguments: [String: String] = [:]
+        for m in members { arguments[m.name] = m.value.stringValue ?? "" }
+        guard let runner = lock.withLock({ plugins }) else {
+            return .failure(FakeXapiFailure(["XENAPI_MISSING_PLUGIN", plugin]))
+        }
+        switch runner(host, plugin, function, arguments) {
+        case .success(let text): return .success(.string(text))
+        case .failure(let error): return .failure(FakeXapiFailure(error.description))
         }
     }
 

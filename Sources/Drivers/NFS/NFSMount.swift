@@ -17,7 +17,6 @@ public final class NFSMount: @unchecked Sendable {
     private var holders = 0
     private var holdStarted: Date?
     private var holdCount: UInt64 = 0
-    private var connectionEpoch: UInt64 = 0
     /// Stores closed while some connection was in use (their handles there go at check-in).
     private var retired: Set<UInt64> = []
 
@@ -35,11 +34,6 @@ public final class NFSMount: @unchecked Sendable {
     func newStoreID() -> UInt64 {
         condition.withLock { nextStore += 1; return nextStore }
     }
-
-    /// Counts the connections made after the first: a store whose UNSTABLE writes are older
-    /// than the current epoch cannot know that the server still holds them (it may have
-    /// restarted in between), so it sends them again before its COMMIT.
-    public var epoch: UInt64 { condition.withLock { connectionEpoch } }
 
     /// Whether some operation is waiting for the server to come back, and since when.
     public var holding: (since: Date, operations: Int)? {
@@ -79,7 +73,6 @@ public final class NFSMount: @unchecked Sendable {
                 }
                 if !holdingHere { holdingHere = true; beginHold() }
                 connection.disconnect()
-                condition.withLock { connectionEpoch += 1 }
                 // A refused connection answers at once: do not spin while the server is down.
                 Thread.sleep(forTimeInterval: min(2.0, 0.25 * Double(attempts)))
             }
@@ -119,7 +112,6 @@ public final class NFSMount: @unchecked Sendable {
         while idle.isEmpty && opened >= target.connections { condition.wait() }
         if let c = idle.popLast() { condition.unlock(); return c }
         opened += 1
-        connectionEpoch += 1
         condition.unlock()
         // Connected by `perform`, which holds through an outage as the policy says.
         return NFSConnection(target: target)

@@ -6,9 +6,11 @@ import VHD
 /// A file on an NFS export as a `BlockStore`: large reads and writes go to libnfs whole (it
 /// splits them into the server's READ/WRITE size and keeps those RPCs in flight together),
 /// writes are UNSTABLE and `sync` is a COMMIT, so a FLUSH or FUA from the data path makes the
-/// server put them on stable storage. Calls from several threads run on connections of their
-/// own. A server that stops answering is waited for as the mount's hold policy says.
-public final class NFSStore: OutageReportingStore, ConcurrentReadStore, @unchecked Sendable {
+/// server put them on stable storage. Calls from several threads (reads and writes) run on
+/// connections of their own. A server that stops answering is waited for as the mount's hold
+/// policy says; one that restarted is found out by its write verifier at the next COMMIT, and
+/// the writes it may have dropped are sent again.
+public final class NFSStore: OutageReportingStore, ConcurrentReadStore, ConcurrentWriteStore, @unchecked Sendable {
     /// The export.
     public let mount: NFSMount
     /// The file's path within the export.
@@ -18,11 +20,25 @@ public final class NFSStore: OutageReportingStore, ConcurrentReadStore, @uncheck
     private let id: UInt64
     private let lock = NSLock()
     private var knownSize: UInt64
-    /// Writes not yet committed, kept until a COMMIT covers them (sent again first when a
-    /// connection was remade since the oldest).
-    private var uncommitted: [(offset: UInt64, bytes: [UInt8])] = []
+    /// Writes not yet committed, kept until a COMMIT covers them (sent again when the server's
+    /// verifier shows it restarted since the last COMMIT). Numbered in the order they
+    /// finished, so that a COMMIT forgets only what it covers, while other threads write and
+    /// commit too.
+    private var uncommitted: [Uncommitted] = []
+    private var nextSeq: UInt64 = 0
     private var uncommittedBytes = 0
-    private var uncommittedEpoch: UInt64 = 0
+    /// The server's write verifier at the last COMMIT (or at open, for a writable store).
+    private var verifier: UInt64?
+    /// Writers pass it shared; sending writes again after a restart passes it alone.
+    private let gate = WriteGate()
+    private var resent: UInt64 = 0
+
+    /// A write the server may not have on stable storage yet.
+    private struct Uncommitted {
+        let seq: UInt64
+        let offset: UInt64
+        let bytes: [UInt8]
+    }
     /// Most bytes kept uncommitted before a write commits them itself.
     static let uncommittedLimit = 64 << 20
 
@@ -42,6 +58,7 @@ public final class NFSStore: OutageReportingStore, ConcurrentReadStore, @uncheck
             }
         }
         knownSize = size
+        if writable { verifier = try commit() }
     }
 
     deinit { mount.closeHandles(store: id) }
@@ -53,6 +70,9 @@ public final class NFSStore: OutageReportingStore, ConcurrentReadStore, @uncheck
 
     /// Operations of the mount that have waited for the server.
     public var operationsHeld: UInt64 { mount.heldOperations }
+
+    /// Writes sent again because the server restarted before a COMMIT covered them.
+    public var writesSentAgain: UInt64 { lock.withLock { resent } }
 
     /// The file's size as this store has seen and made it.
     public var size: UInt64 { lock.withLock { knownSize } }
@@ -80,21 +100,22 @@ public final class NFSStore: OutageReportingStore, ConcurrentReadStore, @uncheck
     public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws {
         guard buffer.count > 0 else { return }
         guard writable else { throw VHDError.io(path: path, operation: "write", errno: EBADF) }
-        let epoch = mount.epoch
-        do {
-            try mount.perform("write \(path)") { [id, path] c in
-                let fh = try c.handle(store: id, path: path, writable: true)
-                try Self.write(c, fh, path, buffer, at: offset)
+        let full = try gate.shared {
+            do {
+                try mount.perform("write \(path)") { [id, path] c in
+                    let fh = try c.handle(store: id, path: path, writable: true)
+                    try Self.write(c, fh, path, buffer, at: offset)
+                }
+            } catch let e as NFSError where e.errno != nil && e.errno != ENOSPC {
+                throw fullExport(e, needing: buffer.count)
             }
-        } catch let e as NFSError where e.errno != nil && e.errno != ENOSPC {
-            throw fullExport(e, needing: buffer.count)
-        }
-        let full = lock.withLock {
-            knownSize = max(knownSize, offset + UInt64(buffer.count))
-            if uncommitted.isEmpty { uncommittedEpoch = epoch }
-            uncommitted.append((offset, [UInt8](buffer)))
-            uncommittedBytes += buffer.count
-            return uncommittedBytes >= Self.uncommittedLimit
+            return lock.withLock {
+                knownSize = max(knownSize, offset + UInt64(buffer.count))
+                nextSeq += 1
+                uncommitted.append(Uncommitted(seq: nextSeq, offset: offset, bytes: [UInt8](buffer)))
+                uncommittedBytes += buffer.count
+                return uncommittedBytes >= Self.uncommittedLimit
+            }
         }
         if full { try sync() }
     }
@@ -107,7 +128,7 @@ public final class NFSStore: OutageReportingStore, ConcurrentReadStore, @uncheck
     }
 
     /// Sends `writes` again, as they were made.
-    private func rewrite(_ writes: [(offset: UInt64, bytes: [UInt8])]) throws {
+    private func rewrite(_ writes: [Uncommitted]) throws {
         try mount.perform("write \(path)") { [id, path] c in
             let fh = try c.handle(store: id, path: path, writable: true)
             for w in writes { try w.bytes.withUnsafeBytes { try Self.write(c, fh, path, $0, at: w.offset) } }
@@ -139,30 +160,50 @@ public final class NFSStore: OutageReportingStore, ConcurrentReadStore, @uncheck
         lock.withLock { knownSize = newSize }
     }
 
-    /// COMMIT: every write goes to stable storage. When a connection was remade since the
-    /// oldest uncommitted write (the server may have restarted and lost what it had not
-    /// committed), the uncommitted writes are sent again first, and again until one COMMIT
-    /// runs with no reconnection since they were sent.
+    /// COMMIT: every write goes to stable storage. When the server's verifier differs from the
+    /// last COMMIT's, it restarted in between and may have dropped UNSTABLE writes it had
+    /// acknowledged: every uncommitted write is sent again (no other writer meanwhile, so
+    /// none lands before an older one) and committed, until one COMMIT answers with the
+    /// verifier the writes were sent under.
     public func sync() throws {
         guard writable else { return }
-        let (writes, since) = lock.withLock { (uncommitted, uncommittedEpoch) }
-        var sentAt = since
-        while true {
-            if mount.epoch != sentAt {
-                sentAt = mount.epoch
-                try rewrite(writes)
+        let last = lock.withLock { uncommitted.last?.seq }
+        var current = try commit()
+        if current != lock.withLock({ verifier }) {
+            try gate.exclusive {
+                while true {
+                    let writes = lock.withLock { uncommitted }
+                    try rewrite(writes)
+                    lock.withLock { resent += UInt64(writes.count) }
+                    let after = try commit()
+                    if after == current {
+                        lock.withLock {
+                            verifier = after
+                            forget(upTo: writes.last?.seq)
+                        }
+                        return
+                    }
+                    current = after
+                }
             }
-            try mount.perform("commit \(path)") { [id, path] c in
-                let fh = try c.handle(store: id, path: path, writable: true)
-                try c.with("commit") { ctx in try c.check(nfs_fsync(ctx, fh), "commit", path) }
-            }
-            if mount.epoch == sentAt { break }
+            return
         }
-        lock.withLock {
-            // Writes made meanwhile by another thread stay for the next COMMIT.
-            uncommitted.removeFirst(min(writes.count, uncommitted.count))
-            uncommittedBytes = uncommitted.reduce(0) { $0 + $1.bytes.count }
-            uncommittedEpoch = uncommitted.isEmpty ? sentAt : since
+        lock.withLock { forget(upTo: last) }
+    }
+
+    /// Drops the uncommitted writes up to number `seq` (a COMMIT covered them); writes that
+    /// finished later stay for the next COMMIT. Called under `lock`.
+    private func forget(upTo seq: UInt64?) {
+        guard let seq else { return }
+        uncommitted.removeAll { $0.seq <= seq }
+        uncommittedBytes = uncommitted.reduce(0) { $0 + $1.bytes.count }
+    }
+
+    /// One COMMIT of the whole file: the server's write verifier.
+    private func commit() throws -> UInt64 {
+        try mount.perform("commit \(path)") { [id, path] c in
+            let fh = try c.handle(store: id, path: path, writable: true)
+            return try NFSCommit.verifier(c, fh, path: path)
         }
     }
 }

@@ -207,6 +207,13 @@ public final class XenAPICallbackClient: XenAPICallbacks {
         try wrap { try client.messageCreate(name: name, priority: 3, objectClass: "VDI", objectUUID: uuid, body: body) }
     }
 
+    /// `host.call_plugin`.
+    public func callPlugin(host: String, plugin: String, function: String, arguments: [String: String]) throws -> String {
+        var out = ""
+        try wrap { out = try client.hostCallPlugin(host, plugin: plugin, function: function, arguments: arguments) }
+        return out
+    }
+
     /// XenAPI failures become the command's fault upstream; transport problems are 154.
     private func wrap(_ body: () throws -> Void) throws {
         do { try body() } catch let e as XenAPIError {

@@ -32,6 +32,9 @@ public protocol XenAPICallbacks {
     func setCBTEnabled(uuid: String, _ enabled: Bool) throws
     /// `message.create` about VDI `uuid` with priority 3 (a warning), as the Python SM raises `VDI_CBT_*`.
     func alert(name: String, vdi uuid: String, body: String) throws
+    /// `host.call_plugin`: `function` of host plugin `plugin` on host `host` (another pool
+    /// member), with `arguments`; what it returned.
+    func callPlugin(host: String, plugin: String, function: String, arguments: [String: String]) throws -> String
 }
 
 /// The fields of a VDI record that are not facts of the VHD.
@@ -97,4 +100,8 @@ public struct NoCallbacks: XenAPICallbacks {
     public func setCBTEnabled(uuid: String, _ enabled: Bool) throws {}
     /// Nothing.
     public func alert(name: String, vdi uuid: String, body: String) throws {}
+    /// No other host is known without a toolstack.
+    public func callPlugin(host: String, plugin: String, function: String, arguments: [String: String]) throws -> String {
+        throw SMAPIError(.APISession, opterr: "no session: cannot reach host \(host)")
+    }
 }

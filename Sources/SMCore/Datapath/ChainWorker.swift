@@ -25,6 +25,15 @@ public final class ChainWorker: @unchecked Sendable {
     enum Outcome {
         case result(NBDCommandResult)
         case read(ReadPlan, headerRoom: Int)
+        case write(PlannedWrite)
+    }
+
+    /// A planned WRITE whose data an I/O thread has sent (or failed to), waiting for the chain
+    /// thread to make it visible and answer it.
+    struct WrittenData {
+        let job: Job
+        let plan: PlannedWrite
+        let error: Error?
     }
 
     /// One queued request.
@@ -74,6 +83,13 @@ public final class ChainWorker: @unchecked Sendable {
     private var stats = DatapathStats()
     private var finished = false
     private var readsInFlight = 0
+    /// Planned WRITEs whose data is being sent or waits in `writtenData`.
+    private var writesInFlight = 0
+    /// Planned WRITEs whose data is sent, for the chain thread to finish.
+    private var writtenData: [WrittenData] = []
+    /// Whether WRITEs into the leaf send their data from I/O threads (`PlannedWrite`): its
+    /// store takes several writers at once and is not a local file.
+    private var leafPlansWrites = false
     /// Whether the chain is in use: the chain thread runs a job or control, or an event loop a
     /// write (`writeInline`). Neither starts while it is set.
     private var busy = false
@@ -95,6 +111,13 @@ public final class ChainWorker: @unchecked Sendable {
     private var chain: VHDChain?
     /// The leaf's store when it reports server outages (read under `condition`).
     private var outageReporter: (any OutageReportingStore)?
+
+    /// Takes what the worker needs to know of a newly opened chain's leaf store (under `condition`).
+    private func noteLeafStore(_ chain: VHDChain) {
+        let store = chain.leaf.store
+        outageReporter = store as? any OutageReportingStore
+        leafPlansWrites = chain.leaf.writable && store is any ConcurrentWriteStore && !(store is any DescriptorStore)
+    }
     private var thread: Thread?
 
     /// Opens the chain of volume `leaf` of `container` (leaf writable unless `writable` is false)
@@ -108,13 +131,13 @@ public final class ChainWorker: @unchecked Sendable {
         self.leafVolume = leaf
         let chain = try Self.openChain(container, leaf, writable: writable)
         self.chain = chain
-        self.outageReporter = chain.leaf.store as? any OutageReportingStore
         self.size = chain.virtualSize
         trackerValue = try Self.openTracker(container, leaf, writable: writable)
         stats.leaf = leaf
         stats.readOnly = !writable
         stats.size = size
         readMap.open(chain)
+        noteLeafStore(chain)
         ioPool.start()
         let t = Thread { [self] in loop() }
         t.name = "swiftsm-chain"
@@ -262,6 +285,65 @@ public final class ChainWorker: @unchecked Sendable {
         }
     }
 
+    /// Queues a plain WRITE (no FUA) of `payload` at `offset`, as `submitWrite` does, planned
+    /// (`PlannedWrite`) when the leaf's store takes several writers: the chain thread allocates
+    /// what it needs and goes on with the next request while an I/O thread sends the data;
+    /// the chain thread then sets its bitmap bits and it is answered.
+    public func submitPlannedWrite(_ payload: ByteBuffer, offset: UInt64, completion: @escaping @Sendable (NBDCommandResult) -> Void) {
+        let length = UInt64(payload.readableBytes)
+        let ticket = readMap.writeQueued(offset: offset, length: length)
+        let map = readMap
+        enqueue(Job(kind: .write, bytes: length, queued: DispatchTime.now().uptimeNanoseconds, body: { chain in
+            self.markChanged(offset: offset, length: length)
+            do {
+                if let plan = try PlannedWrite.make(chain, payload, offset: offset) { return .write(plan) }
+                let result = try ChainIO.write(chain, payload, offset: offset, fua: false)
+                map.refresh(chain, offset: offset, length: Int(length))
+                return .result(result)
+            } catch {
+                chain.leaf.dropCaches()
+                throw error
+            }
+        }, completion: { result in
+            var refreshed = false
+            if case .done = result { refreshed = true }
+            map.writeDone(ticket: ticket, offset: offset, length: length, refreshed: refreshed)
+            completion(result)
+        }))
+    }
+
+    /// Whether plain WRITEs are better planned (`submitPlannedWrite`) than run through the engine
+    /// in one piece.
+    public var plansWrites: Bool { condition.withLock { leafPlansWrites } }
+
+    /// Makes the planned WRITEs of `batch` whose data was sent visible in the leaf (each block's
+    /// bitmap written once for all of them), and answers every one (on the chain thread).
+    private func finishWrites(_ batch: [WrittenData]) {
+        var failure: Error?
+        let sent = batch.filter { $0.error == nil }
+        if !sent.isEmpty {
+            if let c = chain, sent.allSatisfy({ $0.plan.image === c.leaf }) {
+                do {
+                    try c.leaf.finishPlannedWrite(sent.flatMap(\.plan.pieces))
+                    for w in sent { readMap.refresh(c, offset: w.plan.offset, length: w.plan.payload.readableBytes) }
+                } catch {
+                    c.leaf.dropCaches()
+                    failure = error
+                }
+            } else {
+                failure = VHDError.invalidArgument("the chain changed under planned writes")
+            }
+        }
+        condition.withLock {
+            writesInFlight -= batch.count
+            stats.plannedWrites += UInt64(batch.count)
+            if writesInFlight == 0 { condition.broadcast() }
+        }
+        for w in batch {
+            if let e = w.error ?? failure { finish(w.job, .failed(ChainIO.errno(for: e))) } else { finish(w.job, .done) }
+        }
+    }
+
     /// A fast write taking longer than this (ns) plus a nanosecond per byte was held up by the kernel.
     public static let defaultStallThreshold: UInt64 = 1_000_000
     /// This worker's threshold (tests lower it).
@@ -318,7 +400,7 @@ public final class ChainWorker: @unchecked Sendable {
         guard length <= Self.inlineWriteLimit, offset % 512 == 0, length % 512 == 0,
               started >= fastWritesResume.load(ordering: .relaxed) else { return nil }
         condition.lock()
-        guard state == .running, !busy, jobs.isEmpty, controls.isEmpty, let open = chain else {
+        guard state == .running, !busy, !leafPlansWrites, jobs.isEmpty, controls.isEmpty, let open = chain else {
             condition.unlock()
             return nil
         }
@@ -409,9 +491,22 @@ public final class ChainWorker: @unchecked Sendable {
         if !accepted { job.completion(.failed(NBD.Errno.eshutdown)) }
     }
 
-    /// Waits (on the chain thread) until no planned read is running.
-    private func drainReads() {
-        condition.withLock { while readsInFlight > 0 { condition.wait() } }
+    /// Waits (on the chain thread) until no planned read or write is running, finishing the
+    /// planned writes whose data is sent meanwhile.
+    private func drainIO() {
+        condition.lock()
+        while readsInFlight > 0 || writesInFlight > 0 {
+            if !writtenData.isEmpty {
+                let batch = writtenData
+                writtenData.removeAll()
+                condition.unlock()
+                finishWrites(batch)
+                condition.lock()
+                continue
+            }
+            condition.wait()
+        }
+        condition.unlock()
     }
 
     /// Stops taking requests after the one running, flushes and closes the chain.
@@ -421,7 +516,7 @@ public final class ChainWorker: @unchecked Sendable {
         control(completion) { [self] in
             guard let c = chain else { return .success(()) }     // already paused
             readMap.close()
-            drainReads()
+            drainIO()
             var result: Result<Void, Failure> = .success(())
             do { if sync { try c.flush() } else { try c.leaf.commit() } } catch { result = .failure(.flush("\(error)")) }
             do { try closeTracker() } catch { result = .failure(.flush("CBT log: \(error)")) }
@@ -439,7 +534,7 @@ public final class ChainWorker: @unchecked Sendable {
             if chain != nil && newLeaf == nil { return .success(()) }      // not paused
             do {
                 readMap.close()
-                drainReads()
+                drainIO()
                 let c: VHDChain
                 let t: CBTTracker?
                 do {
@@ -456,7 +551,7 @@ public final class ChainWorker: @unchecked Sendable {
                 condition.withLock {
                     leafVolume = leaf
                     size = c.virtualSize
-                    outageReporter = c.leaf.store as? any OutageReportingStore
+                    noteLeafStore(c)
                     state = .running
                     condition.broadcast()
                 }
@@ -485,7 +580,7 @@ public final class ChainWorker: @unchecked Sendable {
             guard let old = chain else { return .failure(.reopen("paused")) }
             let leaf = newLeaf ?? condition.withLock { leafVolume }
             readMap.close()
-            drainReads()
+            drainIO()
             do {
                 try old.leaf.commit()
                 let c = try Self.openChain(container, leaf, writable: writable)
@@ -493,7 +588,7 @@ public final class ChainWorker: @unchecked Sendable {
                 readMap.open(c)
                 condition.withLock {
                     leafVolume = leaf; size = c.virtualSize; stats.refreshes += 1
-                    outageReporter = c.leaf.store as? any OutageReportingStore
+                    noteLeafStore(c)
                 }
                 return .success(())
             } catch {
@@ -508,7 +603,7 @@ public final class ChainWorker: @unchecked Sendable {
         control(completion) { [self] in
             var result: Result<Void, Failure> = .success(())
             readMap.close()
-            drainReads()
+            drainIO()
             if let c = chain { do { try c.flush() } catch { result = .failure(.flush("\(error)")) } }
             do { try closeTracker() } catch { result = .failure(.flush("CBT log: \(error)")) }
             chain = nil
@@ -551,8 +646,17 @@ public final class ChainWorker: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            while busy || (controls.isEmpty && (state != .running || jobs.isEmpty) && state != .closed) {
+            while busy || (controls.isEmpty && writtenData.isEmpty && (state != .running || jobs.isEmpty) && state != .closed) {
                 condition.wait()
+            }
+            if !writtenData.isEmpty {
+                let batch = writtenData
+                writtenData.removeAll()
+                busy = true
+                condition.unlock()
+                finishWrites(batch)
+                condition.withLock { busy = false }
+                continue
             }
             if !controls.isEmpty {
                 let c = controls.removeFirst()
@@ -593,6 +697,16 @@ public final class ChainWorker: @unchecked Sendable {
                 condition.withLock {
                     readsInFlight -= 1
                     if readsInFlight == 0 { condition.broadcast() }
+                }
+            }
+        case let .write(plan):
+            condition.withLock { writesInFlight += 1 }
+            ioPool.submit { [self] _ in
+                var failure: Error?
+                do { try plan.writeData() } catch { failure = error }
+                condition.withLock {
+                    writtenData.append(WrittenData(job: job, plan: plan, error: failure))
+                    condition.broadcast()
                 }
             }
         }

@@ -131,6 +131,40 @@ public struct DatapathManager {
         return try result.get()
     }
 
+    /// Pauses the running datapath of `vdi`, if any, for a change another process makes (the
+    /// `tapdisk-pause` plugin, called by the SR master on this host): written data forced to
+    /// disk, requests held, chain closed, until `unpause`. Whether one runs here.
+    @discardableResult
+    public func pause(sr: String, vdi: String) throws -> Bool {
+        let dir = run.datapath(sr: sr, vdi: vdi)
+        let lock = run.vdiLock(vdi)
+        try lock.lock(timeout: 120)
+        defer { lock.unlock() }
+        guard runningPID(dir) != nil else { return false }
+        let control = DatapathControlClient(socketPath: dir.controlSocket)
+        _ = try control.send("flush")
+        do { _ = try control.send("pause") } catch {
+            _ = try? control.send("unpause")
+            throw error
+        }
+        log.info("datapath of \(vdi) paused for another host's change")
+        return true
+    }
+
+    /// Reopens the datapath of `vdi` paused by `pause`, if one runs here, on the VDI's leaf as it
+    /// is now, and releases its held requests. Whether one runs here.
+    @discardableResult
+    public func unpause(sr: String, vdi: String) throws -> Bool {
+        let dir = run.datapath(sr: sr, vdi: vdi)
+        let lock = run.vdiLock(vdi)
+        try lock.lock(timeout: 120)
+        defer { lock.unlock() }
+        guard runningPID(dir) != nil else { return false }
+        _ = try DatapathControlClient(socketPath: dir.controlSocket).send("unpause")
+        log.info("datapath of \(vdi) unpaused after another host's change")
+        return true
+    }
+
     /// Reopens the running datapath of `vdi` (if any) on its leaf without pausing it: its
     /// chain's parents changed (a relink). `lockHeld`: the caller holds the VDI lock already.
     /// Returns how long requests were held, nil without one.

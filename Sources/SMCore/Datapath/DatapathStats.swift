@@ -57,6 +57,8 @@ public struct DatapathStats: Sendable, Codable, Equatable {
     public var mixedWrites: UInt64 = 0
     /// Small WRITEs the event loop ran through the engine itself while the chain thread was idle.
     public var inlineWrites: UInt64 = 0
+    /// WRITEs whose data went out from an I/O thread, several in flight (`PlannedWrite`).
+    public var plannedWrites: UInt64 = 0
     /// Seconds the storage server has not answered while requests wait for it (the NFS hold
     /// policy), nil while it answers.
     public var holdingSeconds: Double? = nil

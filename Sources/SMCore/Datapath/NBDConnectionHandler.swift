@@ -346,6 +346,14 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
                 return
             }
         }
+        if !fua && worker.plansWrites {
+            // Its data sent from an I/O thread while the chain thread goes on (an NFS file).
+            let worker = self.worker
+            submit(context, bytes: UInt64(payload.readableBytes), cookie: cookie, offset: offset, isRead: false) { completion in
+                worker.submitPlannedWrite(payload, offset: offset, completion: completion)
+            }
+            return
+        }
         submitWrite(context, .write, cookie: cookie, offset: offset, length: UInt64(payload.readableBytes)) { chain in
             try ChainIO.write(chain, payload, offset: offset, fua: fua)
         }

@@ -11,11 +11,14 @@ struct ActivationTags {
 
     let callbacks: any XenAPICallbacks
     let hostRef: String?
+    /// The SR of the call (for the `tapdisk-pause` plugin's arguments).
+    let sr: String?
 
     /// The tags of the call in `c`.
     init(_ c: DriverContext) {
         callbacks = c.callbacks
         hostRef = c.request.hostRef.flatMap { $0.isEmpty ? nil : $0 }
+        sr = try? c.srUUID()
     }
 
     var active: Bool { !(callbacks is NoCallbacks) && hostRef != nil }
@@ -55,8 +58,11 @@ struct ActivationTags {
 
     /// Runs `body` with `paused=true` on `vdi`'s record, whether or not the VDI is active on
     /// this host (blktap's `tap_pause`), so that no host activates it halfway through a change
-    /// of its chain. An activation already under way (`activating`) is waited for. A VDI active
-    /// on another host is refused (46): its data path cannot be paused from here.
+    /// of its chain. An activation already under way (`activating`) is waited for. On every
+    /// other host where the VDI is active (`host_<ref>`), its data path is paused through the
+    /// `tapdisk-pause` plugin (`host.call_plugin`) for the length of `body` and unpaused after
+    /// it onto the chain as it is then; a host that cannot be paused fails the call with 46
+    /// before anything changes.
     func paused<T>(_ vdi: String, retrySeconds: Double = retrySeconds, _ body: () throws -> T) throws -> T {
         guard active else { return try body() }
         try callbacks.setSMConfig(uuid: vdi, key: "paused", value: "true")
@@ -68,12 +74,44 @@ struct ActivationTags {
             usleep(250_000)
             sm = try callbacks.smConfig(uuid: vdi)
         }
-        let elsewhere = sm.keys.filter { $0.hasPrefix("host_") && $0 != hostKey }.sorted()
-        guard elsewhere.isEmpty else {
-            throw SMAPIError(.VDIUnavailable, opterr: "VDI \(vdi) is active on \(elsewhere.map { String($0.dropFirst(5)) }.joined(separator: ", ")): "
-                             + "its data path runs on another host; deactivate it there first")
+        let elsewhere = sm.keys.filter { $0.hasPrefix("host_") && $0 != hostKey }.sorted().map { String($0.dropFirst(5)) }
+        var pausedHosts: [String] = []
+        // Unpauses every host paused so far (last first); what failed, host by host.
+        func unpauseAll() -> [String] {
+            var failures: [String] = []
+            while let host = pausedHosts.popLast() {
+                do { try plugin("unpause", vdi, on: host) } catch { failures.append("\(host): \(error)") }
+            }
+            return failures
         }
-        return try body()
+        let result: T
+        do {
+            for host in elsewhere {
+                do { try plugin("pause", vdi, on: host) } catch {
+                    throw SMAPIError(.VDIUnavailable, opterr: "VDI \(vdi) is active on \(host), whose data path could not be paused: \(error)")
+                }
+                pausedHosts.append(host)
+            }
+            result = try body()
+        } catch {
+            _ = unpauseAll()
+            throw error
+        }
+        // A host that cannot be unpaused fails the call, as blktap's tap_unpause does.
+        let failures = unpauseAll()
+        guard failures.isEmpty else {
+            throw SMAPIError(.VDIUnavailable, opterr: "VDI \(vdi): unpausing its data path failed on \(failures.joined(separator: "; "))")
+        }
+        return result
+    }
+
+    /// Calls `function` of the `tapdisk-pause` plugin for `vdi` on `host`; it must answer "True".
+    private func plugin(_ function: String, _ vdi: String, on host: String) throws {
+        var arguments = ["vdi_uuid": vdi]
+        arguments["sr_uuid"] = sr
+        if function == "pause" { arguments["failfast"] = "False" }
+        let answer = try callbacks.callPlugin(host: host, plugin: TapdiskPausePlugin.name, function: function, arguments: arguments)
+        guard answer == "True" else { throw SMAPIError(.VDIUnavailable, opterr: "\(TapdiskPausePlugin.name) \(function) answered \(answer)") }
     }
 
     /// At `sr_attach` (blktap's `reset_sr`): this host's keys and stale `paused` keys go from the

@@ -319,10 +319,16 @@ public final class VHDImage {
     }
 
     /// Sets bitmap bits for `range` of allocated block `b` (after its data is written).
-    public func markPresent(_ b: Int, _ range: Range<Int>) throws {
+    public func markPresent(_ b: Int, _ range: Range<Int>) throws { try markPresent(b, [range]) }
+
+    /// Sets bitmap bits for every range of `ranges` of allocated block `b` (after their data is
+    /// written), writing the bitmap once.
+    func markPresent(_ b: Int, _ ranges: [Range<Int>]) throws {
         if batmapSaysFull(b) { return }
         var map = try bitmap(b)
-        guard SectorBitmap.set(&map, range) else { return }
+        var changed = false
+        for range in ranges where SectorBitmap.set(&map, range) { changed = true }
+        guard changed else { return }
         bitmapCache[b] = map
         try store.write(map, at: UInt64(entry(b)) * 512)
         if batmapHeader != nil, SectorBitmap.isFull(map, count: sectorsPerBlock) { setBatmapBit(b) }
@@ -348,9 +354,12 @@ public final class VHDImage {
         guard b < maxTableEntries else { throw VHDError.outOfRange(offset: UInt64(b) * UInt64(blockSize), length: 0, size: virtualSize) }
         let (e, headBytes, newEnd) = try nextBlockPosition()
         // The footer past the block first: the head overwrites the old one at the end of data.
-        try coverBlock(endingAt: newEnd)
+        let footerWasDue = footerDirty || footerSource != .primary
+        let covered = try coverBlock(endingAt: newEnd)
         try store.write([UInt8](repeating: 0, count: headBytes), at: endOfData)
         publish(b, entry: e, newEnd: newEnd, bitmap: [UInt8](repeating: 0, count: bitmapBytes))
+        // The footer the cover wrote is the one the commit would write at the new end of data.
+        if covered && !footerWasDue { footerDirty = false }
         if !deferMetadata { try writeDirtyBATSectors() }
     }
 
@@ -375,8 +384,12 @@ public final class VHDImage {
     /// it (as libvhd keeps one), so a crash never leaves a BAT entry beyond the end of the file.
     /// Called before the block's first write, which overwrites the footer at the end of data:
     /// the file's last sector is a valid footer at every point.
-    func coverBlock(endingAt newEnd: UInt64) throws {
-        if !store.isBlockDevice && store.size < newEnd + 512 { try store.write(footer.encoded(), at: newEnd) }
+    /// Returns whether it wrote the footer (the file now ends right after it).
+    @discardableResult
+    func coverBlock(endingAt newEnd: UInt64) throws -> Bool {
+        guard !store.isBlockDevice && store.size < newEnd + 512 else { return false }
+        try store.write(footer.encoded(), at: newEnd)
+        return store.size == newEnd + 512
     }
 
     /// Records block `b` at `entry` in the in-memory BAT (written with the next commit).
