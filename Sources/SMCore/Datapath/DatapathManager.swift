@@ -136,32 +136,35 @@ public struct DatapathManager {
     /// disk, requests held, chain closed, until `unpause`. Whether one runs here.
     @discardableResult
     public func pause(sr: String, vdi: String) throws -> Bool {
-        let dir = run.datapath(sr: sr, vdi: vdi)
-        let lock = run.vdiLock(vdi)
-        try lock.lock(timeout: 120)
-        defer { lock.unlock() }
-        guard runningPID(dir) != nil else { return false }
-        let control = DatapathControlClient(socketPath: dir.controlSocket)
-        _ = try control.send("flush")
-        do { _ = try control.send("pause") } catch {
-            _ = try? control.send("unpause")
-            throw error
+        try control(sr: sr, vdi: vdi) { control in
+            _ = try control.send("flush")
+            do { _ = try control.send("pause") } catch {
+                _ = try? control.send("unpause")
+                throw error
+            }
+            log.info("datapath of \(vdi) paused for another host's change")
         }
-        log.info("datapath of \(vdi) paused for another host's change")
-        return true
     }
 
     /// Reopens the datapath of `vdi` paused by `pause`, if one runs here, on the VDI's leaf as it
     /// is now, and releases its held requests. Whether one runs here.
     @discardableResult
     public func unpause(sr: String, vdi: String) throws -> Bool {
+        try control(sr: sr, vdi: vdi) { control in
+            _ = try control.send("unpause")
+            log.info("datapath of \(vdi) unpaused after another host's change")
+        }
+    }
+
+    /// Runs `body` with the control socket of `vdi`'s running datapath under the VDI lock;
+    /// false (and nothing run) when none runs here.
+    private func control(sr: String, vdi: String, _ body: (DatapathControlClient) throws -> Void) throws -> Bool {
         let dir = run.datapath(sr: sr, vdi: vdi)
         let lock = run.vdiLock(vdi)
         try lock.lock(timeout: 120)
         defer { lock.unlock() }
         guard runningPID(dir) != nil else { return false }
-        _ = try DatapathControlClient(socketPath: dir.controlSocket).send("unpause")
-        log.info("datapath of \(vdi) unpaused after another host's change")
+        try body(DatapathControlClient(socketPath: dir.controlSocket))
         return true
     }
 
