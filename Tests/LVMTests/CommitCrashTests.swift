@@ -24,7 +24,7 @@ import VHD
     /// The change every crash point interrupts.
     static func change(_ vg: VolumeGroup) throws -> VolumeGroup {
         var v = vg
-        try v.createLV(name: "VHD-1", extents: 3, tags: ["vdi"])
+        try v.createLV(name: "VHD-1", extents: 3, tags: ["vdi"], id: LVMUUID("VHD1VHD1VHD1VHD1VHD1VHD1VHD1VHD1")!, time: 1_800_000_000)
         try v.resizeLV("VHD-0", extents: 4)
         try v.renameLV("MGT", to: "MGT2")
         return v
