@@ -29,6 +29,7 @@ public final class LogicalVolumeStore: BlockStore {
 
     /// A store over LV `lv` of `vg`, whose segments must all lie on the PV `pvUUID` held by `pv`.
     public init(pv: BlockStore, pvUUID: LVMUUID, vg: VolumeGroup, lv: String) throws {
+        try vg.validate()
         guard let l = vg.lv(lv) else { throw LVMError.lvNotFound(lv) }
         var out: [Extent] = []
         let eb = vg.extentBytes

@@ -30,7 +30,8 @@ public struct MetadataArea: Equatable, Sendable {
         guard loc.offset >= s, loc.offset < areaSize else {
             throw LVMError.invalidMetadataLocation("offset \(loc.offset) outside the buffer [512, \(areaSize))")
         }
-        guard loc.size >= 2, loc.size <= UInt64(max(limit, 0)) + s, loc.size <= areaSize - s else {
+        guard loc.size >= 2, loc.size <= UInt64(max(limit, 0)) + s, loc.size <= areaSize - s,
+              loc.size <= UInt64(ConfigParser.maxTextSize) else {
             throw LVMError.invalidMetadataLocation("size \(loc.size) is not possible in an area of \(areaSize) bytes")
         }
     }

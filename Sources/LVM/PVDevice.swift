@@ -111,8 +111,11 @@ public final class PVDevice {
             }
         }
         guard let best else { throw firstError ?? LVMError.noMetadata }
-        guard best.vg.physicalVolumes.contains(where: { $0.id == uuid }) else {
+        guard let me = best.vg.physicalVolumes.first(where: { $0.id == uuid }) else {
             throw LVMError.invalidMetadata("VG \(best.vg.name) does not list this PV (\(uuid))")
+        }
+        guard (me.peStart + me.peCount * best.vg.extentSize) * 512 <= store.size else {
+            throw LVMError.invalidMetadata("PV \(me.key): extents end at sector \(me.peStart + me.peCount * best.vg.extentSize), past the device (\(store.size / 512) sectors)")
         }
         knownLocations = locations
         return best

@@ -32,7 +32,7 @@ import VHD
 
     /// Runs the change at every crash point from `bytes`; checks each survivor with our reader and,
     /// where lvm2 is installed, with `vgs` and `vgck`.
-    func crashEverywhere(_ bytes: [UInt8], expectWrap: Bool) throws {
+    func crashEverywhere(_ bytes: [UInt8], expectWrap: Bool, dropping: Bool = false) throws {
         let before = try PVDevice(store: MemoryStore(bytes: bytes, isBlockDevice: true)).read()
         let measure = CrashingStore(bytes: bytes, limit: nil)
         let dev = try PVDevice(store: measure)
@@ -43,13 +43,13 @@ import VHD
         #expect(total >= 3)
         var outcomes: [UInt64] = []
         for n in 0...total {
-            let crashing = CrashingStore(bytes: bytes, limit: n)
+            let crashing = CrashingStore(bytes: bytes, limit: n, dropping: dropping)
             var threw = false
             do {
                 let d = try PVDevice(store: crashing)
                 _ = try d.commit(try CommitCrashTests.change(try d.read()))
             } catch is SimulatedCrash { threw = true }
-            #expect(threw == (n < total), "crash point \(n) of \(total)")
+            #expect(threw == (n < total && !dropping), "crash point \(n) of \(total)")
             let survivor = try PVDevice(store: MemoryStore(bytes: crashing.inner.bytes, isBlockDevice: true)).read()
             let expected = n == total ? after : before
             #expect(survivor == expected, "crash point \(n) of \(total): seqno \(survivor.seqno)")
@@ -74,6 +74,11 @@ import VHD
 
     @Test func commitCrashAtEveryWrite() throws {
         try crashEverywhere(try CommitCrashTests.initialImage(metadataSize: PVDevice.defaultMetadataSize, commits: 0), expectWrap: false)
+    }
+
+    @Test func lostWritesLeaveTheOldVersion() throws {
+        try crashEverywhere(try CommitCrashTests.initialImage(metadataSize: PVDevice.defaultMetadataSize, commits: 0),
+                            expectWrap: false, dropping: true)
     }
 
     @Test func wrappingCommitCrashAtEveryWrite() throws {

@@ -77,6 +77,10 @@ import VHD
             var v = vg; v.physicalVolumes[0].peCount = 1 << 40; v.physicalVolumes[0].devSize = 1 << 60
             let t = MetadataText(vg: v, description: "", creationHost: "h", creationTime: 0).encode()
             try HostileMetadataTests().commitRaw(Array(t.dropLast()), on: s) }),
+        ("PV extents past the real device", { s, vg in
+            var v = vg; v.physicalVolumes[0].peCount += 4; v.physicalVolumes[0].devSize += 4 * 8192
+            let t = MetadataText(vg: v, description: "", creationHost: "h", creationTime: 0).encode()
+            try HostileMetadataTests().commitRaw(Array(t.dropLast()), on: s) }),
         ("segment loop: an LV using its own extents twice", { s, vg in
             var v = vg
             v.logicalVolumes[0].segments = [LVSegment(startExtent: 0, extentCount: 2, pv: "pv0", pvExtent: 0),

@@ -5,8 +5,11 @@ import VHD
 struct SimulatedCrash: Error {}
 
 /// A store over memory bytes that lets `limit` writes through, then fails every write after
-/// (the bytes a crash would leave are those of the writes that completed).
+/// (`dropping`: silently loses them, as a cache that never reached the disk). The bytes a crash
+/// would leave are those of the writes that completed.
 final class CrashingStore: BlockStore {
+    /// Whether writes past the limit vanish without an error instead of throwing.
+    let dropping: Bool
     /// The surviving bytes.
     let inner: MemoryStore
     /// Writes allowed before the crash; nil for none.
@@ -14,7 +17,8 @@ final class CrashingStore: BlockStore {
     /// Writes attempted so far.
     private(set) var writes = 0
 
-    init(bytes: [UInt8], limit: Int?) {
+    init(bytes: [UInt8], limit: Int?, dropping: Bool = false) {
+        self.dropping = dropping
         inner = MemoryStore(bytes: bytes, isBlockDevice: true)
         self.limit = limit
     }
@@ -28,7 +32,10 @@ final class CrashingStore: BlockStore {
 
     func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws {
         writes += 1
-        if let limit, writes > limit { throw SimulatedCrash() }
+        if let limit, writes > limit {
+            if dropping { return }
+            throw SimulatedCrash()
+        }
         try inner.write(buffer, at: offset)
     }
 
