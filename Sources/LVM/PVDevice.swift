@@ -42,11 +42,16 @@ public final class PVDevice {
 
     /// Does what `pvcreate` + `vgcreate` do on a blank store: one PV with one metadata area at 4 KiB,
     /// extents from `pe_start`, and a VG holding it, committed as seqno 1. Returns the open device.
+    /// Refuses a store that already holds an LVM2 label unless `overwrite` (pvcreate's `-ff`).
     public static func create(on store: BlockStore, vgName: String, extentSize: UInt64 = defaultExtentSize,
+                              overwrite: Bool = false,
                               metadataSize: UInt64 = defaultMetadataSize, pvUUID: LVMUUID = .random(),
                               vgUUID: LVMUUID = .random(), device: String = "unknown device",
                               description: String = "Created by SwiftSM (pvcreate + vgcreate)") throws -> (PVDevice, VolumeGroup) {
         try LVMName.checkVG(vgName)
+        if !overwrite, (try? Label.find(in: store)) != nil {
+            throw LVMError.invalidArgument("the device already holds an LVM2 label (a PV); pass overwrite to replace it")
+        }
         guard extentSize >= 8, extentSize.nonzeroBitCount == 1, extentSize <= 1 << 25 else {
             throw LVMError.invalidArgument("extent size \(extentSize) sectors: a power of two from 4 KiB to 16 GiB")
         }

@@ -70,6 +70,15 @@ import VHD
         #expect(try PVDevice(store: mem).read() == v3)
     }
 
+    @Test func createRefusesAnExistingPVUnlessTold() throws {
+        let (_, vg, mem) = try device()
+        #expect(throws: LVMError.self) { try PVDevice.create(on: mem, vgName: "other") }
+        #expect(try PVDevice(store: mem).read() == vg)
+        let (_, replaced) = try PVDevice.create(on: mem, vgName: "other", extentSize: 2048, overwrite: true)
+        #expect(try PVDevice(store: mem).read() == replaced)
+        #expect(replaced.name == "other" && replaced.id != vg.id)
+    }
+
     @Test func manyCommitsWrapTheBuffer() throws {
         let mem = MemoryStore(bytes: [UInt8](repeating: 0, count: 32 << 20), isBlockDevice: true)
         let (dev, first) = try PVDevice.create(on: mem, vgName: "vgwrap", extentSize: 2048, metadataSize: 64 << 10)
