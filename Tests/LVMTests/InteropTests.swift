@@ -198,4 +198,30 @@ import VHD
         let mdas = try pv.report(["pvs", "-o", "pv_mda_count,pv_mda_used_count"])
         #expect(mdas.first?["pv_mda_count"] == "2" && mdas.first?["pv_mda_used_count"] == "2")
     }
+
+    @Test func weReadLVM2sWrappedCopies() throws {
+        try requireLVM2()
+        let pv = try LoopPV(size: 64 << 20)
+        defer { pv.close() }
+        try pv.attach()
+        for args in [["pvcreate", "--metadatasize", "32k", "--dataalignment", "64k", pv.device], ["vgcreate", "vgwrapped", pv.device],
+                     ["lvcreate", "-an", "-Zn", "-L", "4m", "-n", "l", "vgwrapped"]] {
+            let r = try pv.lvm(args)
+            try #require(r.status == 0, "lvm \(args): \(r.stderr)")
+        }
+        let store = try pv.store(writable: false)
+        var wrapped = 0
+        for i in 0..<40 {
+            let tag = "t\(i)-" + String(repeating: "x", count: 120)
+            let r = try pv.lvm(["lvchange", "--addtag", tag, "vgwrapped/l"])
+            try #require(r.status == 0, "lvchange: \(r.stderr)")
+            let dev = try PVDevice(store: store)
+            let vg = try dev.read()
+            #expect(vg.seqno == UInt64(i) + 3)   // vgcreate 1, lvcreate 2
+            #expect(vg.lv("l")?.tags.count == i + 1)
+            let loc = dev.knownLocations[0]
+            if loc.offset + loc.size > dev.metadataAreas[0].area.size { wrapped += 1 }
+        }
+        #expect(wrapped > 0, "no lvm2 copy wrapped")
+    }
 }
