@@ -224,4 +224,35 @@ import VHD
         }
         #expect(wrapped > 0, "no lvm2 copy wrapped")
     }
+
+    @Test func commitsBesideLVM2s() throws {
+        try requireLVM2()
+        let pv = try LoopPV(size: 256 << 20)
+        defer { pv.close() }
+        try pv.attach()
+        for args in [["pvcreate", pv.device], ["vgcreate", "-s", "1m", "vgtimed", pv.device]] {
+            let r = try pv.lvm(args)
+            try #require(r.status == 0, "lvm \(args): \(r.stderr)")
+        }
+        let clock = ContinuousClock()
+        let theirs = try clock.measure {
+            for i in 0..<20 {
+                let r = try pv.lvm(["lvcreate", "-an", "-Zn", "-L", "1m", "-n", "lvm2-\(i)", "vgtimed"])
+                try #require(r.status == 0, "lvcreate: \(r.stderr)")
+            }
+        }
+        let store = try pv.store()
+        let dev = try PVDevice(store: store)
+        var vg = try dev.read()
+        let ours = try clock.measure {
+            for i in 0..<20 {
+                try vg.createLV(name: "ours-\(i)", extents: 1)
+                vg = try dev.commit(vg)      // text, precommit, commit: each followed by fsync
+            }
+        }
+        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+        print("LVM commit time, 20 LV creations: lvm2 lvcreate (a process each) \(theirs), SwiftSM commits \(ours): \(seconds(theirs) / seconds(ours))x")
+        #expect(vg.logicalVolumes.count == 40)
+        try expectLVM2Agrees(pv, vg)
+    }
 }
