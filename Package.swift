@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "VHD", targets: ["VHD"]),
         .library(name: "SMCore", targets: ["SMCore"]),
+        .library(name: "LVM", targets: ["LVM"]),
         .executable(name: "vhd", targets: ["vhd"]),
     ],
     dependencies: [
@@ -35,6 +36,8 @@ let package = Package(
         .target(name: "VHD",
                 dependencies: [.product(name: "SystemPackage", package: "swift-system")],
                 path: "Sources/VHD"),
+        // LVM2 on-disk metadata (label, PV header, metadata areas, text format, VG/LV model) over BlockStore.
+        .target(name: "LVM", dependencies: ["VHD"], path: "Sources/LVM"),
         // The wire module beneath SMCore and Toolstack: the XML-RPC codec.
         .target(name: "XenAPIWire", path: "Sources/XenAPIWire"),
         // Changed-block tracking logs in blktap's `cbt-util` format, over a BlockStore.
@@ -86,6 +89,7 @@ let package = Package(
                           path: "Sources/Commands/vhd-bench"),
 
         .testTarget(name: "VHDTests", dependencies: ["VHD"], path: "Tests/VHDTests"),
+        .testTarget(name: "LVMTests", dependencies: ["LVM", "VHD"], path: "Tests/LVMTests"),
         .target(name: "FakeXapi", dependencies: ["SMCore"], path: "Tests/FakeXapi"),
         .testTarget(name: "SMCoreTests", dependencies: ["SMCore", "CBT", "FakeXapi"], path: "Tests/SMCoreTests"),
         .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "NFSDriver", "SMCore", "CBT", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),

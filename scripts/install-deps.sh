@@ -7,6 +7,7 @@ packages=(
   libiscsi-dev libnfs-dev libdevmapper-dev liblvm2-dev libxen-dev   # C shims
   libxml2-dev         # FoundationXML
   e2fsprogs util-linux  # mkfs.ext4, losetup
+  lvm2                # pvs/vgs/lvs/vgck/pvck: the LVM engine's interop tests (activation off, loop devices)
   libsqlite3-dev libcrypt-dev   # toolstackd: the embedded store (GRDB), root's password hash (crypt(3))
   python3-pip         # the XenAPI SDK (PyPI xenapi) for the toolstack tests
   postgresql postgresql-client openssl   # toolstackd's PostgreSQL store (a real server in the tests), its TLS certificate
