@@ -122,6 +122,65 @@ print(json.dumps({"writes": n, "errors": errors, "mismatches": len(bad), "maxlat
         #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
     }
 
+    /// A guest with 16 writes in flight (16 KiB blocks, each written once, in a scattered order,
+    /// never flushed) until its data path dies: it prints which blocks were acknowledged.
+    static let busyGuest = #"""
+import nbd, sys, json
+sock, export, blocks = sys.argv[1], sys.argv[2], int(sys.argv[3])
+h = nbd.NBD(); h.connect_uri(f"nbd+unix:///{export}?socket={sock}")
+blk = 16 << 10; acked = {}; inflight = {}; n = 0; errors = 0
+def block(k): return bytes([(k * 7 + i) % 253 for i in range(256)]) * (blk // 256)
+bufs = {}
+try:
+    while n < blocks or inflight:
+        while n < blocks and len(inflight) < 16:
+            off = (n * 2654435761 % blocks) * blk
+            bufs[n] = block(n)
+            inflight[h.aio_pwrite(bufs[n], off)] = (off, n); n += 1
+        h.poll(-1)
+        for c in list(inflight):
+            if h.aio_command_completed(c):
+                off, k = inflight.pop(c); acked[str(off)] = k; bufs.pop(k, None)
+except Exception as e:
+    errors += 1
+print(json.dumps({"writes": n, "errors": errors, "mismatches": 0, "maxlat": 0, "acked": acked}))
+"""#
+
+    /// The data path killed (SIGKILL) under a guest with 16 writes in flight, none flushed (an
+    /// NFS leaf's writes are planned: their data goes out from I/O threads and their bits are
+    /// set on the chain thread before the answer): the VHD on the server checks clean and holds
+    /// every block the guest got acknowledged; a new activation serves it.
+    @Test func aKilledDataPathKeepsEveryAcknowledgedWrite() throws {
+        let root = "/tmp/nfk-" + UUID().uuidString.prefix(8).lowercased()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (sr, server, v) = try activeVDI(root: root)
+        defer { sr.cleanup(); try? server.stop() }
+        let pid = try #require(sr.datapathPIDs().first)
+        let dir = DatapathDirectory(run: RunDirectory(root: sr.runDir), sr: sr.srUUID, vdi: v)
+        let script = sr.root + "/busy.py", out = sr.root + "/busy.json"
+        try Self.busyGuest.write(toFile: script, atomically: true, encoding: .utf8)
+        let blocks = 4096
+        let guest = try Spawned(["/usr/bin/python3", script, dir.nbdSocket, v, String(blocks)], output: out)
+        Thread.sleep(forTimeInterval: 0.8)
+        kill(pid, SIGKILL)
+        #expect(guest.wait() == 0)
+        let report = try JSONDecoder().decode(GuestReport.self, from: Data(try String(contentsOfFile: out, encoding: .utf8).utf8))
+        #expect(report.errors == 1 && report.acked.count > 16 && report.acked.count < blocks,
+                "killed halfway: \(report.acked.count) of \(blocks) acknowledged, \(report.errors) errors")
+        #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
+        let chain = try VHDChain(path: sr.path(v), provider: sr.provider)
+        var wrong: [String] = []
+        for (offset, k) in report.acked {
+            let expected = (0..<(16 << 10)).map { UInt8((k * 7 + $0 % 256) % 253) }
+            if try chain.read(count: 16 << 10, at: UInt64(offset)!) != expected { wrong.append(offset) }
+        }
+        #expect(wrong.isEmpty, "acknowledged blocks missing: \(wrong.prefix(10))")
+        // The dead data path's files do not stop a new one.
+        try sr.value(try sr.call("vdi_activate", vdi: v) { $0.setArgs(["true"]) })
+        try Shell.run("/usr/bin/nbdinfo", ["--size", dir.uri(export: v)])
+        try sr.value(try sr.call("vdi_deactivate", vdi: v))
+    }
+
     @Test func softFailsTheGuestAfterTimeoTimesRetrans() throws {
         let root = "/tmp/nfo-" + UUID().uuidString.prefix(8).lowercased()
         defer { try? FileManager.default.removeItem(atPath: root) }
