@@ -48,6 +48,8 @@ let package = Package(
         // SR drivers.
         .target(name: "EXTDriver", dependencies: ["SMCore", "VHD"], path: "Sources/Drivers/EXT"),
         .target(name: "NFSDriver", dependencies: ["SMCore", "VHD", "CNFS"], path: "Sources/Drivers/NFS"),
+        // iSCSI in user space through libiscsi: sessions, discovery, LUN identity, a BlockStore over a LUN.
+        .target(name: "ISCSI", dependencies: ["VHD", "CISCSI"], path: "Sources/ISCSI"),
         .target(name: "LVMoISCSIDriver", dependencies: ["SMCore"], path: "Sources/Drivers/LVMoISCSI"),
         // Every driver by name, for the executables that must find one again (smdriver, the data path).
         .target(name: "DriverRegistry", dependencies: ["SMCore", "EXTDriver", "NFSDriver"], path: "Sources/Drivers/Registry"),
@@ -86,6 +88,7 @@ let package = Package(
                           path: "Sources/Commands/vhd-bench"),
 
         .testTarget(name: "VHDTests", dependencies: ["VHD"], path: "Tests/VHDTests"),
+        .testTarget(name: "ISCSITests", dependencies: ["ISCSI", "VHD"], path: "Tests/ISCSITests"),
         .target(name: "FakeXapi", dependencies: ["SMCore"], path: "Tests/FakeXapi"),
         .testTarget(name: "SMCoreTests", dependencies: ["SMCore", "CBT", "FakeXapi"], path: "Tests/SMCoreTests"),
         .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "SMCore", "CBT", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),
