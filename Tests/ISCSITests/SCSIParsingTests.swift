@@ -46,7 +46,7 @@ import Testing
 
     @Test func vendorSpecificIsPrefixedWithVendorAndProduct() {
         let page = page83([designator(1, 0, 0, [0xde, 0xad])])
-        #expect(SCSIDeviceIdentification(page).scsiID(inquiry: inquiry) == "0IET_VIRTUAL-DISKdead")
+        #expect(SCSIDeviceIdentification(page).scsiID(inquiry: inquiry) == "0IET_VIRTUAL-DISK_dead")
         #expect(SCSIDeviceIdentification(page83([])).scsiID() == nil)
     }
 
