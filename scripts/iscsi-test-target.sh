@@ -27,7 +27,8 @@
 #            files stay, so "start" with the same settings brings it back.
 #   portal-add / portal-delete   add or remove a listening portal at run
 #            time (tgtadm --mode portal): a second path to the same LUNs,
-#            or a path taken away (its connections are dropped too).
+#            or a path taken away (its established connections are reset
+#            too, with ss -K).
 #
 # Optional environment:
 #   ISCSI_BIND                 portal address, default 127.0.0.1 (::1 works)
@@ -348,6 +349,13 @@ cmd_portal() {
     DIR=$(cd "$2" && pwd -P)
     alive "$(read_pid)" tgtd || die "not running"
     tgtadm_ --lld iscsi --mode portal --op "$op" --param "portal=$address" || die "portal $op $address failed"
+    if [ "$op" = delete ]; then
+        # Deleting a portal only stops new logins on it: reset the connections it carries too
+        # (ss -K, the kernel's socket destroy), so that the path is really gone.
+        local host=${address%:*} port=${address##*:}
+        host=${host#[}; host=${host%]}
+        ss -K -tn "src $host and sport = :$port" >/dev/null 2>&1 || true
+    fi
     info "portal $op $address"
 }
 
