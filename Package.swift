@@ -86,6 +86,8 @@ let package = Package(
         .executableTarget(name: "vhd-bench",
                           dependencies: ["VHD", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Commands/vhd-bench"),
+        // ISCSIStore's throughput on a LUN, for bench/iscsi.sh.
+        .executableTarget(name: "iscsi-bench", dependencies: ["ISCSI", "VHD"], path: "Sources/Commands/iscsi-bench"),
 
         .testTarget(name: "VHDTests", dependencies: ["VHD"], path: "Tests/VHDTests"),
         .testTarget(name: "ISCSITests", dependencies: ["ISCSI", "VHD"], path: "Tests/ISCSITests"),

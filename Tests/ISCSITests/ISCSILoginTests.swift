@@ -46,6 +46,17 @@ struct ISCSILoginTests {
         #expect(device.pathCount.active == 1 && device.pathCount.total == 1)
     }
 
+    @Test func headerDigestsCarryIO() throws {
+        let t = try TestTarget.plain()
+        var config = t.target(lun: 1)
+        config.headerDigest = true
+        let store = ISCSIStore(device: try ISCSIDevice(target: config))
+        defer { store.device.close() }
+        let data = Pattern.bytes(3 << 20, seed: 11)
+        try store.write(data, at: 200 << 20)
+        #expect(SHA256.hex(try store.read(count: data.count, at: 200 << 20)) == SHA256.hex(data))
+    }
+
     @Test func wrongIQNUnknownLUNAndWrongSCSIidAreTyped() throws {
         let t = try TestTarget.plain()
         var wrongIQN = t.target()

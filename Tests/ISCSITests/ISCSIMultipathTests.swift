@@ -25,7 +25,7 @@ struct ISCSIMultipathTests {
 
     @Test func requestsMoveToTheWorkingPathAndFailedPathsComeBack() throws {
         let t = try TestTarget.startPrivate(name: "multipath")
-        defer { try? t.stop() }
+        defer { t.discard() }
         let second = try freePort()
         try t.script(["portal-add", t.state, "127.0.0.1:\(second)"])
         var config = t.target(hold: .soft, timeout: 5, extraPortals: [ISCSIPortal(host: "127.0.0.1", port: second)])
@@ -89,7 +89,7 @@ struct ISCSIMultipathTests {
 
     @Test func aPortalDownAtStartIsRetriedInTheBackground() throws {
         let t = try TestTarget.startPrivate(name: "multipath-late")
-        defer { try? t.stop() }
+        defer { t.discard() }
         let second = try freePort()
         let config = t.target(hold: .soft, timeout: 5, extraPortals: [ISCSIPortal(host: "127.0.0.1", port: second)])
         let device = try ISCSIDevice(target: config)

@@ -33,7 +33,7 @@ struct ISCSIOutageTests {
 
     @Test func holdPolicyRidesThroughATargetCrashAndLosesNothingAcknowledged() throws {
         let t = try TestTarget.startPrivate(name: "outage-hold")
-        defer { try? t.stop() }
+        defer { t.discard() }
         let device = try ISCSIDevice(target: t.target(hold: .hold(seconds: 60), timeout: 5))
         defer { device.close() }
         let store = ISCSIStore(device: device)
@@ -91,7 +91,7 @@ struct ISCSIOutageTests {
 
     @Test func softPolicyFailsWithTheTypedErrorAndRecoversWhenTheTargetReturns() throws {
         let t = try TestTarget.startPrivate(name: "outage-soft")
-        defer { try? t.stop() }
+        defer { t.discard() }
         let device = try ISCSIDevice(target: t.target(hold: .soft, timeout: 3))
         defer { device.close() }
         let store = ISCSIStore(device: device)

@@ -84,6 +84,11 @@ struct TestTarget: Sendable {
     func kill() throws { try script(["kill", state]) }
     /// Stops tgtd.
     func stop() throws { try script(["stop", state]) }
+    /// Stops tgtd and removes this private target's directory (LUN files, log).
+    func discard() {
+        try? stop()
+        try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: state).deletingLastPathComponent().path)
+    }
 
     /// A private target on a free port (so that killing it disturbs no other test), started.
     static func startPrivate(name: String, sizeMB: Int = 128) throws -> TestTarget {
