@@ -18,6 +18,11 @@ final class ISCSIConnection: @unchecked Sendable {
     private var outstanding: [ISCSICompletion] = []
     /// Most commands one request keeps in flight on the connection.
     static let queueDepth = 8
+    /// This connection's initiator session id (random type: 22 bits and a 16-bit qualifier),
+    /// kept across its reconnections: a new login with the same ISID is a session
+    /// reinstatement (RFC 7143 §6.3.5), which tells the target to end the old session and its
+    /// tasks, so a command of a session given up for dead cannot run after it was sent again.
+    let isid = (random: UInt32.random(in: 0..<(1 << 22)), qualifier: UInt32.random(in: 0..<(1 << 16)))
 
     /// A connection to `target` over portal `path`, made by the first `connect()`.
     init(target: ISCSITarget, path: Int) {
@@ -81,6 +86,7 @@ final class ISCSIConnection: @unchecked Sendable {
     /// Session parameters: type, target name, digests, CHAP, timeouts, no reconnection of its own.
     private func configure(_ ctx: OpaquePointer, discovery: Bool) throws {
         iscsi_set_noautoreconnect(ctx, 1)
+        iscsi_set_isid_random(ctx, isid.random, isid.qualifier)
         iscsi_set_timeout(ctx, Int32(target.timeoutSeconds))
         iscsi_set_tcp_user_timeout(ctx, Int32(target.timeoutSeconds * 1000))
         iscsi_set_tcp_keepalive(ctx, 5, 3, 2)
