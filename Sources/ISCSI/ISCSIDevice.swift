@@ -113,6 +113,12 @@ public final class ISCSIDevice: @unchecked Sendable {
     /// The LUN number.
     public var lun: Int { info.lun }
 
+    /// Throws `.lunTooSmall` (44) unless the LUN holds at least `bytes` (what an SR of that size
+    /// needs).
+    public func require(size bytes: UInt64) throws {
+        guard info.size >= bytes else { throw ISCSIError.lunTooSmall(size: info.size, needed: bytes) }
+    }
+
     /// Paths that work and paths there are (`[active, total]`, as multipath reports them).
     public var pathCount: (active: Int, total: Int) {
         condition.withLock { (pathUp.filter { $0 }.count, pathUp.count) }

@@ -44,6 +44,9 @@ struct ISCSILoginTests {
         #expect(device.lun == 2)
         #expect(device.info == disks[1])
         #expect(device.pathCount.active == 1 && device.pathCount.total == 1)
+        try device.require(size: 256 << 20)
+        #expect(throws: ISCSIError.lunTooSmall(size: 256 << 20, needed: 1 << 30)) { try device.require(size: 1 << 30) }
+        #expect(ISCSIError.lunTooSmall(size: 0, needed: 1).smapiCode == 44)
     }
 
     @Test func headerDigestsCarryIO() throws {
