@@ -116,6 +116,42 @@ struct ISCSIOutageTests {
     }
 }
 
+extension ISCSIOutageTests {
+    @Test func aHungTargetTimesOutAndIsHeldUntilItAnswersAgain() throws {
+        let t = try TestTarget.startPrivate(name: "outage-hung")
+        defer { t.discard() }
+        let device = try ISCSIDevice(target: t.target(hold: .hold(seconds: 60), timeout: 2))
+        defer { device.close() }
+        let store = ISCSIStore(device: device)
+        let first = Pattern.bytes(1 << 20, seed: 12, n: 0)
+        try store.write(first, at: 0)
+        let pidText = try String(contentsOfFile: t.state + "/tgtd.pid", encoding: .utf8)
+        let pid = try #require(pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(Glibc.kill(pid, SIGSTOP) == 0)
+        let second = Pattern.bytes(1 << 20, seed: 12, n: 1)
+        let done = Stopper()
+        let failure = Log()
+        let writer = Thread {
+            do { try store.write(second, at: 1 << 20) } catch { failure.fail(error) }
+            done.stop()
+        }
+        writer.start()
+        Thread.sleep(forTimeInterval: 4)
+        #expect(!done.stopped, "a write to a stopped target completed")
+        #expect(store.outage != nil)
+        #expect(Glibc.kill(pid, SIGCONT) == 0)
+        let end = Date().addingTimeInterval(30)
+        while !done.stopped && Date() < end { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(done.stopped, "the write did not complete after the target answered again")
+        #expect(failure.snapshot.errors.isEmpty, "\(failure.snapshot.errors)")
+        try store.sync()
+        #expect(try store.read(count: 1 << 20, at: 0) == first)
+        #expect(try store.read(count: 1 << 20, at: 1 << 20) == second)
+        #expect(SHA256.hex(try Pattern.fileBytes(t.backingFile(lun: 1), offset: 1 << 20, count: 1 << 20)) == SHA256.hex(second))
+        #expect(device.heldOperations > 0)
+    }
+}
+
 /// A flag the test sets and writer threads read.
 final class Stopper: @unchecked Sendable {
     private let lock = NSLock()
