@@ -104,6 +104,10 @@ struct ISCSILoginTests {
         let device = try ISCSIDevice(target: t.target(chap: chap))
         #expect(device.info.size == 64 << 20)
         device.close()
+        // One-way CHAP (the initiator does not ask the target to prove itself) logs in too.
+        let oneWay = try ISCSIDevice(target: t.target(chap: ISCSIChap(user: chap.user, secret: chap.secret)))
+        #expect(oneWay.info.scsiID == device.info.scsiID)
+        oneWay.close()
 
         // Discovery needs no credentials even here.
         #expect(try ISCSIDiscovery.sendTargets(t.target(lun: nil)).contains { $0.iqn == t.iqn })
