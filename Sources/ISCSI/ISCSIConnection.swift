@@ -77,6 +77,7 @@ final class ISCSIConnection: @unchecked Sendable {
             switch e {
             case let .transport(_, reason), let .unreachable(_, reason):
                 let why = TCPProbe.failure(portal, timeout: min(5, Double(target.timeoutSeconds))) ?? reason
+                if why.hasPrefix(TCPProbe.unresolved) { throw ISCSIError.badTarget(portal.host) }
                 throw ISCSIError.unreachable(portal: portal.description, reason: why)
             default: throw e
             }

@@ -40,7 +40,7 @@ public enum ISCSIError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .missingParameter(k): return "the request is missing the \(k) parameter"
-        case let .badTarget(t): return "bad iSCSI target address '\(t)'"
+        case let .badTarget(t): return "bad or unresolvable iSCSI target address '\(t)'"
         case let .badPort(p): return "incorrect iSCSI port '\(p)': must be a number between 1 and 65535"
         case let .badIQN(q): return "'\(q)' is not a valid iSCSI name (iqn.YYYY-MM.domain[:name] or eui.<16 hex digits>)"
         case let .unreachable(p, r): return "no iSCSI service answers on \(p): \(r)"

@@ -3,13 +3,16 @@ import Foundation
 /// Why a TCP connection to a portal cannot be made (resolution, refusal, timeout), for the text
 /// of an `.unreachable` error when libiscsi's own says little.
 enum TCPProbe {
+    /// How the reason of a name that does not resolve begins.
+    static let unresolved = "cannot resolve"
+
     /// nil when a connection to `portal` succeeds within `timeout` seconds, else the reason.
     static func failure(_ portal: ISCSIPortal, timeout: Double) -> String? {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
         let rc = getaddrinfo(portal.host, String(portal.port), &hints, &list)
-        guard rc == 0, let first = list else { return "cannot resolve \(portal.host): \(String(cString: gai_strerror(rc)))" }
+        guard rc == 0, let first = list else { return "\(unresolved) \(portal.host): \(String(cString: gai_strerror(rc)))" }
         defer { freeaddrinfo(list) }
         var reason = "no address"
         var entry: UnsafeMutablePointer<addrinfo>? = first

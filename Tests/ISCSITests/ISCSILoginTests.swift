@@ -97,6 +97,10 @@ struct ISCSILoginTests {
             #expect(e.smapiCode == 141 && e.smapiName == "ISCSITarget")
         }
         #expect(throws: ISCSIError.self) { _ = try ISCSIDiscovery.sendTargets(closed.target(lun: nil)) }
+        // A name that does not resolve is the Python SM's DNSError (140).
+        let nowhere = TestTarget(host: "nonexistent.invalid", port: t.port, iqn: t.iqn, state: "")
+        #expect(throws: ISCSIError.badTarget("nonexistent.invalid")) { _ = try ISCSIDevice(target: nowhere.target()) }
+        #expect(ISCSIError.badTarget("x").smapiCode == 140)
     }
 
     @Test func mutualCHAPLogsInAndWrongSecretsAreLoginErrorsWithoutTheSecret() throws {
