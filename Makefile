@@ -15,12 +15,13 @@ build: deps
 
 # The VHD suites (which run crash probes as exit tests in child processes) run apart from the
 # suites that start datapath and smdriver processes, which run beside a throw-away NFS-Ganesha
-# server (scripts/with-nfs-server.sh) for the NFS SR's tests; each run is bounded so a hang
+# server (scripts/with-nfs-server.sh) for the NFS SR's tests and throw-away iSCSI targets (tgt,
+# scripts/with-iscsi-target.sh) for the ISCSI tests; each run is bounded so a hang
 # fails CI quickly instead of using up its time.
 unit-test: build
 	$(SWIFT) build $(BUILDFLAGS) --build-tests
 	timeout 900 $(SWIFT) test $(BUILDFLAGS) --skip-build --filter VHDTests
-	SMDRIVER=$(BIN)/smdriver timeout 1200 scripts/with-nfs-server.sh $(SWIFT) test $(BUILDFLAGS) --skip-build --skip VHDTests
+	SMDRIVER=$(BIN)/smdriver timeout 1200 scripts/with-nfs-server.sh scripts/with-iscsi-target.sh $(SWIFT) test $(BUILDFLAGS) --skip-build --skip VHDTests
 
 cli-test: build
 	VHD=$(BIN)/vhd scripts/cli-tests.sh

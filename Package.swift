@@ -51,6 +51,8 @@ let package = Package(
         // SR drivers.
         .target(name: "EXTDriver", dependencies: ["SMCore", "VHD"], path: "Sources/Drivers/EXT"),
         .target(name: "NFSDriver", dependencies: ["SMCore", "VHD", "CNFS"], path: "Sources/Drivers/NFS"),
+        // iSCSI in user space through libiscsi: sessions, discovery, LUN identity, a BlockStore over a LUN.
+        .target(name: "ISCSI", dependencies: ["VHD", "CISCSI"], path: "Sources/ISCSI"),
         .target(name: "LVMoISCSIDriver", dependencies: ["SMCore"], path: "Sources/Drivers/LVMoISCSI"),
         // Every driver by name, for the executables that must find one again (smdriver, the data path).
         .target(name: "DriverRegistry", dependencies: ["SMCore", "EXTDriver", "NFSDriver"], path: "Sources/Drivers/Registry"),
@@ -87,9 +89,12 @@ let package = Package(
         .executableTarget(name: "vhd-bench",
                           dependencies: ["VHD", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Commands/vhd-bench"),
+        // ISCSIStore's throughput on a LUN, for bench/iscsi.sh.
+        .executableTarget(name: "iscsi-bench", dependencies: ["ISCSI", "VHD"], path: "Sources/Commands/iscsi-bench"),
 
         .testTarget(name: "VHDTests", dependencies: ["VHD"], path: "Tests/VHDTests"),
         .testTarget(name: "LVMTests", dependencies: ["LVM", "VHD"], path: "Tests/LVMTests"),
+        .testTarget(name: "ISCSITests", dependencies: ["ISCSI", "VHD"], path: "Tests/ISCSITests"),
         .target(name: "FakeXapi", dependencies: ["SMCore"], path: "Tests/FakeXapi"),
         .testTarget(name: "SMCoreTests", dependencies: ["SMCore", "CBT", "FakeXapi"], path: "Tests/SMCoreTests"),
         .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "NFSDriver", "SMCore", "CBT", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),

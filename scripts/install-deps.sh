@@ -12,6 +12,7 @@ packages=(
   python3-pip         # the XenAPI SDK (PyPI xenapi) for the toolstack tests
   postgresql postgresql-client openssl   # toolstackd's PostgreSQL store (a real server in the tests), its TLS certificate
   nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils iproute2   # the NFS SR's tests: a user-space NFS server (NFSv3) and nfs-cp
+  tgt libiscsi-bin    # the iSCSI tests: a user-space target (tgtd, tgtadm) and libiscsi's tools (iscsi-ls, iscsi-perf)
 )
 missing=()
 for p in "${packages[@]}"; do
