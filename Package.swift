@@ -50,9 +50,12 @@ let package = Package(
                 path: "Sources/SMCore"),
         // SR drivers.
         .target(name: "EXTDriver", dependencies: ["SMCore", "VHD"], path: "Sources/Drivers/EXT"),
-        .target(name: "NFSDriver", dependencies: ["SMCore", "VHD", "CNFS"], path: "Sources/Drivers/NFS"),
+        .target(name: "NFSDriver", dependencies: ["SMCore", "VHD", "CNFS", "RemoteStorage"], path: "Sources/Drivers/NFS"),
+        // What clients of storage servers share: the hold policy through an outage, its tracking,
+        // the TCP reachability probe.
+        .target(name: "RemoteStorage", path: "Sources/RemoteStorage"),
         // iSCSI in user space through libiscsi: sessions, discovery, LUN identity, a BlockStore over a LUN.
-        .target(name: "ISCSI", dependencies: ["VHD", "CISCSI"], path: "Sources/ISCSI"),
+        .target(name: "ISCSI", dependencies: ["VHD", "CISCSI", "RemoteStorage"], path: "Sources/ISCSI"),
         .target(name: "LVMoISCSIDriver", dependencies: ["SMCore"], path: "Sources/Drivers/LVMoISCSI"),
         // Every driver by name, for the executables that must find one again (smdriver, the data path).
         .target(name: "DriverRegistry", dependencies: ["SMCore", "EXTDriver", "NFSDriver"], path: "Sources/Drivers/Registry"),
@@ -94,10 +97,10 @@ let package = Package(
 
         .testTarget(name: "VHDTests", dependencies: ["VHD"], path: "Tests/VHDTests"),
         .testTarget(name: "LVMTests", dependencies: ["LVM", "VHD"], path: "Tests/LVMTests"),
-        .testTarget(name: "ISCSITests", dependencies: ["ISCSI", "VHD"], path: "Tests/ISCSITests"),
+        .testTarget(name: "ISCSITests", dependencies: ["ISCSI", "VHD", "RemoteStorage"], path: "Tests/ISCSITests"),
         .target(name: "FakeXapi", dependencies: ["SMCore"], path: "Tests/FakeXapi"),
         .testTarget(name: "SMCoreTests", dependencies: ["SMCore", "CBT", "FakeXapi"], path: "Tests/SMCoreTests"),
-        .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "NFSDriver", "SMCore", "CBT", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),
+        .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "NFSDriver", "RemoteStorage", "SMCore", "CBT", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),
         .testTarget(name: "ToolstackTests", dependencies: ["Toolstack", "ToolstackPostgres", "XenAPIWire"], path: "Tests/ToolstackTests"),
         .testTarget(name: "DatapathTests", dependencies: ["SMCore", "CBT", "VHD"], path: "Tests/DatapathTests"),
         // A container with LV semantics (extents of one preallocated file) for the contract suite.

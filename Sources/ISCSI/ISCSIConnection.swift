@@ -1,5 +1,6 @@
 import CISCSI
 import Foundation
+import RemoteStorage
 
 /// One libiscsi context logged in to a target over one portal: one TCP connection, one
 /// session, used by one thread at a time (a pool hands it out). Commands are sent with
@@ -76,7 +77,7 @@ final class ISCSIConnection: @unchecked Sendable {
             disconnect()
             switch e {
             case let .transport(_, reason), let .unreachable(_, reason):
-                let why = TCPProbe.failure(portal, timeout: min(5, Double(target.timeoutSeconds))) ?? reason
+                let why = TCPProbe.failure(host: portal.host, port: portal.port, timeout: min(5, Double(target.timeoutSeconds))) ?? reason
                 if why.hasPrefix(TCPProbe.unresolved) { throw ISCSIError.badTarget(portal.host) }
                 throw ISCSIError.unreachable(portal: portal.description, reason: why)
             default: throw e

@@ -1,4 +1,5 @@
 import Foundation
+import RemoteStorage
 
 /// One process's way to one LUN: a pool of sessions over the target's paths (portals), made as
 /// concurrent callers need them, and the hold policy. Every request runs on a session of its
@@ -17,9 +18,8 @@ public final class ISCSIDevice: @unchecked Sendable {
     private var opened = 0
     private var pathUp: [Bool]
     private var nextPath = 0
-    private var holders = 0
-    private var holdStarted: Date?
-    private var holdCount: UInt64 = 0
+    /// Operations waiting for the server, for the data path's stats.
+    private let outage = OutageTracker()
     private var reconnectCount: UInt64 = 0
     private var closed = false
 
@@ -126,11 +126,11 @@ public final class ISCSIDevice: @unchecked Sendable {
 
     /// Whether some request is waiting for the target to come back, and since when.
     public var holding: (since: Date, operations: Int)? {
-        condition.withLock { holdStarted.map { ($0, holders) } }
+        outage.holding
     }
 
     /// How many requests have had to wait for the target since the device was opened.
-    public var heldOperations: UInt64 { condition.withLock { holdCount } }
+    public var heldOperations: UInt64 { outage.heldOperations }
 
     /// How many sessions were made again after a failure.
     public var reconnections: UInt64 { condition.withLock { reconnectCount } }
@@ -145,7 +145,7 @@ public final class ISCSIDevice: @unchecked Sendable {
         var attempts = 0
         var switches = 0
         var holdingHere = false
-        defer { if holdingHere { endHold() } }
+        defer { if holdingHere { outage.end() } }
         while true {
             do {
                 if !c.isConnected {
@@ -168,12 +168,12 @@ public final class ISCSIDevice: @unchecked Sendable {
                     continue
                 }
                 attempts += 1
-                guard mayRetry(after: started, attempts: attempts) else {
+                guard target.hold.allowsRetry(after: started, attempts: attempts, softAttempts: target.retries) else {
                     throw ISCSIError.transport(operation: operation, reason: "\(error)")
                 }
-                if !holdingHere { holdingHere = true; beginHold() }
+                if !holdingHere { holdingHere = true; outage.begin() }
                 // A refused connection answers at once: do not spin while the target is down.
-                Thread.sleep(forTimeInterval: min(2.0, 0.25 * Double(attempts)))
+                Thread.sleep(forTimeInterval: HoldPolicy.backoff(attempts: attempts))
                 switches = 0
                 c.path = condition.withLock {
                     pathUp.indices.first { pathUp[$0] } ?? (c.path + 1) % target.portals.count
@@ -182,29 +182,8 @@ public final class ISCSIDevice: @unchecked Sendable {
         }
     }
 
-    /// Whether the policy lets a request that started at `started` try again.
-    private func mayRetry(after started: Date, attempts: Int) -> Bool {
-        switch target.hold {
-        case .soft: return attempts <= target.retries
-        case let .hold(seconds): return Date().timeIntervalSince(started) < seconds
-        case .hard: return true
-        }
-    }
 
-    private func beginHold() {
-        condition.withLock {
-            holders += 1
-            holdCount += 1
-            if holdStarted == nil { holdStarted = Date() }
-        }
-    }
 
-    private func endHold() {
-        condition.withLock {
-            holders -= 1
-            if holders == 0 { holdStarted = nil }
-        }
-    }
 
     /// An idle session (one on a working path first), a new one on the next working path
     /// while fewer than `sessionsPerPath` × paths are open, else the next one handed back.

@@ -1,4 +1,5 @@
 import Foundation
+import RemoteStorage
 
 /// Where an iSCSI LUN is and how to log in to it: what `device-config` says (see
 /// `init(deviceConfig:)`), resolved once. Its `description` names portals, IQN and CHAP user
@@ -24,7 +25,7 @@ public struct ISCSITarget: Sendable, Hashable, CustomStringConvertible {
     /// Reconnection attempts after a lost connection before a `soft` policy gives up.
     public var retries: Int
     /// What to do when every path stops answering.
-    public var hold: ISCSIHoldPolicy
+    public var hold: HoldPolicy
     /// Most sessions one process opens per path (requests on different sessions run at once).
     public var sessionsPerPath: Int
     /// Seconds between attempts to bring a failed path back.
@@ -42,7 +43,7 @@ public struct ISCSITarget: Sendable, Hashable, CustomStringConvertible {
     /// A target; the defaults hold through a 300 s outage, 4 sessions per path.
     public init(portals: [ISCSIPortal], iqn: String?, scsiID: String? = nil, lun: Int? = nil, chap: ISCSIChap? = nil,
                 initiatorIQN: String = ISCSITarget.defaultInitiatorIQN, headerDigest: Bool = false,
-                timeoutSeconds: Int = 30, retries: Int = 3, hold: ISCSIHoldPolicy = .soft,
+                timeoutSeconds: Int = 30, retries: Int = 3, hold: HoldPolicy = .soft,
                 sessionsPerPath: Int = 4, pathRetrySeconds: Double = 5) {
         self.portals = portals
         self.iqn = iqn

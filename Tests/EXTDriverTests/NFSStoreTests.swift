@@ -2,6 +2,7 @@ import Foundation
 import NFSDriver
 import Testing
 import VHD
+import RemoteStorage
 
 /// `NFSStore` against NFS-Ganesha: UNSTABLE writes from several threads at once, and what a
 /// COMMIT does when the server restarted since the writes (its write verifier changed).
@@ -13,7 +14,7 @@ import VHD
     }
 
     /// A store on a new empty file `name` of `server`'s export.
-    static func store(_ server: NFSTestServer, _ name: String, hold: NFSHoldPolicy = .hold(seconds: 60)) throws -> NFSStore {
+    static func store(_ server: NFSTestServer, _ name: String, hold: HoldPolicy = .hold(seconds: 60)) throws -> NFSStore {
         #expect(FileManager.default.createFile(atPath: server.export + "/" + name, contents: nil))
         let target = NFSTarget(server: server.host, export: server.export, nfsPort: server.port, mountPort: server.mountPort,
                                timeoutSeconds: 2, retrans: 1, hold: hold)

@@ -1,5 +1,6 @@
 import Foundation
 import SMCore
+import RemoteStorage
 
 /// An NFS SR's settings as the Python SM reads them: device-config `server`, `serverpath`,
 /// `nfsversion`, `options` (mount options: `port=`, `mountport=`, `soft`, `hard`, `timeo=`,
@@ -94,7 +95,7 @@ struct NFSConfiguration {
     /// The target for mounting `path` (default `serverpath`); a data path holds through
     /// outages unless the options say `soft`.
     func target(path: String? = nil, servesDataPath: Bool) throws -> NFSTarget {
-        let hold: NFSHoldPolicy
+        let hold: HoldPolicy
         switch mode {
         case "hard": hold = servesDataPath ? .hard : .soft
         case "soft": hold = .soft

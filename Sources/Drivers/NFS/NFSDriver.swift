@@ -2,6 +2,7 @@ import CNFS
 import Foundation
 import SMCore
 import VHD
+import RemoteStorage
 
 /// The NFS SR: VHD files in `<serverpath>/<sr>` on an NFSv3 export, reached in user space
 /// through libnfs (no kernel mount). Laid out exactly as the Python SM's NFSSR lays it out, so
@@ -40,7 +41,7 @@ public final class NFSDriver: SRDriver, @unchecked Sendable {
     /// first: 108 when nothing answers on its NFS port within the timeout).
     func mount(_ target: NFSTarget) throws -> NFSMount {
         if let m = lock.withLock({ mounts[target] }) { return m }
-        if let why = TCPProbe.failure(server: target.server, port: target.port, timeout: Double(min(target.timeoutSeconds, 10))) {
+        if let why = TCPProbe.failure(host: target.server, port: target.port, timeout: Double(min(target.timeoutSeconds, 10))) {
             throw SMAPIError(.NFSTarget, opterr: "\(target.server):\(target.port): \(why)")
         }
         let m: NFSMount
@@ -62,7 +63,7 @@ public final class NFSDriver: SRDriver, @unchecked Sendable {
         let config = try NFSConfiguration(c)
         guard let path = config.serverPath else {
             let port = config.nfsPort ?? 2049
-            if let why = TCPProbe.failure(server: config.server, port: port, timeout: Double(min(config.timeoutSeconds, 10))) {
+            if let why = TCPProbe.failure(host: config.server, port: port, timeout: Double(min(config.timeoutSeconds, 10))) {
                 throw SMAPIError(.NFSTarget, opterr: "\(config.server):\(port): \(why)")
             }
             FileHandle.standardError.write(Data(NFSExports.document(server: config.server, mountPort: config.mountPort,

@@ -1,5 +1,6 @@
 import CNFS
 import Foundation
+import RemoteStorage
 import SMCore
 
 /// One process's way to an NFS export: a small pool of connections (made as concurrent
@@ -14,9 +15,8 @@ public final class NFSMount: @unchecked Sendable {
     private var idle: [NFSConnection] = []
     private var opened = 0
     private var nextStore: UInt64 = 0
-    private var holders = 0
-    private var holdStarted: Date?
-    private var holdCount: UInt64 = 0
+    /// Operations waiting for the server, for the data path's stats.
+    private let outage = OutageTracker()
     /// Stores closed while some connection was in use (their handles there go at check-in).
     private var retired: Set<UInt64> = []
 
@@ -37,11 +37,11 @@ public final class NFSMount: @unchecked Sendable {
 
     /// Whether some operation is waiting for the server to come back, and since when.
     public var holding: (since: Date, operations: Int)? {
-        condition.withLock { holdStarted.map { ($0, holders) } }
+        outage.holding
     }
 
     /// How many operations have had to wait for the server since the mount was made.
-    public var heldOperations: UInt64 { condition.withLock { holdCount } }
+    public var heldOperations: UInt64 { outage.heldOperations }
 
     /// Runs `body` on a connection of its own. A transport failure is retried on a new
     /// connection while the hold policy allows it (`idempotent` operations only; the others
@@ -52,7 +52,7 @@ public final class NFSMount: @unchecked Sendable {
         let started = Date()
         var attempts = 0
         var holdingHere = false
-        defer { if holdingHere { endHold() } }
+        defer { if holdingHere { outage.end() } }
         while true {
             do {
                 if !connection.isConnected {
@@ -68,42 +68,19 @@ public final class NFSMount: @unchecked Sendable {
                 default: throw error
                 }
                 attempts += 1
-                guard mayRetry(after: started, attempts: attempts, idempotent: idempotent) else {
+                guard target.hold.allowsRetry(after: started, attempts: attempts, softAttempts: target.retrans, idempotent: idempotent) else {
                     throw NFSError.transport(operation: operation, reason: "\(error)")
                 }
-                if !holdingHere { holdingHere = true; beginHold() }
+                if !holdingHere { holdingHere = true; outage.begin() }
                 connection.disconnect()
                 // A refused connection answers at once: do not spin while the server is down.
-                Thread.sleep(forTimeInterval: min(2.0, 0.25 * Double(attempts)))
+                Thread.sleep(forTimeInterval: HoldPolicy.backoff(attempts: attempts))
             }
         }
     }
 
-    /// Whether the policy lets an operation that started at `started` try again.
-    private func mayRetry(after started: Date, attempts: Int, idempotent: Bool) -> Bool {
-        let soft = attempts <= target.retrans
-        guard idempotent else { return soft }
-        switch target.hold {
-        case .soft: return soft
-        case let .hold(seconds): return Date().timeIntervalSince(started) < seconds
-        case .hard: return true
-        }
-    }
 
-    private func beginHold() {
-        condition.withLock {
-            holders += 1
-            holdCount += 1
-            if holdStarted == nil { holdStarted = Date() }
-        }
-    }
 
-    private func endHold() {
-        condition.withLock {
-            holders -= 1
-            if holders == 0 { holdStarted = nil }
-        }
-    }
 
     /// An idle connection, a new one while fewer than `target.connections` are open, else the
     /// next one handed back.

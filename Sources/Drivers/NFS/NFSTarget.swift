@@ -1,3 +1,5 @@
+import RemoteStorage
+
 /// Where an NFS export is and how to talk to it: what `device-config` and the SR's
 /// other-config say, resolved once.
 public struct NFSTarget: Sendable, Hashable {
@@ -14,7 +16,7 @@ public struct NFSTarget: Sendable, Hashable {
     /// Further attempts after an unanswered RPC before a soft client gives up.
     public var retrans: Int
     /// What to do when the server stops answering.
-    public var hold: NFSHoldPolicy
+    public var hold: HoldPolicy
     /// Most connections one process opens to the export (requests on different connections
     /// run at once; libnfs pipelines the RPCs of one large request on its connection).
     public var connections: Int
@@ -22,7 +24,7 @@ public struct NFSTarget: Sendable, Hashable {
     /// A target; `timeoutSeconds` 20 and `retrans` 4 are the Python SM's defaults (`timeo=200`
     /// deciseconds, `retrans=4`).
     public init(server: String, export: String, nfsPort: Int? = nil, mountPort: Int? = nil,
-                timeoutSeconds: Int = 20, retrans: Int = 4, hold: NFSHoldPolicy = .soft, connections: Int = 8) {
+                timeoutSeconds: Int = 20, retrans: Int = 4, hold: HoldPolicy = .soft, connections: Int = 8) {
         self.server = server
         self.export = export
         self.nfsPort = nfsPort

@@ -1,5 +1,6 @@
 import Foundation
 import ISCSI
+import RemoteStorage
 
 /// An iSCSI target for the tests: the shared ones `scripts/with-iscsi-target.sh` starts (from
 /// `SWIFTSM_TEST_ISCSI*`), or a private one a test starts, kills and restarts.
@@ -17,7 +18,7 @@ struct TestTarget: Sendable {
     func backingFile(lun n: Int) -> String { "\(state)/lun\(n).img" }
 
     /// A configuration for LUN `lun` on this target.
-    func target(lun: Int? = 1, chap: ISCSIChap? = nil, hold: ISCSIHoldPolicy = .soft, timeout: Int = 10,
+    func target(lun: Int? = 1, chap: ISCSIChap? = nil, hold: HoldPolicy = .soft, timeout: Int = 10,
                 extraPortals: [ISCSIPortal] = []) -> ISCSITarget {
         ISCSITarget(portals: [ISCSIPortal(host: host, port: port)] + extraPortals, iqn: iqn, lun: lun, chap: chap,
                     timeoutSeconds: timeout, retries: 2, hold: hold, pathRetrySeconds: 0.5)
