@@ -1,8 +1,8 @@
 #!/bin/bash
 # iscsi-test-target.sh - run a throw-away iSCSI target (Linux tgt, userspace) on
 # loopback for SwiftSM's tests and benchmarks. No systemd, no kernel iSCSI, no prompts.
-# (The project's shared/tools/iscsi-target, plus what the ISCSI tests need: killing tgtd
-# as a crash would, thin-provisioned LUNs, extra portals for multipath.)
+# Beyond starting and stopping it, what the ISCSI tests need: killing tgtd as a crash would,
+# thin-provisioned LUNs, extra portals for multipath.
 #
 # Usage:
 #   iscsi-test-target.sh start DIR PORT IQN SIZE_MB [LUNS]
