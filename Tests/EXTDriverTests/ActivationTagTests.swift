@@ -162,4 +162,41 @@ import VHD
         try sr.value(try sr.call("vdi_snapshot", vdi: v))
         #expect(sr.treeProblems().isEmpty)
     }
+
+    /// The `tapdisk-pause` plugin as xapi runs it (`smdriver` under that name, the methodCall as
+    /// its argument): bad input is xapi's failure envelope with a clear description, and a VDI
+    /// with no data path on the host is paused and unpaused as a no-op ("True").
+    @Test func tapdiskPausePluginAnswersInXapisEnvelope() throws {
+        let run = "/tmp/tp-" + UUID().uuidString.prefix(8).lowercased()
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: run) }
+        func plugin(_ argument: String) throws -> (status: String?, value: String?, error: [String]) {
+            let r = try Smdriver.run([argument], driver: "tapdisk-pause", environment: ["SWIFTSM_RUN_DIR": run])
+            #expect(r.exitStatus == 0, "\(r)")
+            let members = try #require(try XMLRPCDecoder().decodeMethodResponse(r.stdout).value?.structMembers, "\(r.stdout)")
+            let fields = Dictionary(members.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+            var error: [String] = []
+            if case let .array(items)? = fields["ErrorDescription"] { error = items.compactMap(\.stringValue) }
+            return (fields["Status"]?.stringValue, fields["Value"]?.stringValue, error)
+        }
+        func call(_ function: String, _ args: [String: String]) -> String {
+            XMLRPCEncoder().encode(XMLRPCMethodCall(methodName: function, params: [
+                .string("OpaqueRef:session"), .struct(args.sorted { $0.key < $1.key }.map { XMLRPCMember($0.key, .string($0.value)) })]))
+        }
+        let sr = UUID().uuidString.lowercased(), vdi = UUID().uuidString.lowercased()
+        for function in ["pause", "unpause", "refresh"] {
+            let ok = try plugin(call(function, ["sr_uuid": sr, "vdi_uuid": vdi, "failfast": "False"]))
+            #expect(ok.status == "Success" && ok.value == "True", "\(function): \(ok)")
+        }
+        let unknown = try plugin(call("explode", ["sr_uuid": sr, "vdi_uuid": vdi]))
+        #expect(unknown.status == "Failure" && unknown.error == ["UNKNOWN_XENAPI_PLUGIN_FUNCTION", "explode"])
+        let badUUID = try plugin(call("pause", ["sr_uuid": "../../etc", "vdi_uuid": vdi]))
+        #expect(badUUID.status == "Failure" && badUUID.error.first == "XENAPI_PLUGIN_FAILURE" && badUUID.error.last?.contains("uuid") == true)
+        let noArgs = try plugin(XMLRPCEncoder().encode(XMLRPCMethodCall(methodName: "pause", params: [.string("s")])))
+        #expect(noArgs.status == "Failure" && noArgs.error.first == "XENAPI_PLUGIN_FAILURE")
+        let garbage = try plugin("<methodCall><methodName>pause</methodName><params><param>")
+        #expect(garbage.status == "Failure" && garbage.error.first == "XENAPI_PLUGIN_FAILURE", "\(garbage)")
+        #expect(!FileManager.default.fileExists(atPath: run + "/datapath/" + sr), "nothing made for a VDI that is not active here")
+    }
+
 }
