@@ -51,7 +51,7 @@ let package = Package(
         // SR drivers.
         .target(name: "EXTDriver", dependencies: ["SMCore", "VHD"], path: "Sources/Drivers/EXT"),
         .target(name: "NFSDriver", dependencies: ["SMCore", "VHD", "CNFS"], path: "Sources/Drivers/NFS"),
-        .target(name: "LVMoISCSIDriver", dependencies: ["SMCore"], path: "Sources/Drivers/LVMoISCSI"),
+        .target(name: "LVMoISCSIDriver", dependencies: ["SMCore", "LVM", "VHD"], path: "Sources/Drivers/LVMoISCSI"),
         // Every driver by name, for the executables that must find one again (smdriver, the data path).
         .target(name: "DriverRegistry", dependencies: ["SMCore", "EXTDriver", "NFSDriver"], path: "Sources/Drivers/Registry"),
         // The thin toolstack on top of SMAPIv1.
@@ -100,9 +100,11 @@ let package = Package(
         .testTarget(name: "ExtentContainerTests", dependencies: ["TestContainers", "SMCore", "VHD"],
                     path: "Tests/ExtentContainerTests"),
         // One suite run against every container (`swift test --filter Contract`).
-        .testTarget(name: "ContractTests", dependencies: ["TestContainers", "SMCore", "CBT", "VHD", "NFSDriver",
+        .testTarget(name: "ContractTests", dependencies: ["TestContainers", "SMCore", "CBT", "VHD", "NFSDriver", "LVMoISCSIDriver", "LVM",
                                                           .product(name: "Logging", package: "swift-log")],
                     path: "Tests/ContractTests"),
+        // The LVHD container against lvm2's own tools, and its space and journal rules.
+        .testTarget(name: "LVHDTests", dependencies: ["LVMoISCSIDriver", "LVM", "SMCore", "VHD"], path: "Tests/LVHDTests"),
     ],
     swiftLanguageModes: [.v6]
 )
