@@ -33,14 +33,17 @@ public enum LVHDSize {
 
     /// What `image` needs to reach `virtualSize` with every block written: `inflated`, or more
     /// when the image's own layout asks for it (data past its metadata plus the blocks it
-    /// lacks, each appended at 4 KiB alignment with its bitmap).
+    /// lacks, each appended at 4 KiB alignment with its bitmap, and, when its BAT must grow
+    /// first, the blocks in the way of the new metadata appended again).
     public static func inflated(_ image: VHDImage, virtualSize: UInt64) -> UInt64 {
         let v = max(virtualSize, image.virtualSize)
         guard image.diskType != .fixed else { return v + 512 }
-        let blocks = roundUp(v, UInt64(image.blockSize)) / UInt64(image.blockSize)
+        let bs = UInt64(image.blockSize)
+        let blocks = roundUp(v, bs) / bs
         let allocated = UInt64(image.allocatedBlockCount)
         let lacking = blocks > allocated ? blocks - allocated : 0
-        let reach = roundUp(max(image.endOfData, image.endOfMetadata), 4096) + lacking * (UInt64(image.blockSize) + 4096) + 512
+        let moved = v > Resize.fastLimit(image) ? emptyOverhead(virtualSize: v) / bs + 1 : 0
+        let reach = roundUp(max(image.endOfData, image.endOfMetadata), 4096) + (lacking + moved) * (bs + 4096) + 512
         return max(inflated(virtualSize: v), reach)
     }
 
