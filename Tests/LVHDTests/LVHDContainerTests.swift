@@ -66,7 +66,9 @@ struct LVHDContainerTests {
         #expect(back == data)
         let image = try VHDImage(store: try reopened.open("VHD-" + uuid, writable: false), path: reopened.path(of: "VHD-" + uuid), writable: false)
         #expect(image.footerSource == .primary)
-        #expect(Check.run(path: reopened.path(of: "VHD-" + uuid), provider: reopened.provider).allSatisfy(\.valid))
+        let reports = Check.run(path: reopened.path(of: "VHD-" + uuid), provider: reopened.provider)
+        let problems = reports.flatMap(\.problems)
+        #expect(!reports.isEmpty && problems.isEmpty, "\(problems)")
     }
 
     @Test("snapshot: the base copy is deflated and read-only, the leaves inflated; contents kept apart")

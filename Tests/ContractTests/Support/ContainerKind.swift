@@ -4,6 +4,7 @@ import NFSDriver
 import SMCore
 import Testing
 import TestContainers
+import VHD
 
 /// The containers the contract suite runs against.
 enum ContainerKind: String, Codable, Sendable, CaseIterable, CustomTestStringConvertible {
