@@ -167,6 +167,28 @@ struct LVHDContainerTests {
         #expect(try fresh.group.current().seqno == 6)
     }
 
+    @Test("one container used by many threads: every commit serialised, none lost")
+    func threadsShareOneContainer() throws {
+        let disk = blankDisk(256 << 20)
+        let c = try LVHDContainer.create(on: disk, sr: VDIName.newUUID())
+        let names = (0..<24).map { _ in "VHD-" + VDIName.newUUID() }
+        let failures = Failures()
+        DispatchQueue.concurrentPerform(iterations: names.count) { i in
+            do {
+                _ = try c.create(names[i], size: 1)
+                try c.setTags(["n\(i)"], of: names[i])
+                try c.writeJournal("j_\(i)", [UInt8(i)])
+            } catch { failures.add("\(names[i]): \(error)") }
+        }
+        #expect(failures.all.isEmpty, "\(failures.all)")
+        let again = try LVHDContainer(store: disk)
+        #expect(try again.list() == names.sorted())
+        #expect(try again.journals().count == names.count)
+        for (i, n) in names.enumerated() { #expect(try again.tags(of: n) == ["n\(i)"]) }
+        // SR create (1), MGT (2), then three commits per thread.
+        #expect(try again.group.current().seqno == 2 + 3 * UInt64(names.count))
+    }
+
     @Test("journals survive a crash at every write: an entry reads back whole (old or new) or is absent")
     func journalCrashAtEveryWrite() throws {
         let setup = blankDisk(64 << 20)
@@ -204,4 +226,14 @@ struct LVHDContainerTests {
         }
         #expect(sawOld && sawNew)
     }
+}
+
+/// Errors collected from several threads.
+final class Failures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [String] = []
+    /// Records one.
+    func add(_ s: String) { lock.withLock { items.append(s) } }
+    /// Every one recorded.
+    var all: [String] { lock.withLock { items } }
 }

@@ -50,6 +50,7 @@ struct LVHDInteropTests {
         #expect(vgs.first?["vg_extent_size"] == String(4 << 20))
         #expect(vgs.first?["lv_count"] == "6")
         #expect(vgs.first?["vg_free"] == String(try c.freeSpace()))
+        print(try pv.lvm(["vgs", vgName]).stdout + (try pv.lvm(["lvs", "-o", "lv_name,lv_size,lv_tags,lv_attr", "--units", "m", vgName]).stdout))
         let lvs = try Self.lvs(pv, vgName)
         #expect(Set(lvs.keys) == ["MGT", "VHD-" + a, "VHD-" + copy, "VHD-" + base, "VHD-" + b, "journal-test_" + a])
         let mib = UInt64(1 << 20)
