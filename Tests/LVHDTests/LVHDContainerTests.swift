@@ -97,6 +97,31 @@ struct LVHDContainerTests {
         #expect(try c.journals().isEmpty)
     }
 
+    @Test("a VHD laid out as vhd-util does on LVHD (BAT preallocated: 2040 GiB, our engine's limit) sits in an 8 MiB LV, inflates to calcSizeVHDLV, deflates back")
+    func pythonLayoutVHD() throws {
+        let disk = blankDisk(256 << 20)
+        let c = try LVHDContainer.create(on: disk, sr: VDIName.newUUID())
+        let u = VDIName.newUUID()
+        try Create.dynamic(at: c.path(of: "VHD-" + u), size: 100 << 20, fastResizeLimit: 2040 << 30, provider: c.provider)
+        // The Python SM's "thin" size: roundup4MiB(4,329,472) = 8 MiB.
+        #expect(try c.utilisation(of: "VHD-" + u) == 8 << 20)
+        let repo = VHDRepository(container: c)
+        try repo.prepareLeaf(u)
+        // calcSizeVHDLV(100 MiB) = 100 MiB + 4,329,472 + 50 × 4 KiB → 108 MiB.
+        #expect(try c.utilisation(of: "VHD-" + u) == 108 << 20)
+        let data = pattern(5 << 20, seed: 4)
+        let chain = try VHDChain(path: repo.path(u), provider: c.provider, writable: true)
+        try chain.write(data, at: 50 << 20)
+        try chain.flush()
+        _ = try repo.resize(uuid: u, size: 200 << 20)
+        #expect(try c.utilisation(of: "VHD-" + u) == 208 << 20)
+        try c.settleReadOnly("VHD-" + u)
+        // Metadata for 2 TiB and 3 blocks: 4,329,472 + 3 × (2 MiB + 4 KiB) + footer → 12 MiB.
+        #expect(try c.utilisation(of: "VHD-" + u) == 12 << 20)
+        #expect(try c.isReadOnly("VHD-" + u))
+        #expect(try VHDChain(path: repo.path(u), provider: LVHDContainer(store: disk).provider).read(count: data.count, at: 50 << 20) == data)
+    }
+
     @Test("a full VG: create and inflate past the free extents fail typed (44 / 180) and change nothing")
     func fullVolumeGroup() throws {
         // 80 MiB: 11 MiB before the first extent, 17 extents, MGT takes one: 64 MiB free.
