@@ -214,6 +214,25 @@ struct LVHDContainerTests {
         #expect(try again.group.current().seqno == 2 + 3 * UInt64(names.count))
     }
 
+    @Test("two containers over one PV in one process, used by many threads: their commits never interleave")
+    func threadsOnTwoInstances() throws {
+        let disk = blankDisk(256 << 20)
+        _ = try LVHDContainer.create(on: disk, sr: VDIName.newUUID())
+        let pair = [try LVHDContainer(store: disk), try LVHDContainer(store: disk)]
+        let names = (0..<24).map { _ in "VHD-" + VDIName.newUUID() }
+        let failures = Failures()
+        DispatchQueue.concurrentPerform(iterations: names.count) { i in
+            do {
+                _ = try pair[i % 2].create(names[i], size: 1)
+                try pair[(i + 1) % 2].setTags(["n\(i)"], of: names[i])
+            } catch { failures.add("\(names[i]): \(error)") }
+        }
+        #expect(failures.all.isEmpty, "\(failures.all)")
+        let again = try LVHDContainer(store: disk)
+        #expect(try again.list() == names.sorted())
+        #expect(try again.group.current().seqno == 2 + 2 * UInt64(names.count))
+    }
+
     @Test("journals survive a crash at every write: an entry reads back whole (old or new) or is absent")
     func journalCrashAtEveryWrite() throws {
         let setup = blankDisk(64 << 20)

@@ -3,20 +3,22 @@ import LVM
 import VHD
 
 /// The VG of one LVHD SR as one process sees it: the PV, the VG last read or committed, and a
-/// lock that serialises this process's commits. Before each read or change it asks the PV
+/// lock that serialises this process's commits (one lock per PV uuid, shared by every instance
+/// over that PV in the process). Before each read or change it asks the PV
 /// whether another writer committed (`hasChanged()`: the metadata area headers only) and
 /// re-reads the VG if so, so it never commits over a newer VG; a commit that still finds a newer
 /// VG (`staleMetadata`) re-reads and applies the change again.
 public final class LVHDVolumeGroup: @unchecked Sendable {
     /// The PV (the SR's LUN, or a file standing in for it).
     public let device: PVDevice
-    private let lock = NSLock()
+    private let lock: NSLock
     // Guarded by `lock`.
     private var cached: VolumeGroup
 
     /// Opens the VG on the PV of `store`.
     public init(store: any BlockStore) throws {
         device = try PVDevice(store: store)
+        lock = PVLocks.shared.lock(for: device.uuid)
         cached = try device.read()
     }
 
@@ -27,6 +29,7 @@ public final class LVHDVolumeGroup: @unchecked Sendable {
                                             overwrite: overwrite, metadataSize: LVHDLayout.metadataAreaSize,
                                             description: "Created by SwiftSM (LVHD SR create)")
         device = dev
+        lock = PVLocks.shared.lock(for: dev.uuid)
         cached = vg
     }
 
@@ -81,5 +84,25 @@ public final class LVHDVolumeGroup: @unchecked Sendable {
         if writable, view.lv(name)?.isReadOnly == true { try view.setReadOnly(false, lv: name) }
         guard view.lv(name) != nil else { throw LVHDError.noVolume(name) }
         return try device.open(lv: name, in: view)
+    }
+}
+
+/// One lock per PV uuid for the whole process, so that two containers over one PV (the
+/// repository's and the collector's) never interleave their commits.
+final class PVLocks: @unchecked Sendable {
+    /// The process's table.
+    static let shared = PVLocks()
+    private let guardLock = NSLock()
+    // Guarded by `guardLock`.
+    private var locks: [LVMUUID: NSLock] = [:]
+
+    /// The lock of PV `uuid`.
+    func lock(for uuid: LVMUUID) -> NSLock {
+        guardLock.withLock {
+            if let l = locks[uuid] { return l }
+            let l = NSLock()
+            locks[uuid] = l
+            return l
+        }
     }
 }
