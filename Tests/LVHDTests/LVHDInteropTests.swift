@@ -92,8 +92,15 @@ struct LVHDInteropTests {
             let r = try pv.lvm(args)
             #expect(r.status == 0, "lvm \(args.joined(separator: " ")): \(r.stderr)")
         }
+        // A journal the Python SM left (an interrupted inflate: `inflate_<vdi>_<old size>`).
+        let jr = try pv.lvm(["lvcreate", "-n", "inflate_\(u)_12582912", "-L", "4m", "--addtag", "journaler", "-Zn", "-Wn", "-y", vgName])
+        #expect(jr.status == 0, "lvcreate journal: \(jr.stderr)")
         let c = try LVHDContainer(store: pv.store())
         #expect(c.vgName == vgName)
+        #expect(try c.journals() == ["inflate_\(u)_12582912": Array("12582912".utf8)])
+        #expect(try c.journal("inflate_\(u)_12582912") == Array("12582912".utf8))
+        try c.removeJournal("inflate_\(u)_12582912")
+        #expect(try c.journals().isEmpty)
         #expect(try c.list() == ["VHD-" + u, "VHD-" + v].sorted())
         #expect(try c.tags(of: "VHD-" + u) == ["xapi.test"])
         #expect(try c.utilisation(of: "VHD-" + u) == 12 << 20)

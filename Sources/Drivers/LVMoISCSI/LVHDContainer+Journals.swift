@@ -24,13 +24,19 @@ extension LVHDContainer {
         }
     }
 
-    /// Every entry, by name.
+    /// Every entry, by name. The Python SM's own journal LVs (`<type>_<id>_<value>`, tagged
+    /// `journaler`, left by an interrupted operation of the Python SM) are entries too, named
+    /// by their LV and holding their value, so recovery sees them (and refuses to go on, as no
+    /// layer here owns them) rather than missing them.
     public func journals() throws -> [String: [UInt8]] {
         let vg = try group.current()
         var out: [String: [UInt8]] = [:]
         for lv in vg.logicalVolumes where lv.tags.contains(LVHDLayout.journalTag) {
-            guard let name = LVHDLayout.journalName(ofVolume: lv.name) else { continue }
-            out[name] = try read(lv.name, in: vg)
+            if let name = LVHDLayout.journalName(ofVolume: lv.name) {
+                out[name] = try read(lv.name, in: vg)
+            } else {
+                out[lv.name] = foreignValue(lv.name, in: vg)
+            }
         }
         return out
     }
@@ -39,16 +45,29 @@ extension LVHDContainer {
     public func journal(_ name: String) throws -> [UInt8]? {
         let vg = try group.current()
         let lv = LVHDLayout.journalVolume(name)
-        guard vg.lv(lv) != nil else { return nil }
-        return try read(lv, in: vg)
+        if vg.lv(lv) != nil { return try read(lv, in: vg) }
+        if let foreign = vg.lv(name), foreign.tags.contains(LVHDLayout.journalTag) { return foreignValue(name, in: vg) }
+        return nil
     }
 
     /// Removes entry `name` (one commit); nothing when there is none.
     public func removeJournal(_ name: String) throws {
         let lv = LVHDLayout.journalVolume(name)
         try group.update("remove journal \(name)") { vg in
-            if vg.lv(lv) != nil { try vg.removeLV(lv) }
+            if vg.lv(lv) != nil {
+                try vg.removeLV(lv)
+            } else if let foreign = vg.lv(name), foreign.tags.contains(LVHDLayout.journalTag) {
+                try vg.removeLV(name)
+            }
         }
+    }
+
+    /// The value of a Python SM journal LV: `"<length> <value>"` inside it, else the part of its
+    /// name after `<type>_<id>_`.
+    private func foreignValue(_ lv: String, in vg: VolumeGroup) -> [UInt8] {
+        if let inside = try? read(lv, in: vg) { return inside }
+        let parts = lv.split(separator: "_", maxSplits: 2, omittingEmptySubsequences: false)
+        return parts.count == 3 ? Array(parts[2].utf8) : []
     }
 
     /// The bytes a journal LV holds after its `"<length> "` prefix.
