@@ -104,7 +104,9 @@ let package = Package(
                                                           .product(name: "Logging", package: "swift-log")],
                     path: "Tests/ContractTests"),
         // The LVHD container against lvm2's own tools, and its space and journal rules.
-        .testTarget(name: "LVHDTests", dependencies: ["LVMoISCSIDriver", "LVM", "SMCore", "VHD"], path: "Tests/LVHDTests"),
+        .testTarget(name: "LVHDTests", dependencies: ["LVMoISCSIDriver", "LVM", "SMCore", "VHD",
+                                                      .product(name: "Logging", package: "swift-log")],
+                    path: "Tests/LVHDTests"),
     ],
     swiftLanguageModes: [.v6]
 )

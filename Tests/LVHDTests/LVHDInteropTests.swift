@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import LVM
 import LVMoISCSIDriver
 import SMCore
@@ -74,6 +75,56 @@ struct LVHDInteropTests {
         let repo2 = VHDRepository(container: again)
         #expect(try VHDChain(path: repo2.path(copy), provider: again.provider).read(count: data.count, at: 0) == data)
         #expect(try again.journal("test_" + a) == Array("pending".utf8))
+    }
+
+    @Test("after the collector removed garbage and coalesced, lvm2 shows exactly the VDIs' LVs, sized and flagged")
+    func lvm2ReadsAfterTheCollector() throws {
+        let pv = try LoopPV(size: 1 << 30)
+        defer { pv.close() }
+        let sr = VDIName.newUUID(), vgName = "VG_XenStorage-" + sr
+        let c = try LVHDContainer.create(on: pv.store(), sr: sr)
+        let repo = VHDRepository(container: c)
+        let a = VDIName.newUUID(), copy = VDIName.newUUID()
+        _ = try repo.create(uuid: a, size: 64 << 20)
+        func write(_ bytes: [UInt8], at offset: UInt64) throws {
+            try repo.prepareLeaf(a)
+            let chain = try VHDChain(path: repo.path(a), provider: c.provider, writable: true)
+            try chain.write(bytes, at: offset)
+            try chain.flush()
+        }
+        try write(pattern(4 << 20, seed: 1), at: 0)
+        _ = try repo.snapshot(uuid: a, copyUUID: nil)
+        try write(pattern(2 << 20, seed: 2), at: 8 << 20)
+        _ = try repo.snapshot(uuid: a, copyUUID: copy)
+        try write(pattern(2 << 20, seed: 3), at: 16 << 20)
+        try repo.delete(uuid: copy)
+        let before = try VHDChain(path: repo.path(a), provider: c.provider).read(count: 64 << 20, at: 0)
+        let treeBefore = try repo.scan()
+        let run = RunDirectory(root: pv.dir + "/run")
+        try FileManager.default.createDirectory(atPath: run.root, withIntermediateDirectories: true)
+        let report = GarbageCollector(sr: sr, repo: VHDRepository(container: try LVHDContainer(store: pv.store())), run: run,
+                                      log: Logger(label: "lvhd", factory: { _ in SwiftLogNoOpLogHandler() })).collect()
+        #expect(!report.removed.isEmpty || !report.coalesced.isEmpty || !report.leafCoalesced.isEmpty, "\(report)")
+        let after = try LVHDContainer(store: pv.store())
+        let repo2 = VHDRepository(container: after)
+        let tree = try repo2.scan()
+        #expect(tree.count < treeBefore.count, "\(treeBefore.count) VDIs before, \(tree.count) after")
+        #expect(try VHDChain(path: repo2.path(a), provider: after.provider).read(count: 64 << 20, at: 0) == before)
+
+        try pv.attach()
+        defer { pv.detach() }
+        let lvs = try Self.lvs(pv, vgName)
+        #expect(Set(lvs.keys) == Set(["MGT"] + tree.keys.map { "VHD-" + $0 }), "\(lvs.keys.sorted())")
+        for (uuid, state) in tree {
+            let row = lvs["VHD-" + uuid]
+            #expect(row?["lv_size"] == String(try after.utilisation(of: "VHD-" + uuid)))
+            #expect(row?["lv_attr"]?.dropFirst().first == (state.readOnly ? "r" : "w"), "\(uuid): \(row ?? [:])")
+            let image = try repo2.image(uuid)
+            let want = after.roundedToExtents(state.readOnly ? LVHDSize.deflated(image) : LVHDSize.inflated(image, virtualSize: image.virtualSize))
+            #expect(try after.utilisation(of: "VHD-" + uuid) == want, "\(uuid) readOnly \(state.readOnly)")
+        }
+        let check = try pv.lvm(["vgck", vgName])
+        #expect(check.status == 0 && check.warnings.isEmpty, "vgck: \(check.stderr)")
     }
 
     @Test("a VG and LVs lvm2 made with the Python SM's names are read, resized, written and removed by the container")
