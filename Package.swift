@@ -56,7 +56,7 @@ let package = Package(
         .target(name: "RemoteStorage", path: "Sources/RemoteStorage"),
         // iSCSI in user space through libiscsi: sessions, discovery, LUN identity, a BlockStore over a LUN.
         .target(name: "ISCSI", dependencies: ["VHD", "CISCSI", "RemoteStorage"], path: "Sources/ISCSI"),
-        .target(name: "LVMoISCSIDriver", dependencies: ["SMCore"], path: "Sources/Drivers/LVMoISCSI"),
+        .target(name: "LVMoISCSIDriver", dependencies: ["SMCore", "LVM", "VHD"], path: "Sources/Drivers/LVMoISCSI"),
         // Every driver by name, for the executables that must find one again (smdriver, the data path).
         .target(name: "DriverRegistry", dependencies: ["SMCore", "EXTDriver", "NFSDriver"], path: "Sources/Drivers/Registry"),
         // The thin toolstack on top of SMAPIv1.
@@ -108,9 +108,13 @@ let package = Package(
         .testTarget(name: "ExtentContainerTests", dependencies: ["TestContainers", "SMCore", "VHD"],
                     path: "Tests/ExtentContainerTests"),
         // One suite run against every container (`swift test --filter Contract`).
-        .testTarget(name: "ContractTests", dependencies: ["TestContainers", "SMCore", "CBT", "VHD", "NFSDriver",
+        .testTarget(name: "ContractTests", dependencies: ["TestContainers", "SMCore", "CBT", "VHD", "NFSDriver", "LVMoISCSIDriver", "LVM",
                                                           .product(name: "Logging", package: "swift-log")],
                     path: "Tests/ContractTests"),
+        // The LVHD container against lvm2's own tools, and its space and journal rules.
+        .testTarget(name: "LVHDTests", dependencies: ["LVMoISCSIDriver", "LVM", "SMCore", "VHD",
+                                                      .product(name: "Logging", package: "swift-log")],
+                    path: "Tests/LVHDTests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,8 +1,10 @@
 import Foundation
+import LVMoISCSIDriver
 import NFSDriver
 import SMCore
 import Testing
 import TestContainers
+import VHD
 
 /// The containers the contract suite runs against.
 enum ContainerKind: String, Codable, Sendable, CaseIterable, CustomTestStringConvertible {
@@ -14,11 +16,23 @@ enum ContainerKind: String, Codable, Sendable, CaseIterable, CustomTestStringCon
     /// the NFS-Ganesha export `scripts/with-nfs-server.sh` runs beside the tests (mounted as
     /// `serverpath`, as the NFS driver mounts it).
     case nfs
+    /// An LVHD SR: `LVHDContainer` over the LVM2 PV in a sparse file (`FileStore`), as it will be
+    /// over an iSCSI LUN.
+    case lvhd
 
     var testDescription: String { rawValue }
 
+    /// Every kind, or those `SWIFTSM_CONTRACT_KINDS` names (comma-separated, e.g. `lvhd`): test
+    /// filters cannot pick a parameterized case.
+    static var allCases: [ContainerKind] {
+        let all: [ContainerKind] = [.directory, .extents, .nfs, .lvhd]
+        guard let only = ProcessInfo.processInfo.environment["SWIFTSM_CONTRACT_KINDS"], !only.isEmpty else { return all }
+        let names = Set(only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        return all.filter { names.contains($0.rawValue) }
+    }
+
     /// A new container (as a new process would rebuild it) over `location`: the SR directory,
-    /// the extent group's backing file, or the SR directory the NFS server exports.
+    /// the extent group's backing file, the SR directory the NFS server exports, or the PV's file.
     func open(_ location: String) throws -> any VolumeContainer {
         switch self {
         case .directory: return try DirectoryContainer(directory: location)
@@ -28,6 +42,7 @@ enum ContainerKind: String, Codable, Sendable, CaseIterable, CustomTestStringCon
             let mount = try NFSMount(target: NFSTarget(server: server.host, export: location, nfsPort: server.port,
                                                        mountPort: server.mountPort, timeoutSeconds: 10))
             return try DirectoryContainer(directory: "/", fileSystem: NFSFileSystem(mount: mount))
+        case .lvhd: return try LVHDContainer(store: FileStore(path: location, writable: true))
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import LVMoISCSIDriver
 import SMCore
 import TestContainers
 import VHD
@@ -81,6 +82,7 @@ enum Contents {
     /// their data and footer in whole extents; with `leaves`, writable leaves inflated to what
     /// their virtual size can reach. Nothing for other containers.
     static func sizingProblems(_ repo: VHDRepository, leaves: Bool = true) throws -> [String] {
+        if let c = repo.container as? LVHDContainer { return try lvhdSizingProblems(repo, c, leaves: leaves) }
         guard let c = repo.container as? ExtentContainer else { return [] }
         var out: [String] = []
         for (uuid, s) in try repo.scan() {
@@ -91,6 +93,25 @@ enum Contents {
                 if have != want { out.append("read-only \(uuid) is \(have) bytes, deflated it would be \(want)") }
             } else if leaves {
                 let want = c.roundedToExtents(InflatedSize.of(image, virtualSize: image.virtualSize))
+                if have < want { out.append("leaf \(uuid) is \(have) bytes, inflated it would be \(want)") }
+            }
+        }
+        return out
+    }
+
+    /// `sizingProblems` for LVHD: read-only VHDs deflated to their data and footer and their LVs
+    /// read-only; leaves at least `calcSizeVHDLV` of their virtual size (or what their layout needs).
+    static func lvhdSizingProblems(_ repo: VHDRepository, _ c: LVHDContainer, leaves: Bool) throws -> [String] {
+        var out: [String] = []
+        for (uuid, s) in try repo.scan() {
+            let image = try repo.image(uuid)
+            let have = try c.utilisation(of: repo.volume(uuid))
+            if s.readOnly {
+                let want = c.roundedToExtents(LVHDSize.deflated(image))
+                if have != want { out.append("read-only \(uuid) is \(have) bytes, deflated it would be \(want)") }
+                if try !c.isReadOnly(repo.volume(uuid)) { out.append("read-only \(uuid)'s LV is writable") }
+            } else if leaves {
+                let want = c.roundedToExtents(LVHDSize.inflated(image, virtualSize: image.virtualSize))
                 if have < want { out.append("leaf \(uuid) is \(have) bytes, inflated it would be \(want)") }
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import LVMoISCSIDriver
 import Logging
 import SMCore
 import TestContainers
@@ -58,6 +59,13 @@ final class ContractSR: @unchecked Sendable {
                 location = try ContainerKind.nfsServer().export + "/" + StorePath.basename(root) + "/" + sr
                 try FileManager.default.createDirectory(atPath: location, withIntermediateDirectories: true)
                 try DirectoryContainer.restrict(location)
+            case .lvhd:
+                // A sparse PV: the VG's metadata area (10 MiB) and MGT (4 MiB) come on top of `size`.
+                location = root + "/pv.img"
+                let store = try FileStore.create(path: location)
+                try store.resize(to: size + (16 << 20))
+                _ = try LVHDContainer.create(on: store, sr: sr)
+                try store.sync()
             }
         } catch {
             loop?.detach()

@@ -1,0 +1,35 @@
+import SMCore
+
+/// Failures of an LVHD container, with the Python SM's fault for each.
+public enum LVHDError: Error, Equatable, Sendable, CustomStringConvertible, SMAPIFaultConvertible {
+    /// The VG has too few free extents for `volume` (a new LV, an inflate, a journal).
+    case outOfSpace(volume: String, neededBytes: UInt64, freeBytes: UInt64)
+    /// The PV holds a VG that is not an LVHD SR's (`VG_XenStorage-<uuid>`).
+    case notAnLVHDVolumeGroup(String)
+    /// No LV of that name.
+    case noVolume(String)
+    /// A journal LV's contents are not a journal entry.
+    case corruptJournal(String)
+
+    /// A one-line explanation.
+    public var description: String {
+        switch self {
+        case let .outOfSpace(v, n, f): return "volume group out of space for \(v): needs \(n) bytes, \(f) free"
+        case let .notAnLVHDVolumeGroup(n): return "VG \(n) is not an LVHD SR's volume group"
+        case let .noVolume(n): return "no logical volume \(n)"
+        case let .corruptJournal(n): return "journal LV \(n) holds no valid entry"
+        }
+    }
+
+    /// `outOfSpace`: 180 `LVMProvisionAttach` when an attach inflates, else 44 `SRNoSpace` (as
+    /// LVHDSR's `_ensureSpaceAvailable`); `noVolume`: 100 `LVMNoVolume`; others the command's own.
+    public func fault(for command: SMAPICommand) -> SMAPIError {
+        switch self {
+        case .outOfSpace:
+            let attach = command == .vdiAttach || command == .vdiActivate
+            return SMAPIError(attach ? .LVMProvisionAttach : .SRNoSpace, opterr: description)
+        case .noVolume: return SMAPIError(.LVMNoVolume, opterr: description)
+        case .notAnLVHDVolumeGroup, .corruptJournal: return SMAPIError(command.failureCode, opterr: description)
+        }
+    }
+}

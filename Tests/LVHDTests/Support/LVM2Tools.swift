@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+import VHD
+
+// A small copy of Tests/LVMTests/Support/LVM2Tools.swift (that one is internal to LVMTests and
+// uses `@testable import LVM`): lvm2's tools on a loop device, activation off, private config.
+
+/// What one command printed.
+struct ToolResult {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+    /// stderr without the line every command prints when activation is off.
+    var warnings: [String] {
+        stderr.split(separator: "\n").map(String.init).filter {
+            !$0.contains("Activation disabled") && !$0.trimmingCharacters(in: .whitespaces).isEmpty
+        }
+    }
+}
+
+/// A command that failed.
+struct ToolFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Runs `argv` and collects its output.
+func run(_ argv: [String], environment: [String: String] = [:]) throws -> ToolResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = argv
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in environment { env[k] = v }
+    p.environment = env
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return ToolResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+}
+
+/// Whether lvm2's tools are installed.
+let lvm2Installed = FileManager.default.isExecutableFile(atPath: "/sbin/lvm") || FileManager.default.isExecutableFile(atPath: "/usr/sbin/lvm")
+
+/// A sparse image file, attachable to a loop device with a private lvm2 configuration that sees
+/// only that device and never activates anything. `close()` detaches and deletes.
+final class LoopPV {
+    let dir: String
+    let image: String
+    private(set) var device: String = ""
+
+    /// A sparse file of `size` bytes.
+    init(size: UInt64) throws {
+        dir = NSTemporaryDirectory() + "lvhdtest-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir + "/lock", withIntermediateDirectories: true)
+        image = dir + "/pv.img"
+        let store = try FileStore.create(path: image)
+        try store.resize(to: size)
+        try store.sync()
+    }
+
+    /// Attaches the image (`losetup -f --show`) and writes the lvm.conf accepting only that device.
+    func attach() throws {
+        let r = try run(["losetup", "-f", "--show", image])
+        guard r.status == 0 else { throw ToolFailure(description: "losetup: \(r.stderr)") }
+        device = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let conf = """
+        devices {
+            filter = [ "a|^\(device)$|", "r|.*|" ]
+            global_filter = [ "a|^\(device)$|", "r|.*|" ]
+            obtain_device_list_from_udev = 0
+            external_device_info_source = "none"
+            use_devicesfile = 0
+            hints = "none"
+        }
+        global {
+            activation = 0
+            use_lvmlockd = 0
+            use_lvmpolld = 0
+            event_activation = 0
+            locking_dir = "\(dir)/lock"
+        }
+        activation {
+            udev_sync = 0
+            udev_rules = 0
+            monitoring = 0
+        }
+        backup {
+            backup = 0
+            archive = 0
+            backup_dir = "\(dir)/backup"
+            archive_dir = "\(dir)/archive"
+        }
+        """
+        try conf.write(toFile: dir + "/lvm.conf", atomically: true, encoding: .utf8)
+    }
+
+    /// Detaches the loop device.
+    func detach() {
+        if !device.isEmpty { _ = try? run(["losetup", "-d", device]); device = "" }
+    }
+
+    /// Detaches and removes the files.
+    func close() {
+        detach()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// Runs `lvm <args>` with the private configuration.
+    func lvm(_ args: [String]) throws -> ToolResult {
+        try run(["lvm"] + args, environment: ["LVM_SYSTEM_DIR": dir, "LVM_SUPPRESS_FD_WARNINGS": "1"])
+    }
+
+    /// Runs a reporting command with `--reportformat json` (sizes in bytes) and returns the rows of
+    /// its first report; expects no warnings.
+    func report(_ args: [String]) throws -> [[String: String]] {
+        let r = try lvm(args + ["--reportformat", "json", "--units", "b", "--nosuffix"])
+        guard r.status == 0 else { throw ToolFailure(description: "lvm \(args): \(r.stderr)") }
+        #expect(r.warnings.isEmpty, "lvm \(args.joined(separator: " ")) warned: \(r.warnings)")
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let reports = json?["report"] as? [[String: Any]] ?? []
+        guard let first = reports.first, let rows = first.values.first as? [[String: String]] else { return [] }
+        return rows
+    }
+
+    /// An open store on the image file.
+    func store() throws -> FileStore { try FileStore(path: image, writable: true) }
+}
