@@ -65,13 +65,15 @@ declare -A w r
 for run in $(seq "$RUNS"); do
   # The data path: a fresh VDI each run (the first write allocates every block, as a new disk).
   call nfs "$nfs_sr" vdi_attach "$vdi_json" >/dev/null; call nfs "$nfs_sr" vdi_activate "$vdi_json" >/dev/null
-  drop; t0=$(now); nbdcopy --flush "$work/data.raw" "$nbd"; t1=$(now); w[swiftsm]+="$(mbps $t0 $t1) "
+  # Writes are timed until the bytes are on the server's disk: the data path's FLUSH is a
+  # COMMIT, nfs-cp has none, so both are followed by a sync of the server's file system.
+  drop; t0=$(now); nbdcopy --flush "$work/data.raw" "$nbd"; sync; t1=$(now); w[swiftsm]+="$(mbps $t0 $t1) "
   drop; t0=$(now); nbdcopy "$nbd" null:; t1=$(now); r[swiftsm]+="$(mbps $t0 $t1) "
   rm -f "$work/back.raw"; nbdcopy "$nbd" "$work/back.raw"; cmp -s "$work/back.raw" "$work/data.raw" || { echo "read back differs" >&2; exit 1; }
   call nfs "$nfs_sr" vdi_deactivate "$vdi_json" >/dev/null
   # nfs-cp: the same bytes to a new file on the export and back.
   rm -f "$work/export/copy.raw"
-  drop; t0=$(now); nfs-cp "$work/data.raw" "$url/copy.raw?$q" >/dev/null; t1=$(now); w[nfscp]+="$(mbps $t0 $t1) "
+  drop; t0=$(now); nfs-cp "$work/data.raw" "$url/copy.raw?$q" >/dev/null; sync; t1=$(now); w[nfscp]+="$(mbps $t0 $t1) "
   rm -f "$work/back.raw"; drop; t0=$(now); nfs-cp "$url/copy.raw?$q" "$work/back.raw" >/dev/null; t1=$(now); r[nfscp]+="$(mbps $t0 $t1) "
   cmp -s "$work/back.raw" "$work/data.raw" || { echo "nfs-cp read back differs" >&2; exit 1; }
 done
@@ -120,7 +122,7 @@ out="bench/results-nfs-$(date +%Y-%m-%d).md"
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r);"
   echo "NFS-Ganesha $(dpkg-query -W -f='${Version}' nfs-ganesha) (FSAL VFS) on loopback exporting a folder of $(df --output=fstype "$work" | tail -1),"
-  echo "libnfs $(dpkg-query -W -f='${Version}' libnfs13), qemu $(dpkg-query -W -f='${Version}' qemu-utils). Medians of $RUNS runs (calls: $CALLS); page cache dropped before each copy."
+  echo "libnfs $(dpkg-query -W -f='${Version}' libnfs13), qemu $(dpkg-query -W -f='${Version}' qemu-utils). Medians of $RUNS runs (calls: $CALLS); page cache dropped before each copy; writes timed until a sync of the server's file system returns (the data path's FLUSH is a COMMIT, nfs-cp sends none)."
   echo
   echo "| $SIZE_MB MiB | SwiftSM data path (NBD) | nfs-cp | ratio |"
   echo "|---|---|---|---|"
