@@ -141,7 +141,8 @@ public final class XeRunner: @unchecked Sendable {
         case "vdi-copy":
             let into = try p["into-vdi-uuid"].map { try ref("VDI", $0) } ?? ObjectRef.null
             let base = try p["base-vdi-uuid"].map { try ref("VDI", $0) } ?? ObjectRef.null
-            let sr = into == ObjectRef.null ? try ref("SR", try inv.require("sr-uuid")) : try p["sr-uuid"].map { try ref("SR", $0) } ?? ObjectRef.null
+            var sr = ObjectRef.null
+            if let given = p["sr-uuid"] { sr = try ref("SR", given) } else if into == ObjectRef.null { _ = try inv.require("sr-uuid") }
             return try each("VDI", inv) { vdi in
                 try uuid("VDI", try async("VDI.copy", [.string(vdi), .string(sr), .string(base), .string(into)])) + "\n"
             }

@@ -56,7 +56,7 @@ public final class VDICopier: @unchecked Sendable {
         guard src.size >= size else { throw .mismatch("the source export has \(src.size) bytes, \(size) expected") }
         guard dst.size >= size else { throw .mismatch("the destination export has \(dst.size) bytes, the source \(size)") }
         let srcData = try dataChunks(src, size: size)
-        let dstData = destinationIsNew ? [] : try dataChunks(dst, size: size)
+        let dstData: Set<Int64> = try destinationIsNew ? [] : dataChunks(dst, size: size)
         let count = (size + chunkSize - 1) / chunkSize
         func chunk(_ i: Int64, _ action: CopyChunk.Action) -> CopyChunk {
             CopyChunk(offset: i * chunkSize, length: min(chunkSize, size - i * chunkSize), action: action,
@@ -100,13 +100,14 @@ public final class VDICopier: @unchecked Sendable {
                       _ cancelled: @Sendable () -> Bool) throws(VDICopyError) {
         let src = try Self.connect(source)
         let dst = try Self.connect(destination)
-        let b = try base.map { e throws(VDICopyError) in try Self.connect(e) }
+        var b: NBDClient?
+        if let base { b = try Self.connect(base) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(chunkSize), alignment: 4096)
         let other = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(chunkSize), alignment: 4096)
         defer { buffer.deallocate(); other.deallocate() }
         var wrote = false
         while let c = state.next(plan.count).map({ plan[$0] }) {
-            if cancelled() { state.fail(.cancelled); return }
+            if cancelled() { state.fail(VDICopyError.cancelled); return }
             let n = Int(c.length)
             let data = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n])
             var written: Int64 = 0

@@ -33,8 +33,8 @@ extension XenAPIService {
         let baseRef = c.args.count == 4 ? try c.string(2, "base_vdi") : ObjectRef.null
         let intoRef = c.args.count == 4 ? try c.string(3, "into_vdi") : ObjectRef.null
         let src = try db.read { v in try v.get("VDI", srcRef) }
-        let base = baseRef == ObjectRef.null || baseRef.isEmpty ? nil : try db.read { v in try v.get("VDI", baseRef) }
-        let into = intoRef == ObjectRef.null || intoRef.isEmpty ? nil : try db.read { v in try v.get("VDI", intoRef) }
+        let base: ObjectRecord? = try baseRef == ObjectRef.null || baseRef.isEmpty ? nil : db.read { v in try v.get("VDI", baseRef) }
+        let into: ObjectRecord? = try intoRef == ObjectRef.null || intoRef.isEmpty ? nil : db.read { v in try v.get("VDI", intoRef) }
         if let into {
             if into.ref == src.ref { throw APIFailure("OPERATION_NOT_ALLOWED", "a VDI cannot be copied into itself") }
             if into.bool("read_only") || into.bool("is_a_snapshot") { throw APIFailure("VDI_READONLY", into.ref) }
@@ -193,8 +193,8 @@ extension XenAPIService {
             } else if let vdi = db.read({ $0.find("VDI", vbd.string("VDI")) }),
                       !db.read({ $0.whereField("VBD", "VDI", is: vdi.ref) }).contains(where: { $0.bool("currently_attached") }) {
                 for command in ["vdi_deactivate", "vdi_detach"] {
-                    if let (call, type) = try? smCall(command, vdi: vdi, task: nil) {
-                        _ = try? runPlugin(type: type, call, checkpoint: false)
+                    if let r = try? smCall(command, vdi: vdi, task: nil) {
+                        _ = try? runPlugin(type: r.type, r.0, checkpoint: false)
                     }
                 }
             }
