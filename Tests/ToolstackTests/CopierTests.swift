@@ -19,7 +19,7 @@ import Glibc
         init(_ file: String, format: String, dir: String, name: String) throws {
             let socket = dir + "/" + name + ".sock"
             process.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-nbd")
-            process.arguments = ["-f", format, "--socket=\(socket)", "-x", name, "-t", "--cache=none", "--aio=threads", file]
+            process.arguments = ["-f", format, "--socket=\(socket)", "-x", name, "-t", "--shared=16", file]
             process.standardError = FileHandle.nullDevice
             try process.run()
             for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { usleep(20_000) }
