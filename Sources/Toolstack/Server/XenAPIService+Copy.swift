@@ -18,6 +18,7 @@ extension XenAPIService {
         static let done = "copy_bytes_done"
         static let total = "copy_bytes_total"
         static let throughput = "copy_throughput_bytes_per_s"
+        static let written = "copy_bytes_written"
         /// The tag on the VDIs and VBDs a job makes.
         static let tag = "copy_job_task"
     }
@@ -123,7 +124,7 @@ extension XenAPIService {
         setProgress(task, 0.05)
         let started = Date()
         let throttle = CopyProgressThrottle()
-        try copier.run(plan, progress: { [self] done in
+        let written = try copier.run(plan, progress: { [self] done in
             let now = Date()
             guard throttle.due(now) || done == total else { return }
             let seconds = max(now.timeIntervalSince(started), 0.001)
@@ -131,7 +132,7 @@ extension XenAPIService {
             setProgress(task, 0.05 + 0.9 * (total == 0 ? 1 : Double(done) / Double(total)))
         }, cancelled: { [self] in cancelAsked(task) })
         let seconds = max(Date().timeIntervalSince(started), 0.001)
-        setJob(task, [K.done: String(total), K.throughput: String(Int64(Double(total) / seconds))])
+        setJob(task, [K.done: String(total), K.written: String(written), K.throughput: String(Int64(Double(total) / seconds))])
         try checkCancelled(task)
         // Stage detach.
         setJob(task, [K.stage: "detach"])
