@@ -20,11 +20,18 @@ if [ -z "${BIN:-}" ]; then
 fi
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/swiftsm-bench-copy.XXXXXX")
 mkdir -p "$work/sm" "$work/st" "$work/a" "$work/b"
+rundir=$(mktemp -d /tmp/cb-XXXXXX)   # data path socket paths must stay under 108 bytes
 ln -s "$BIN/smdriver" "$work/sm/EXTSR"
 SWIFTSM_GC_AUTOSTART=0 "$BIN/toolstackd" --state-dir "$work/st" --socket "$work/xapi" --sm-dir "$work/sm" \
-    --run-dir "$work/r" 2> "$work/toolstackd.log" &
+    --run-dir "$rundir" 2> "$work/toolstackd.log" &
 tpid=$!
-cleanup() { kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null; [ "${QUICK:-0}" = 1 ] || rm -rf "$work"; }
+cleanup() {
+  local st=$?
+  kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null
+  for f in "$rundir"/datapath/*/*/pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  rm -rf "$rundir"; [ "${QUICK:-0}" = 1 ] || rm -rf "$work"
+  exit $st
+}
 trap cleanup EXIT
 for _ in $(seq 100); do grep -q ready "$work/toolstackd.log" && break; sleep 0.1; done
 export XE_SOCKET="$work/xapi"
@@ -35,9 +42,13 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 sra=$(xe sr-create name-label=a type=ext device-config:path="$work/a")
 srb=$(xe sr-create name-label=b type=ext device-config:path="$work/b")
 src=$(xe vdi-create sr-uuid="$sra" name-label=bench virtual-size=${SIZE_MB}MiB)
-# nbd.py: plug a dom0 VBD on a VDI and run a command with its NBD URI, or write the data / hash.
-cat > "$work/nbd.py" <<'PY'
-import os, subprocess, sys, hashlib, nbd, XenAPI
+# copyhelper.py: plug a dom0 VBD on a VDI and run a command with its NBD URI, or write the data / hash.
+cat > "$work/copyhelper.py" <<'PY'
+import os, subprocess, sys, hashlib, XenAPI
+try:
+    import nbd
+except ImportError:
+    sys.path.append("/usr/lib/python3/dist-packages"); import nbd
 sock, what, uuid = sys.argv[1], sys.argv[2], sys.argv[3]
 s = XenAPI.Session("http://" + sock.replace("/", "_"), transport=XenAPI.UDSTransport())
 s.xenapi.login_with_password("root", "", "1.0", "bench")
@@ -74,18 +85,18 @@ elif what == "nbdcopy":     # nbdcopy from uuid's export into argv[4]'s export; 
     print(time.time() - t)
     unplug(a); unplug(b)
 PY
-python3 "$work/nbd.py" "$work/xapi" fill "$src"
-want=$(python3 "$work/nbd.py" "$work/xapi" hash "$src")
-vhd_src="$work/a/$sra/$src.vhd"
+python3 "$work/copyhelper.py" "$work/xapi" fill "$src"
+want=$(python3 "$work/copyhelper.py" "$work/xapi" hash "$src")
+vhd_src="$work/a/$src.vhd"   # a directory SR keeps <vdi>.vhd at its top
 ours=(); theirs=(); qimg=(); checks=""
 for run in $(seq "$RUNS"); do
   drop; t0=$(now); dst=$(xe vdi-copy uuid="$src" sr-uuid="$srb"); t1=$(now)
   ours+=("$(echo "$t1 - $t0" | bc)")
-  [ "$(python3 "$work/nbd.py" "$work/xapi" hash "$dst")" = "$want" ] && checks+="xe ok; " || checks+="xe HASH MISMATCH; "
+  [ "$(python3 "$work/copyhelper.py" "$work/xapi" hash "$dst")" = "$want" ] && checks+="xe ok; " || checks+="xe HASH MISMATCH; "
   xe vdi-destroy uuid="$dst"
   dst=$(xe vdi-create sr-uuid="$srb" name-label=nbdcopy virtual-size=${SIZE_MB}MiB)
-  drop; theirs+=("$(python3 "$work/nbd.py" "$work/xapi" nbdcopy "$src" "$dst")")
-  [ "$(python3 "$work/nbd.py" "$work/xapi" hash "$dst")" = "$want" ] && checks+="nbdcopy ok; " || checks+="nbdcopy HASH MISMATCH; "
+  drop; theirs+=("$(python3 "$work/copyhelper.py" "$work/xapi" nbdcopy "$src" "$dst")")
+  [ "$(python3 "$work/copyhelper.py" "$work/xapi" hash "$dst")" = "$want" ] && checks+="nbdcopy ok; " || checks+="nbdcopy HASH MISMATCH; "
   xe vdi-destroy uuid="$dst"
   drop; t0=$(now); qemu-img convert -f vpc -O vpc -o subformat=dynamic "$vhd_src" "$work/b/qemu-img-copy.vhd"; t1=$(now)
   qimg+=("$(echo "$t1 - $t0" | bc)")
