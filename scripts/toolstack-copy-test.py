@@ -10,6 +10,7 @@ import glob
 import hashlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,6 +82,7 @@ def stop_daemon():
     if daemon and daemon.poll() is None:
         daemon.kill()
         daemon.wait()
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 import atexit
