@@ -23,6 +23,8 @@ let package = Package(
         // C shims over Debian's libraries (system-library targets, found with pkg-config).
         .systemLibrary(name: "CISCSI", path: "Sources/CLibs/CISCSI", pkgConfig: "libiscsi",
                        providers: [.apt(["libiscsi-dev"])]),
+        .systemLibrary(name: "CNBD", path: "Sources/CLibs/CNBD", pkgConfig: "libnbd",
+                       providers: [.apt(["libnbd-dev"])]),
         .systemLibrary(name: "CNFS", path: "Sources/CLibs/CNFS", pkgConfig: "libnfs",
                        providers: [.apt(["libnfs-dev"])]),
         .systemLibrary(name: "CDeviceMapper", path: "Sources/CLibs/CDeviceMapper", pkgConfig: "devmapper",
@@ -60,7 +62,7 @@ let package = Package(
         // Every driver by name, for the executables that must find one again (smdriver, the data path).
         .target(name: "DriverRegistry", dependencies: ["SMCore", "EXTDriver", "NFSDriver"], path: "Sources/Drivers/Registry"),
         // The thin toolstack on top of SMAPIv1.
-        .target(name: "Toolstack", dependencies: ["XenAPIWire", .product(name: "GRDB", package: "GRDB.swift"),
+        .target(name: "Toolstack", dependencies: ["XenAPIWire", "CNBD", .product(name: "GRDB", package: "GRDB.swift"),
                                                   .product(name: "Logging", package: "swift-log"),
                                                   .product(name: "NIOCore", package: "swift-nio"),
                                                   .product(name: "NIOPosix", package: "swift-nio"),

@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(
   qemu-utils          # qemu-img: interop tests and benchmarks
   libnbd-bin python3-libnbd fio nbdkit   # NBD clients (nbdinfo, nbdcopy, libnbd) and servers: datapath tests and benchmarks
+  libnbd-dev          # the toolstack's copier: NBD client (CNBD)
   libiscsi-dev libnfs-dev libdevmapper-dev liblvm2-dev libxen-dev   # C shims
   libxml2-dev         # FoundationXML
   e2fsprogs util-linux  # mkfs.ext4, losetup

@@ -92,6 +92,15 @@ if [ -n "${SWIFTSM_TEST_NFS:-}" ]; then
         fail "xe sr-create type=nfs: $nsr"
     fi
 fi
+# VDI.copy as a job (full, delta, errors, cancel, a daemon killed midway, xe vdi-copy), against
+# a toolstackd of its own that the script starts, kills and restarts.
+mkdir -p "$root/copy"
+python3 "$here/toolstack-copy-test.py" "$TOOLSTACKD" "$XE" "$root/sm" "$root/copy" "${SWIFTSM_TEST_NFS:-}" > "$root/copy.out" 2>&1
+copy_rc=$?
+cat "$root/copy.out"
+grep -q "^ok   " "$root/copy.out" && passed=$((passed + $(grep -c "^ok   " "$root/copy.out")))
+failed=$((failed + $(grep -c "^FAIL " "$root/copy.out")))
+[ $copy_rc -ne 0 ] && ! grep -q "^FAIL " "$root/copy.out" && fail "VDI.copy test script ended early ($copy_rc)"
 # A pool: two toolstackd processes sharing one PostgreSQL database. What one makes, the other sees.
 pgdir=$(mktemp -d /tmp/pg-XXXXXX)
 pgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -64,6 +64,7 @@ struct ToolstackDaemon: ParsableCommand {
         try server.start()
         service.registerPlugins()
         service.reattachStorage()
+        service.recoverCopyJobs()
         let tcp = (server.boundPort.map { " and TCP port \($0)" } ?? "") + (service.nbdPort.map { ", NBD over TLS on port \($0)" } ?? "")
         log.info("toolstackd: \(store.description); listening on \(config.socketPath)\(tcp)")
         FileHandle.standardError.write(Data("toolstackd ready\n".utf8))

@@ -47,6 +47,7 @@ public final class XeRunner: @unchecked Sendable {
         ("vdi-snapshot", "uuid= [driver-params-k=v]: print the snapshot's uuid"),
         ("vdi-clone", "uuid= [new-name-label=] [new-name-description=] [driver-params-k=v]: print the clone's uuid"),
         ("vdi-resize", "uuid= disk-size= [online=true]"),
+        ("vdi-copy", "uuid= sr-uuid= [base-vdi-uuid=] [into-vdi-uuid=]: print the copy's uuid"),
         ("vbd-create", "vm-uuid= device= vdi-uuid= [bootable=] [type=] [mode=] [unpluggable=]: print the new VBD's uuid"),
         ("vbd-plug", "uuid=: attach and activate the VDI"), ("vbd-unplug", "uuid=: deactivate and detach"), ("vbd-destroy", "uuid="),
         ("sm-list", "[params=]: the storage drivers"), ("task-list", "[params=]"), ("task-cancel", "uuid="),
@@ -136,6 +137,14 @@ public final class XeRunner: @unchecked Sendable {
                 if let label = p["new-name-label"] { _ = try api.call("VDI.set_name_label", [new, .string(label)]) }
                 if let d = p["new-name-description"] { _ = try api.call("VDI.set_name_description", [new, .string(d)]) }
                 return try uuid("VDI", new) + "\n"
+            }
+        case "vdi-copy":
+            let into = try p["into-vdi-uuid"].map { try ref("VDI", $0) } ?? ObjectRef.null
+            let base = try p["base-vdi-uuid"].map { try ref("VDI", $0) } ?? ObjectRef.null
+            var sr = ObjectRef.null
+            if let given = p["sr-uuid"] { sr = try ref("SR", given) } else if into == ObjectRef.null { _ = try inv.require("sr-uuid") }
+            return try each("VDI", inv) { vdi in
+                try uuid("VDI", try async("VDI.copy", [.string(vdi), .string(sr), .string(base), .string(into)])) + "\n"
             }
         case "vdi-resize":
             let online = p["online"] == "true"

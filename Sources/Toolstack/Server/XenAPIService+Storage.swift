@@ -22,6 +22,7 @@ extension XenAPIService {
         case "VDI.destroy": return { [self] c in try vdiDestroy(c) }
         case "VDI.snapshot": return { [self] c in try vdiCopy(c, command: "vdi_snapshot") }
         case "VDI.clone": return { [self] c in try vdiCopy(c, command: "vdi_clone") }
+        case "VDI.copy": return { [self] c in try vdiCopyJob(c) }
         case "VDI.resize": return { [self] c in try vdiResize(c, online: false) }
         case "VDI.resize_online": return { [self] c in try vdiResize(c, online: true) }
         case "VDI.update": return { [self] c in try vdiUpdate(c) }
@@ -80,7 +81,7 @@ extension XenAPIService {
         return call
     }
 
-    private func smCall(_ command: String, vdi: ObjectRecord, task: String?) throws -> (SMCall, type: String) {
+    func smCall(_ command: String, vdi: ObjectRecord, task: String?) throws -> (SMCall, type: String) {
         let (sr, pbd) = try srContext(vdi.string("SR"), attached: true)
         var call = smCall(command, sr, pbd, task: task)
         call.vdi = (vdi.uuid, vdi.ref, vdi.string("location"), vdi.map("sm_config"))
@@ -247,7 +248,7 @@ extension XenAPIService {
 
     // MARK: - VDI
 
-    private func vdiCreate(_ c: APICall) throws -> XMLRPCValue {
+    func vdiCreate(_ c: APICall) throws -> XMLRPCValue {
         try c.arity(1)
         let given = try c.record(0, "args")
         let spec = DataModel.vdi
@@ -304,7 +305,7 @@ extension XenAPIService {
         }
     }
 
-    private func vdiDestroy(_ c: APICall) throws -> XMLRPCValue {
+    func vdiDestroy(_ c: APICall) throws -> XMLRPCValue {
         try c.arity(1)
         let ref = try c.string(0, "self")
         let vdi = try db.read { v in try v.get("VDI", ref) }

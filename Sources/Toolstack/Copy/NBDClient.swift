@@ -1,0 +1,122 @@
+import CNBD
+import Foundation
+
+/// A blocking NBD client over a unix socket (Debian's libnbd): the handshake (newstyle fixed,
+/// NBD_OPT_GO, structured replies), `base:allocation` block status, read, write, write-zeroes
+/// and flush. One connection; not shared between threads (open one per worker).
+public final class NBDClient: @unchecked Sendable {
+    private let handle: OpaquePointer
+    /// The export's size in bytes.
+    public let size: Int64
+    /// Whether the server answers `base:allocation` block status.
+    public let hasAllocationMap: Bool
+    /// Whether the server accepts NBD_CMD_WRITE_ZEROES.
+    public let canZero: Bool
+
+    /// Connects to export `exportName` of the server on `socketPath`.
+    public init(socketPath: String, exportName: String) throws(NBDClientError) {
+        guard let h = nbd_create() else { throw .last("nbd_create") }
+        guard nbd_set_export_name(h, exportName) == 0, nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 0,
+              nbd_connect_unix(h, socketPath) == 0 else {
+            let error = NBDClientError.last("connecting to \(socketPath) (export \(exportName))")
+            nbd_close(h)
+            throw error
+        }
+        let size = nbd_get_size(h)
+        guard size >= 0 else {
+            let error = NBDClientError.last("nbd_get_size")
+            nbd_close(h)
+            throw error
+        }
+        handle = h
+        self.size = size
+        hasAllocationMap = nbd_can_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1
+        canZero = nbd_can_zero(h) == 1
+    }
+
+    deinit {
+        _ = nbd_shutdown(handle, 0)
+        nbd_close(handle)
+    }
+
+    /// Reads `buffer.count` bytes at `offset`.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(NBDClientError) {
+        guard nbd_pread(handle, buffer.baseAddress, buffer.count, UInt64(offset), 0) == 0 else { throw .last("read at \(offset)") }
+    }
+
+    /// Writes `buffer` at `offset`.
+    public func write(_ buffer: UnsafeRawBufferPointer, at offset: Int64) throws(NBDClientError) {
+        guard nbd_pwrite(handle, buffer.baseAddress, buffer.count, UInt64(offset), 0) == 0 else { throw .last("write at \(offset)") }
+    }
+
+    /// Makes `length` bytes at `offset` read as zeros (NBD_CMD_WRITE_ZEROES, or written zeros
+    /// when the server has no such command).
+    public func writeZeros(length: Int64, at offset: Int64) throws(NBDClientError) {
+        if canZero {
+            guard nbd_zero(handle, UInt64(length), UInt64(offset), 0) == 0 else { throw .last("write zeroes at \(offset)") }
+            return
+        }
+        let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(min(length, 1 << 20)), alignment: 4096)
+        defer { zeros.deallocate() }
+        zeros.initializeMemory(as: UInt8.self, repeating: 0)
+        var done: Int64 = 0
+        while done < length {
+            let n = Int(min(Int64(zeros.count), length - done))
+            try write(UnsafeRawBufferPointer(rebasing: zeros[0..<n]), at: offset + done)
+            done += Int64(n)
+        }
+    }
+
+    /// Flushes what was written to stable storage.
+    public func flush() throws(NBDClientError) {
+        guard nbd_flush(handle, 0) == 0 else { throw .last("flush") }
+    }
+
+    /// The `base:allocation` map of `[offset, offset+length)`, in order and covering the range;
+    /// one allocated data extent when the server has no allocation map.
+    public func allocation(offset: Int64, length: Int64) throws(NBDClientError) -> [NBDExtent] {
+        guard hasAllocationMap else { return [NBDExtent(offset: offset, length: length, hole: false, zero: false)] }
+        let box = ExtentCollector()
+        let end = offset + length
+        var next = offset
+        while next < end {
+            box.start = next
+            box.extents = []
+            let count = UInt64(min(end - next, 1 << 30))
+            let callback = nbd_extent_callback(callback: { user, context, _, entries, count, _ in
+                guard let user, let context, let entries,
+                      String(cString: context) == LIBNBD_CONTEXT_BASE_ALLOCATION else { return 0 }
+                let box = Unmanaged<ExtentCollector>.fromOpaque(user).takeUnretainedValue()
+                var at = box.start
+                var i = 0
+                while i + 1 < count {
+                    let length = Int64(entries[i])
+                    let flags = entries[i + 1]
+                    box.extents.append(NBDExtent(offset: at, length: length, hole: flags & UInt32(LIBNBD_STATE_HOLE) != 0,
+                                                 zero: flags & UInt32(LIBNBD_STATE_ZERO) != 0))
+                    at += length
+                    i += 2
+                }
+                return 0
+            }, user_data: Unmanaged.passUnretained(box).toOpaque(), free: nil)
+            let rc = withExtendedLifetime(box) { nbd_block_status(handle, count, UInt64(next), callback, 0) }
+            guard rc == 0 else { throw .last("block status at \(next)") }
+            guard let last = box.extents.last, last.offset + last.length > next else {
+                throw NBDClientError(description: "block status at \(next): the server described no extent")
+            }
+            for var e in box.extents where e.offset < end {
+                e.length = min(e.length, end - e.offset)
+                box.all.append(e)
+            }
+            next = min(end, last.offset + last.length)
+        }
+        return box.all
+    }
+}
+
+/// Where the block status callback leaves the extents it is given.
+private final class ExtentCollector {
+    var start: Int64 = 0
+    var extents: [NBDExtent] = []
+    var all: [NBDExtent] = []
+}

@@ -1,0 +1,181 @@
+import Foundation
+
+/// Copies one VDI's data into another through their data paths' NBD exports: plans from the
+/// `base:allocation` maps which chunks move (only allocated data; zeros only where the
+/// destination has data; with a base, only chunks that differ from it), then runs the plan
+/// with several connections, each with a request in flight, and flushes.
+public final class VDICopier: @unchecked Sendable {
+    /// The source's export.
+    public let source: NBDExport
+    /// The destination's export.
+    public let destination: NBDExport
+    /// The base's export for a delta copy.
+    public let base: NBDExport?
+    /// Bytes per chunk (a VHD block: 2 MiB).
+    public let chunkSize: Int64
+    /// Connections (and so requests in flight) per export.
+    public let connections: Int
+    /// Microseconds each worker sleeps after each chunk (0; tests slow a copy down to stop it midway).
+    public let delayPerChunk: UInt32
+
+    /// A copier from `source` into `destination`, with `base` for a delta copy.
+    public init(source: NBDExport, destination: NBDExport, base: NBDExport? = nil, chunkSize: Int64 = 2 << 20, connections: Int = 4,
+                delayPerChunk: UInt32 = 0) {
+        self.delayPerChunk = delayPerChunk
+        self.source = source
+        self.destination = destination
+        self.base = base
+        self.chunkSize = chunkSize
+        self.connections = max(1, connections)
+    }
+
+    private static func connect(_ e: NBDExport) throws(VDICopyError) -> NBDClient {
+        do { return try NBDClient(socketPath: e.socketPath, exportName: e.exportName) } catch { throw .nbd(error) }
+    }
+
+    /// Indexes of the chunks of `[0, size)` holding anything that may not read as zeros.
+    private func dataChunks(_ client: NBDClient, size: Int64) throws(VDICopyError) -> Set<Int64> {
+        let map: [NBDExtent]
+        do { map = try client.allocation(offset: 0, length: size) } catch { throw .nbd(error) }
+        var chunks = Set<Int64>()
+        for e in map where !e.zero && e.length > 0 {
+            var i = e.offset / chunkSize
+            while i * chunkSize < e.offset + e.length {
+                chunks.insert(i)
+                i += 1
+            }
+        }
+        return chunks
+    }
+
+    /// The plan for the first `size` bytes (the source's virtual size); `destinationIsNew`
+    /// when the destination was made empty for this copy (it reads zeros everywhere).
+    public func plan(size: Int64, destinationIsNew: Bool) throws(VDICopyError) -> [CopyChunk] {
+        let src = try Self.connect(source)
+        let dst = try Self.connect(destination)
+        guard src.size >= size else { throw .mismatch("the source export has \(src.size) bytes, \(size) expected") }
+        guard dst.size >= size else { throw .mismatch("the destination export has \(dst.size) bytes, the source \(size)") }
+        let srcData = try dataChunks(src, size: size)
+        let dstData: Set<Int64> = try destinationIsNew ? [] : dataChunks(dst, size: size)
+        let count = (size + chunkSize - 1) / chunkSize
+        func chunk(_ i: Int64, _ action: CopyChunk.Action) -> CopyChunk {
+            CopyChunk(offset: i * chunkSize, length: min(chunkSize, size - i * chunkSize), action: action,
+                      destinationZero: !dstData.contains(i))
+        }
+        if let base {
+            let b = try Self.connect(base)
+            guard b.size >= size else { throw .mismatch("the base has \(b.size) bytes, the source \(size)") }
+            let baseData = try dataChunks(b, size: size)
+            return (0..<count).filter { srcData.contains($0) || baseData.contains($0) }.map { chunk($0, .delta) }
+        }
+        var out: [CopyChunk] = []
+        for i in 0..<count {
+            if srcData.contains(i) { out.append(chunk(i, .copy)) } else if dstData.contains(i) { out.append(chunk(i, .zero)) }
+        }
+        return out
+    }
+
+    /// Runs `plan`: `progress` is called with the bytes done so far (from any worker thread);
+    /// `cancelled` is asked before each chunk. Returns the bytes written to the destination.
+    @discardableResult
+    public func run(_ plan: [CopyChunk], progress: @escaping @Sendable (Int64) -> Void,
+                    cancelled: @escaping @Sendable () -> Bool) throws(VDICopyError) -> Int64 {
+        let state = RunState()
+        let group = DispatchGroup()
+        for _ in 0..<min(connections, max(1, plan.count)) {
+            group.enter()
+            let thread = Thread { [self] in
+                defer { group.leave() }
+                do { try work(plan, state, progress, cancelled) } catch { state.fail(error) }
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        group.wait()
+        if let error = state.error { throw error }
+        return state.written
+    }
+
+    private func work(_ plan: [CopyChunk], _ state: RunState, _ progress: @Sendable (Int64) -> Void,
+                      _ cancelled: @Sendable () -> Bool) throws(VDICopyError) {
+        let src = try Self.connect(source)
+        let dst = try Self.connect(destination)
+        var b: NBDClient?
+        if let base { b = try Self.connect(base) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(chunkSize), alignment: 4096)
+        let other = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(chunkSize), alignment: 4096)
+        defer { buffer.deallocate(); other.deallocate() }
+        var wrote = false
+        while let c = state.next(plan.count).map({ plan[$0] }) {
+            if cancelled() { state.fail(VDICopyError.cancelled); return }
+            let n = Int(c.length)
+            let data = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n])
+            var written: Int64 = 0
+            do {
+                switch c.action {
+                case .zero:
+                    try dst.writeZeros(length: c.length, at: c.offset)
+                    written = c.length
+                case .copy:
+                    try src.read(into: data, at: c.offset)
+                    if !(c.destinationZero && Self.isZero(UnsafeRawBufferPointer(data))) {
+                        try dst.write(UnsafeRawBufferPointer(data), at: c.offset)
+                        written = c.length
+                    }
+                case .delta:
+                    let old = UnsafeMutableRawBufferPointer(rebasing: other[0..<n])
+                    try src.read(into: data, at: c.offset)
+                    try b!.read(into: old, at: c.offset)
+                    if memcmp(data.baseAddress!, old.baseAddress!, n) != 0 {
+                        try dst.write(UnsafeRawBufferPointer(data), at: c.offset)
+                        written = c.length
+                    }
+                }
+            } catch { throw .nbd(error) }
+            if written > 0 { wrote = true }
+            progress(state.add(done: c.length, written: written))
+            if state.error != nil { return }
+            if delayPerChunk > 0 { usleep(delayPerChunk) }
+        }
+        if wrote { do { try dst.flush() } catch { throw .nbd(error) } }
+    }
+
+    /// Whether `data` is all zeros.
+    static func isZero(_ data: UnsafeRawBufferPointer) -> Bool {
+        let words = data.count / 8
+        let p = data.baseAddress!.assumingMemoryBound(to: UInt64.self)
+        for i in 0..<words where p[i] != 0 { return false }
+        for i in (words * 8)..<data.count where data[i] != 0 { return false }
+        return true
+    }
+}
+
+/// The shared state of one run: the next chunk, the totals, the first error.
+private final class RunState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var index = 0
+    private var done: Int64 = 0
+    private(set) var written: Int64 = 0
+    private var firstError: VDICopyError?
+
+    var error: VDICopyError? { lock.lock(); defer { lock.unlock() }; return firstError }
+
+    func next(_ count: Int) -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard firstError == nil, index < count else { return nil }
+        index += 1
+        return index - 1
+    }
+
+    func add(done d: Int64, written w: Int64) -> Int64 {
+        lock.lock(); defer { lock.unlock() }
+        done += d
+        written += w
+        return done
+    }
+
+    func fail(_ error: any Error) {
+        lock.lock(); defer { lock.unlock() }
+        if firstError == nil { firstError = (error as? VDICopyError) ?? .mismatch("\(error)") }
+    }
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# VDI.copy side by side with what a user would otherwise run, between two EXT SRs (directories on
+# one disk) of a toolstackd of its own: a SIZE_GB VDI with every other 2 MiB block written (50 %
+# allocated, random data);
+#   xe vdi-copy (toolstackd's copier: allocation map, 4 connections, through both SRs' data paths),
+#   nbdcopy of the same source export into a fresh VDI's export (the same two data paths),
+#   qemu-img convert -f vpc -O vpc of the source's VHD file into the destination SR's directory,
+# each RUNS times (medians), page cache dropped before each run, results checked by hash.
+# Usage: sudo bench/copy.sh   (writes bench/results-copy-<date>.md)
+# Knobs: SIZE_GB (4), RUNS (3), BIN (use these binaries, skip the build), BENCH_DIR (/var/tmp),
+#        QUICK=1 (256 MiB, one run, report left in the scratch folder).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+SIZE_MB=$(( ${SIZE_GB:-4} * 1024 )); RUNS=${RUNS:-3}
+if [ "${QUICK:-0}" = 1 ]; then SIZE_MB=256; RUNS=1; fi
+if [ -z "${BIN:-}" ]; then
+  swift build -c release -j 2 >/dev/null
+  BIN=$(swift build -c release --show-bin-path)
+fi
+work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/swiftsm-bench-copy.XXXXXX")
+mkdir -p "$work/sm" "$work/st" "$work/a" "$work/b"
+rundir=$(mktemp -d /tmp/cb-XXXXXX)   # data path socket paths must stay under 108 bytes
+ln -s "$BIN/smdriver" "$work/sm/EXTSR"
+SWIFTSM_GC_AUTOSTART=0 "$BIN/toolstackd" --state-dir "$work/st" --socket "$work/xapi" --sm-dir "$work/sm" \
+    --run-dir "$rundir" 2> "$work/toolstackd.log" &
+tpid=$!
+cleanup() {
+  local st=$?
+  kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null
+  for f in "$rundir"/datapath/*/*/pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  rm -rf "$rundir"; [ "${QUICK:-0}" = 1 ] || rm -rf "$work"
+  exit $st
+}
+trap cleanup EXIT
+for _ in $(seq 100); do grep -q ready "$work/toolstackd.log" && break; sleep 0.1; done
+export XE_SOCKET="$work/xapi"
+xe() { "$BIN/xe" "$@"; }
+drop() { sync; if [ -w /proc/sys/vm/drop_caches ]; then echo 3 > /proc/sys/vm/drop_caches; fi; }
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+sra=$(xe sr-create name-label=a type=ext device-config:path="$work/a")
+srb=$(xe sr-create name-label=b type=ext device-config:path="$work/b")
+src=$(xe vdi-create sr-uuid="$sra" name-label=bench virtual-size=${SIZE_MB}MiB)
+# copyhelper.py: plug a dom0 VBD on a VDI and run a command with its NBD URI, or write the data / hash.
+cat > "$work/copyhelper.py" <<'PY'
+import os, subprocess, sys, hashlib, XenAPI
+try:
+    import nbd
+except ImportError:
+    sys.path.append("/usr/lib/python3/dist-packages"); import nbd
+sock, what, uuid = sys.argv[1], sys.argv[2], sys.argv[3]
+s = XenAPI.Session("http://" + sock.replace("/", "_"), transport=XenAPI.UDSTransport())
+s.xenapi.login_with_password("root", "", "1.0", "bench")
+x = s.xenapi
+dom0 = [v for v in x.VM.get_all() if x.VM.get_is_control_domain(v)][0]
+def plug(uuid, mode):
+    vbd = x.VBD.create({"VM": dom0, "VDI": x.VDI.get_by_uuid(uuid), "userdevice": "autodetect", "bootable": False, "mode": mode,
+                        "type": "Disk", "unpluggable": True, "empty": False, "other_config": {}, "qos_algorithm_type": "",
+                        "qos_algorithm_params": {}})
+    x.VBD.plug(vbd)
+    sock_path, export = x.VBD.get_runtime_properties(vbd)["params_nbd"][len("nbd:unix:"):].split(":exportname=")
+    return vbd, sock_path, export
+def unplug(vbd):
+    x.VBD.unplug(vbd); x.VBD.destroy(vbd)
+if what == "fill":          # every other 2 MiB block, random data
+    vbd, p, e = plug(uuid, "RW")
+    h = nbd.NBD(); h.set_export_name(e); h.connect_unix(p)
+    size = h.get_size(); B = 2 << 20
+    for off in range(0, size, 2 * B):
+        h.pwrite(os.urandom(B), off)
+    h.flush(); h.shutdown(); unplug(vbd)
+elif what == "hash":
+    vbd, p, e = plug(uuid, "RO")
+    h = nbd.NBD(); h.set_export_name(e); h.connect_unix(p)
+    d = hashlib.sha256(); size = h.get_size(); off = 0
+    while off < size:
+        n = min(16 << 20, size - off); d.update(h.pread(n, off)); off += n
+    h.shutdown(); unplug(vbd); print(d.hexdigest())
+elif what == "nbdcopy":     # nbdcopy from uuid's export into argv[4]'s export; prints the seconds
+    import time
+    a, pa, ea = plug(uuid, "RO"); b, pb, eb = plug(sys.argv[4], "RW")
+    t = time.time()
+    subprocess.run(["nbdcopy", "nbd+unix:///%s?socket=%s" % (ea, pa), "nbd+unix:///%s?socket=%s" % (eb, pb)], check=True)
+    print(time.time() - t)
+    unplug(a); unplug(b)
+PY
+python3 "$work/copyhelper.py" "$work/xapi" fill "$src"
+want=$(python3 "$work/copyhelper.py" "$work/xapi" hash "$src")
+vhd_src="$work/a/$src.vhd"   # a directory SR keeps <vdi>.vhd at its top
+ours=(); theirs=(); qimg=(); checks=""
+for run in $(seq "$RUNS"); do
+  drop; t0=$(now); dst=$(xe vdi-copy uuid="$src" sr-uuid="$srb"); t1=$(now)
+  ours+=("$(echo "$t1 - $t0" | bc)")
+  [ "$(python3 "$work/copyhelper.py" "$work/xapi" hash "$dst")" = "$want" ] && checks+="xe ok; " || checks+="xe HASH MISMATCH; "
+  xe vdi-destroy uuid="$dst"
+  dst=$(xe vdi-create sr-uuid="$srb" name-label=nbdcopy virtual-size=${SIZE_MB}MiB)
+  drop; theirs+=("$(python3 "$work/copyhelper.py" "$work/xapi" nbdcopy "$src" "$dst")")
+  [ "$(python3 "$work/copyhelper.py" "$work/xapi" hash "$dst")" = "$want" ] && checks+="nbdcopy ok; " || checks+="nbdcopy HASH MISMATCH; "
+  xe vdi-destroy uuid="$dst"
+  drop; t0=$(now); qemu-img convert -f vpc -O vpc -o subformat=dynamic "$vhd_src" "$work/b/qemu-img-copy.vhd"; t1=$(now)
+  qimg+=("$(echo "$t1 - $t0" | bc)")
+  qemu-img compare -q -f vpc -F vpc "$vhd_src" "$work/b/qemu-img-copy.vhd" && checks+="qemu-img ok; " || checks+="qemu-img MISMATCH; "
+  rm -f "$work/b/qemu-img-copy.vhd"
+done
+m_ours=$(printf '%s\n' "${ours[@]}" | median); m_theirs=$(printf '%s\n' "${theirs[@]}" | median); m_q=$(printf '%s\n' "${qimg[@]}" | median)
+data_mb=$((SIZE_MB / 2))
+out="$root/bench/results-copy-$(date -u +%Y-%m-%d).md"
+[ "${QUICK:-0}" = 1 ] && out="$work/results-copy-quick.md"
+{
+  echo "# VDI.copy between two EXT SRs: $((SIZE_MB)) MiB VDI, $data_mb MiB allocated (every other 2 MiB block)"
+  echo
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load at start: $(cut -d' ' -f1-3 /proc/loadavg); runs: $RUNS (medians); BENCH_DIR ${BENCH_DIR:-/var/tmp}"
+  echo
+  echo "| copier | seconds (median) | MB/s of allocated data | runs | ratio to xe vdi-copy |"
+  echo "|---|---|---|---|---|"
+  echo "| xe vdi-copy (toolstackd) | $m_ours | $(echo "$data_mb / $m_ours" | bc) | ${ours[*]} | 1 |"
+  echo "| nbdcopy between the same two data paths | $m_theirs | $(echo "$data_mb / $m_theirs" | bc) | ${theirs[*]} | $(echo "scale=2; $m_theirs / $m_ours" | bc) |"
+  echo "| qemu-img convert -f vpc -O vpc (files) | $m_q | $(echo "$data_mb / $m_q" | bc) | ${qimg[*]} | $(echo "scale=2; $m_q / $m_ours" | bc) |"
+  echo
+  echo "Checks: $checks"
+  echo
+  echo "xe vdi-copy includes creating the destination VDI and plugging/unplugging both VBDs (plugin calls); nbdcopy's time excludes them."
+} > "$out"
+cat "$out"

@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+"""VDI.copy end to end, against a toolstackd of its own (started, SIGKILLed and restarted here)
+with the real EXT and NFS plugins: full copies EXT->EXT and EXT->NFS, a delta copy against a
+snapshot, VDI_TOO_SMALL and the read-only refusal, a cancel midway, a daemon killed midway, and
+xe vdi-copy. Data is written and read back through the data path's NBD export (python3-libnbd)
+on a VBD of the control domain; contents are compared by SHA-256 of the whole disk.
+Usage: toolstack-copy-test.py TOOLSTACKD XE SMDIR ROOT [NFS host:port:mountport:export]
+Prints one line per check and 'N passed, M failed'."""
+import glob
+import hashlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+try:
+    import nbd
+except ImportError:   # Debian's python3-libnbd, under another python3 of the same version
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import nbd
+import XenAPI
+
+toolstackd, xe, sm_dir, root = sys.argv[1:5]
+nfs = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] else None
+passed = failed = 0
+MiB = 1 << 20
+BLOCK = 2 * MiB
+
+
+def check(name, condition, detail=""):
+    global passed, failed
+    if condition:
+        passed += 1
+        print("ok   " + name, flush=True)
+    else:
+        failed += 1
+        print("FAIL " + name + (": " + str(detail) if detail else ""), flush=True)
+
+
+sock = root + "/sock/xapi"
+# Data path socket paths must stay under 108 bytes: a short run directory of its own.
+run_dir = tempfile.mkdtemp(prefix="cr", dir="/tmp")
+log = open(root + "/toolstackd.log", "a")
+daemon = None
+
+
+def start():
+    global daemon
+    env = dict(os.environ, SWIFTSM_GC_AUTOSTART="0", SWIFTSM_TEST_COPY_CHUNK_DELAY_MS="30")
+    mark = os.path.getsize(root + "/toolstackd.log") if os.path.exists(root + "/toolstackd.log") else 0
+    daemon = subprocess.Popen([toolstackd, "--state-dir", root + "/st", "--socket", sock, "--sm-dir", sm_dir,
+                               "--run-dir", run_dir], stdout=subprocess.DEVNULL, stderr=log, env=env)
+    for _ in range(300):
+        with open(root + "/toolstackd.log") as f:
+            f.seek(mark)
+            if "toolstackd ready" in f.read():
+                break
+        time.sleep(0.1)
+    s = XenAPI.Session("http://" + sock.replace("/", "_"), transport=XenAPI.UDSTransport())
+    s.xenapi.login_with_password("root", "", "1.0", "copy-test")
+    return s.xenapi
+
+
+def failure_of(fn, *args):
+    try:
+        fn(*args)
+    except XenAPI.Failure as e:
+        return e.details
+    return None
+
+
+def xe_(*args):
+    r = subprocess.run([xe] + list(args), env=dict(os.environ, XE_SOCKET=sock), capture_output=True, text=True)
+    return r.returncode, r.stdout.strip(), r.stderr.strip()
+
+
+def stop_daemon():
+    if daemon and daemon.poll() is None:
+        daemon.kill()
+        daemon.wait()
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+import atexit
+atexit.register(stop_daemon)
+x = start()
+dom0 = [v for v in x.VM.get_all() if x.VM.get_is_control_domain(v)][0]
+os.makedirs(root + "/ext1", exist_ok=True)
+os.makedirs(root + "/ext2", exist_ok=True)
+host = x.host.get_all()[0]
+ext1 = x.SR.create(host, {"path": root + "/ext1"}, "0", "copy-src", "", "ext", "user", False, {})
+ext2 = x.SR.create(host, {"path": root + "/ext2"}, "0", "copy-dst", "", "ext", "user", False, {})
+nfs_sr = None
+if nfs:
+    nhost, nport, nmport, nexport = nfs.split(":")
+    os.makedirs(nexport + "/copy", exist_ok=True)
+    nfs_sr = x.SR.create(host, {"server": nhost, "serverpath": nexport + "/copy",
+                                "options": "port=%s,mountport=%s" % (nport, nmport)}, "0", "copy-nfs", "", "nfs", "user", True, {})
+
+
+class Plugged:
+    """A VBD of the control domain on `vdi` for the duration of a `with`: its NBD connection."""
+
+    def __init__(self, vdi, mode):
+        self.vdi, self.mode = vdi, mode
+
+    def __enter__(self):
+        self.vbd = x.VBD.create({"VM": dom0, "VDI": self.vdi, "userdevice": "autodetect", "bootable": False,
+                                 "mode": self.mode, "type": "Disk", "unpluggable": True, "empty": False,
+                                 "other_config": {}, "qos_algorithm_type": "", "qos_algorithm_params": {}})
+        x.VBD.plug(self.vbd)
+        address = x.VBD.get_runtime_properties(self.vbd)["params_nbd"]
+        socket_path, export = address[len("nbd:unix:"):].split(":exportname=")
+        self.h = nbd.NBD()
+        self.h.set_export_name(export)
+        self.h.connect_unix(socket_path)
+        return self.h
+
+    def __exit__(self, *a):
+        self.h.shutdown()
+        del self.h
+        x.VBD.unplug(self.vbd)
+        x.VBD.destroy(self.vbd)
+
+
+def disk_hash(vdi):
+    with Plugged(vdi, "RO") as h:
+        size = h.get_size()
+        d = hashlib.sha256()
+        off = 0
+        while off < size:
+            n = min(8 * MiB, size - off)
+            d.update(h.pread(n, off))
+            off += n
+        return d.hexdigest()
+
+
+def read_range(h, off, n):
+    return b"".join(h.pread(min(8 * MiB, off + n - o), o) for o in range(off, off + n, 8 * MiB))
+
+
+def write_blocks(vdi, blocks, seed):
+    """Writes 64 KiB of random data at a random place in each 2 MiB block of `blocks`."""
+    rnd = random.Random(seed)
+    with Plugged(vdi, "RW") as h:
+        for b in blocks:
+            h.pwrite(rnd.randbytes(64 * 1024), b * BLOCK + rnd.randrange(0, BLOCK - 64 * 1024) // 512 * 512)
+        h.flush()
+
+
+def new_vdi(sr, size, name="copy-test"):
+    return x.VDI.create({"SR": sr, "virtual_size": str(size), "name_label": name, "name_description": "d-" + name,
+                         "type": "user", "sharable": False, "read_only": False, "other_config": {"k": "v"}})
+
+
+def wait(task):
+    while x.task.get_status(task) in ("pending", "cancelling"):
+        time.sleep(0.05)
+    return x.task.get_record(task)
+
+
+def datapaths_live():
+    """Data paths still serving under the run directory (an nbd socket, or a live pid)."""
+    live = []
+    for pidfile in glob.glob(run_dir + "/datapath/*/*/pid"):
+        try:
+            pid = int(open(pidfile).read().strip())
+            os.kill(pid, 0)
+            live.append(pidfile)
+        except (ValueError, OSError):
+            pass
+    live += glob.glob(run_dir + "/datapath/*/*/nbd")
+    return live
+
+
+def vdis_of(sr):
+    return sorted(x.SR.get_VDIs(sr))
+
+
+# 1. Full copy EXT -> EXT of a VDI with scattered data (64 MiB, 7 blocks of 32 written).
+src = new_vdi(ext1, 64 * MiB, "scattered")
+x.VDI.add_to_other_config(src, "content_id", "cid-1")
+write_blocks(src, [0, 3, 4, 11, 20, 29, 31], 1)
+h_src = disk_hash(src)
+task = x.Async.VDI.copy(src, ext2, "OpaqueRef:NULL", "OpaqueRef:NULL")
+rec = wait(task)
+dst = rec["result"].replace("<value>", "").replace("</value>", "")
+check("Async.VDI.copy EXT->EXT succeeds", rec["status"] == "success", rec["error_info"])
+if rec["status"] == "success":
+    d = x.VDI.get_record(dst)
+    check("the copy is on the destination SR, same size, name and description", d["SR"] == ext2
+          and d["virtual_size"] == str(64 * MiB) and d["name_label"] == "scattered" and d["name_description"] == "d-scattered", d)
+    check("the copy keeps other_config and content_id, sm_config is new", d["other_config"].get("k") == "v"
+          and d["other_config"].get("content_id") == "cid-1" and "copy_job_task" not in d["other_config"], d["other_config"])
+    check("EXT->EXT: the copy's whole-disk hash equals the source's", disk_hash(dst) == h_src)
+    oc = rec["other_config"]
+    check("the job's stages and progress are on the task", oc.get("copy_stage") == "done"
+          and oc.get("copy_bytes_total") == str(7 * BLOCK) and oc.get("copy_bytes_done") == str(7 * BLOCK)
+          and int(oc.get("copy_throughput_bytes_per_s", "0")) > 0 and rec["progress"] == 1.0, oc)
+    check("only allocated blocks moved: the copy's VHD is smaller than the disk",
+          os.path.getsize("%s/ext2/%s.vhd" % (root, x.VDI.get_uuid(dst))) < 24 * MiB)
+check("source unchanged by the copy", disk_hash(src) == h_src)
+check("no data path left after the copy", datapaths_live() == [], datapaths_live())
+
+# 2. Full copy EXT -> NFS.
+if nfs_sr:
+    dst_nfs = x.VDI.copy(src, nfs_sr)
+    check("VDI.copy (sync, two arguments) EXT->NFS: hash equal", x.VDI.get_SR(dst_nfs) == nfs_sr and disk_hash(dst_nfs) == h_src)
+else:
+    check("EXT->NFS copy (no NFS server given)", False, "SWIFTSM_TEST_NFS not set")
+
+# 3. Full copy into an existing, larger VDI that already holds data elsewhere (zeros must land).
+into = new_vdi(ext2, 80 * MiB, "into")
+write_blocks(into, [1, 2, 35], 7)
+got = x.VDI.copy(src, ext2, "OpaqueRef:NULL", into)
+with Plugged(into, "RO") as h:
+    first = read_range(h, 0, 64 * MiB)
+    tail = read_range(h, 64 * MiB, 16 * MiB)
+with Plugged(src, "RO") as h:
+    whole = read_range(h, 0, 64 * MiB)
+check("VDI.copy into_vdi: returns it, its first 64 MiB equal the source (old data zeroed), the rest kept",
+      got == into and first == whole and tail != bytes(16 * MiB))
+
+# 4. Delta copy: base = snapshot of the source; 5% of the blocks change; delta into a copy of the base.
+big = new_vdi(ext1, 256 * MiB, "delta-src")          # 128 blocks
+write_blocks(big, range(0, 128, 3), 11)
+snap = x.VDI.snapshot(big, {})
+base_copy = x.VDI.copy(snap, ext2)
+changed = sorted(random.Random(5).sample(range(128), 7))  # ~5 %
+write_blocks(big, changed, 12)
+h_big = disk_hash(big)
+check("delta setup: the source differs from the base copy", disk_hash(base_copy) != h_big)
+task = x.Async.VDI.copy(big, ext2, snap, base_copy)
+rec = wait(task)
+check("delta copy succeeds into the base's copy", rec["status"] == "success", rec["error_info"])
+check("delta copy: the destination's hash equals the source's", disk_hash(base_copy) == h_big)
+check("delta copy wrote only the %d changed blocks (copy_bytes_written)" % len(changed),
+      rec["status"] == "success" and rec["other_config"].get("copy_bytes_written") == str(len(changed) * BLOCK), rec["other_config"])
+
+# 5. Errors.
+small = new_vdi(ext2, 32 * MiB, "small")
+details = failure_of(x.VDI.copy, src, ext2, "OpaqueRef:NULL", small)
+check("VDI_TOO_SMALL for an into_vdi smaller than the source", details and details[0] == "VDI_TOO_SMALL" and details[1] == small, details)
+details = failure_of(x.VDI.copy, src, ext2, "OpaqueRef:NULL", snap)
+check("a read-only (snapshot) destination is refused (VDI_READONLY)", details and details[0] == "VDI_READONLY", details)
+details = failure_of(x.VDI.copy, "OpaqueRef:nonexistent", ext2)
+check("HANDLE_INVALID for an unknown source", details and details[0] == "HANDLE_INVALID", details)
+
+# 6. Cancel midway: a 512 MiB VDI with one write in each of its 256 blocks copies for seconds.
+slow = new_vdi(ext1, 512 * MiB, "slow")
+write_blocks(slow, range(256), 21)
+h_slow = disk_hash(slow)
+before = vdis_of(ext2)
+task = x.Async.VDI.copy(slow, ext2, "OpaqueRef:NULL", "OpaqueRef:NULL")
+for _ in range(400):
+    oc = x.task.get_other_config(task)
+    if oc.get("copy_stage") == "copy" and int(oc.get("copy_bytes_done", "0")) > 0:
+        break
+    time.sleep(0.025)
+mid = x.task.get_progress(task)
+x.task.cancel(task)
+rec = wait(task)
+check("cancel midway: the task is cancelled (from the copy stage, progress %.2f)" % mid,
+      rec["status"] == "cancelled" and 0.05 <= mid < 0.9 and rec["other_config"].get("copy_stage") == "rolled-back",
+      (rec["status"], mid, rec["other_config"]))
+check("cancel: no orphan VDI on the destination SR", vdis_of(ext2) == before, set(vdis_of(ext2)) - set(before))
+check("cancel: no VHD file left behind", sorted(glob.glob("%s/ext2/*.vhd" % root)).__len__() == len(before))
+check("cancel: no copy VBD and no data path left", not [v for v in x.VBD.get_all() if x.VBD.get_other_config(v).get("owner") == "copy"]
+      and datapaths_live() == [], datapaths_live())
+check("cancel: the source is unchanged", disk_hash(slow) == h_slow)
+
+# 7. toolstackd SIGKILLed midway, then restarted: the job is rolled back.
+task = x.Async.VDI.copy(slow, ext2, "OpaqueRef:NULL", "OpaqueRef:NULL")
+for _ in range(400):
+    oc = x.task.get_other_config(task)
+    if oc.get("copy_stage") == "copy" and int(oc.get("copy_bytes_done", "0")) > 0:
+        break
+    time.sleep(0.025)
+killed_at = x.task.get_other_config(task)
+live_before = datapaths_live()
+daemon.send_signal(signal.SIGKILL)
+daemon.wait()
+x = start()
+rec = x.task.get_record(task)
+check("killed midway (stage %s): after restart the job is rolled back and its task failed" % killed_at.get("copy_stage"),
+      rec["status"] == "failure" and rec["other_config"].get("copy_stage") == "rolled-back" and len(live_before) >= 2,
+      (rec["status"], rec["other_config"], live_before))
+check("killed: no orphan VDI on the destination SR", vdis_of(ext2) == before, set(vdis_of(ext2)) - set(before))
+check("killed: no VHD file left behind", len(glob.glob("%s/ext2/*.vhd" % root)) == len(before))
+check("killed: no copy VBD and no data path left", not [v for v in x.VBD.get_all() if x.VBD.get_other_config(v).get("owner") == "copy"]
+      and datapaths_live() == [], datapaths_live())
+check("killed: the source is unchanged", disk_hash(slow) == h_slow)
+
+# 8. xe vdi-copy.
+rc, out, err = xe_("vdi-copy", "uuid=" + x.VDI.get_uuid(src), "sr-uuid=" + x.SR.get_uuid(ext2))
+ok = rc == 0 and len(out) == 36
+check("xe vdi-copy prints the new VDI's uuid; its hash equals the source's",
+      ok and disk_hash(x.VDI.get_by_uuid(out)) == h_src, (rc, out, err))
+rc, out, err = xe_("vdi-copy", "uuid=" + x.VDI.get_uuid(src), "sr-uuid=" + x.SR.get_uuid(ext2),
+                   "into-vdi-uuid=" + x.VDI.get_uuid(small))
+check("xe vdi-copy into a smaller VDI: VDI_TOO_SMALL", rc != 0 and "VDI_TOO_SMALL" in err, (rc, out, err))
+rc, out, err = xe_("vdi-copy", "uuid=" + x.VDI.get_uuid(big), "sr-uuid=" + x.SR.get_uuid(ext2))
+full = x.VDI.get_by_uuid(out) if rc == 0 else None
+write_blocks(big, [5, 6], 31)
+h_big2 = disk_hash(big)
+rc, out2, err = xe_("vdi-copy", "uuid=" + x.VDI.get_uuid(big), "sr-uuid=" + x.SR.get_uuid(ext2),
+                    "base-vdi-uuid=" + x.VDI.get_uuid(snap), "into-vdi-uuid=" + (out or "none"))
+check("xe vdi-copy base-vdi-uuid= into-vdi-uuid=: a delta onto an earlier copy gives the source's hash",
+      full is not None and rc == 0 and out2 == out and disk_hash(full) == h_big2, (rc, out2, err))
+
+daemon.send_signal(signal.SIGTERM)
+daemon.wait()
+check("no data path left at the end", datapaths_live() == [], datapaths_live())
+print("%d passed, %d failed" % (passed, failed))
+sys.exit(1 if failed else 0)
