@@ -58,9 +58,10 @@ let package = Package(
         .target(name: "RemoteStorage", path: "Sources/RemoteStorage"),
         // iSCSI in user space through libiscsi: sessions, discovery, LUN identity, a BlockStore over a LUN.
         .target(name: "ISCSI", dependencies: ["VHD", "CISCSI", "RemoteStorage"], path: "Sources/ISCSI"),
-        .target(name: "LVMoISCSIDriver", dependencies: ["SMCore", "LVM", "VHD"], path: "Sources/Drivers/LVMoISCSI"),
+        // The LVM-over-iSCSI SR (LVHD): the iSCSI LUN as the PV of our own LVM2 engine, VHDs in LVs.
+        .target(name: "LVMoISCSIDriver", dependencies: ["SMCore", "LVM", "VHD", "ISCSI", "RemoteStorage"], path: "Sources/Drivers/LVMoISCSI"),
         // Every driver by name, for the executables that must find one again (smdriver, the data path).
-        .target(name: "DriverRegistry", dependencies: ["SMCore", "EXTDriver", "NFSDriver"], path: "Sources/Drivers/Registry"),
+        .target(name: "DriverRegistry", dependencies: ["SMCore", "EXTDriver", "NFSDriver", "LVMoISCSIDriver"], path: "Sources/Drivers/Registry"),
         // The thin toolstack on top of SMAPIv1.
         .target(name: "Toolstack", dependencies: ["XenAPIWire", "CNBD", .product(name: "GRDB", package: "GRDB.swift"),
                                                   .product(name: "Logging", package: "swift-log"),
@@ -98,11 +99,14 @@ let package = Package(
         .executableTarget(name: "iscsi-bench", dependencies: ["ISCSI", "VHD"], path: "Sources/Commands/iscsi-bench"),
 
         .testTarget(name: "VHDTests", dependencies: ["VHD"], path: "Tests/VHDTests"),
-        .testTarget(name: "LVMTests", dependencies: ["LVM", "VHD"], path: "Tests/LVMTests"),
+        // lvm2's own tools on a loop device, for the tests that check what lvm2 reads.
+        .target(name: "LVM2Support", dependencies: ["VHD"], path: "Tests/LVM2Support"),
+        .testTarget(name: "LVMTests", dependencies: ["LVM", "VHD", "LVM2Support"], path: "Tests/LVMTests"),
         .testTarget(name: "ISCSITests", dependencies: ["ISCSI", "VHD", "RemoteStorage"], path: "Tests/ISCSITests"),
         .target(name: "FakeXapi", dependencies: ["SMCore"], path: "Tests/FakeXapi"),
         .testTarget(name: "SMCoreTests", dependencies: ["SMCore", "CBT", "FakeXapi"], path: "Tests/SMCoreTests"),
-        .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "NFSDriver", "RemoteStorage", "SMCore", "CBT", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),
+        .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "NFSDriver", "LVMoISCSIDriver", "ISCSI", "LVM", "LVM2Support",
+                                                            "RemoteStorage", "SMCore", "CBT", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),
         .testTarget(name: "ToolstackTests", dependencies: ["Toolstack", "ToolstackPostgres", "XenAPIWire"], path: "Tests/ToolstackTests"),
         .testTarget(name: "DatapathTests", dependencies: ["SMCore", "CBT", "VHD"], path: "Tests/DatapathTests"),
         // A container with LV semantics (extents of one preallocated file) for the contract suite.
@@ -114,7 +118,7 @@ let package = Package(
                                                           .product(name: "Logging", package: "swift-log")],
                     path: "Tests/ContractTests"),
         // The LVHD container against lvm2's own tools, and its space and journal rules.
-        .testTarget(name: "LVHDTests", dependencies: ["LVMoISCSIDriver", "LVM", "SMCore", "VHD",
+        .testTarget(name: "LVHDTests", dependencies: ["LVMoISCSIDriver", "LVM", "LVM2Support", "SMCore", "VHD",
                                                       .product(name: "Logging", package: "swift-log")],
                     path: "Tests/LVHDTests"),
     ],

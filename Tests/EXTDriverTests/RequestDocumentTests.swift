@@ -47,12 +47,17 @@ import VHD
         }
     }
 
-    @Test("the life cycle of one SR", arguments: SRMode.allCases)
+    @Test("the life cycle of one SR", arguments: SRMode.fileModes + [.lvmoiscsi])
     func lifecycle(_ mode: SRMode) throws {
         if mode == .device, let why = LoopDevice.unavailableReason {
             try Test.cancel(Comment(rawValue: "device mode skipped: \(why)"))
         }
-        let sr = try TestSR(mode: mode)
+        if mode == .lvmoiscsi, let why = ISCSITestTarget.unavailableReason {
+            try Test.cancel(Comment(rawValue: "lvmoiscsi mode skipped: \(why)"))
+        }
+        // An LVHD SR inflates every leaf to its full size: the documents' 10 GiB VDIs need a
+        // large (sparse) LUN.
+        let sr = try TestSR(mode: mode, imageSize: mode == .lvmoiscsi ? 64 << 30 : 256 << 20)
         defer { sr.cleanup() }
         try Lifecycle(sr: sr).run()
     }
@@ -121,8 +126,11 @@ private struct Lifecycle {
     }
 
     /// The calls a step made, but for reading the SR's other_config (what NFSSR reads its
-    /// `nfs-timeout`, `nfs-retrans` and `nfs-hold-timeout` from, as the Python SM does).
-    var changes: [String] { fake.calls.filter { $0 != "SR.get_other_config" || sr.mode != .nfs } }
+    /// `nfs-timeout`, `nfs-retrans` and `nfs-hold-timeout` from, as the Python SM does) and the
+    /// host's (where LVMoISCSISR reads the initiator name).
+    var changes: [String] {
+        fake.calls.filter { ($0 != "SR.get_other_config" || sr.mode == .path || sr.mode == .device) && $0 != "host.get_other_config" }
+    }
 
     /// The SR's virtual allocation in the fake.
     var virtualAllocation: String { fake.sr(uuid: sr.srUUID)?.virtualAllocation ?? "-" }
@@ -153,7 +161,7 @@ private struct Lifecycle {
         let info = try SMAPIDriverInfo(infoValue)
         #expect(!info.name.isEmpty && info.requiredAPIVersion == "1.0")
         #expect(info.capabilities.contains("VDI_SNAPSHOT") && info.capabilities.contains("SR_PROBE"))
-        #expect(info.configuration.contains { $0.key == (sr.mode == .nfs ? "server" : "device") })
+        #expect(info.configuration.contains { $0.key == (sr.mode == .nfs ? "server" : sr.mode == .lvmoiscsi ? "SCSIid" : "device") })
         #expect(changes.isEmpty)
 
         // sr_probe before anything exists: an empty SR list.
@@ -169,6 +177,14 @@ private struct Lifecycle {
             #expect(Shell.mountPoints(of: device).isEmpty, "sr_create leaves the device unmounted")
         } else if sr.mode == .path {
             #expect(FileManager.default.fileExists(atPath: sr.pathDirectory + "/.swiftsm-sr"))
+        } else if sr.mode == .lvmoiscsi {
+            // LVHDoISCSISR's layout, read back by lvm2's own tools: VG_XenStorage-<sr> and its MGT LV.
+            let lvs = try sr.lvm2Report(["lvs", "-o", "vg_name,lv_name,lv_size,lv_attr"])
+            #expect(lvs.map { $0["vg_name"] } == ["VG_XenStorage-" + sr.srUUID] && lvs.map { $0["lv_name"] } == ["MGT"], "\(lvs)")
+            #expect(lvs.first?["lv_size"] == String(4 << 20))
+            #expect(sr.files() == ["MGT"])
+            let srRecord = try #require(fake.sr(uuid: sr.srUUID))
+            #expect(srRecord.smConfig["devserial"] == "scsi-" + sr.iscsi!.scsiID && srRecord.smConfig["use_vhd"] == "true")
         } else {
             // NFSSR's layout: the SR is the directory <serverpath>/<sr uuid>, root's alone, empty.
             var st = stat()
@@ -178,7 +194,12 @@ private struct Lifecycle {
 
         try succeedNil("sr_attach")
         if sr.mode == .device { #expect(Shell.isMounted(sr.srDirectory), "sr_attach mounts under the run directory") }
-        if sr.mode != .nfs {
+        if sr.mode == .lvmoiscsi {
+            let sm = try #require(fake.sr(uuid: sr.srUUID)).smConfig
+            #expect(sm["allocation"] == "thick" && sm["use_vhd"] == "true" && sm["multipathable"] == "true", "\(sm)")
+            let pbd = try #require(fake.pbds.values.first)
+            #expect(pbd.otherConfig["iscsi_sessions"] == "1" && pbd.otherConfig["multipathed"] == nil, "\(pbd.otherConfig)")
+        } else if sr.mode != .nfs {
             let marker = try? String(contentsOfFile: sr.srDirectory + "/.swiftsm-sr", encoding: .utf8)
             #expect(marker?.trimmingCharacters(in: .whitespacesAndNewlines) == sr.srUUID)
         }
@@ -381,13 +402,13 @@ private struct Lifecycle {
             // CBT on and off again (CBTRequestTests follows logs through snapshots): enable makes
             // the log and sets cbt_enabled; the document's list names a VDI without a log (460).
             try succeedNil("vdi_enable_cbt", vdi: v)
-            #expect(FileManager.default.fileExists(atPath: sr.srDirectory + "/" + v + ".cbtlog"))
+            #expect(sr.files().contains(v + ".cbtlog"))
             #expect(try record(v).cbtEnabled)
             fake.renameVDIRef(try record(s).ref, to: E2EFixtures.cbtToRef)
             try expectFault(460, "vdi_list_changed_blocks", vdi: v)
             #expect(fake.firstArguments(of: "VDI.get_uuid") == [.string(E2EFixtures.cbtToRef)])
             try succeedNil("vdi_disable_cbt", vdi: v)
-            #expect(!FileManager.default.fileExists(atPath: sr.srDirectory + "/" + v + ".cbtlog"))
+            #expect(!sr.files().contains(v + ".cbtlog"))
             #expect(try record(v).cbtEnabled == false)
             checkTree("vdi_disable_cbt")
         }
@@ -457,7 +478,7 @@ private struct Lifecycle {
             #expect(nbd == "nbd:unix:\(sr.runDir)/datapath/\(sr.srUUID)/\(v)/nbd:exportname=\(v)")
             #expect(attach[member: "o_direct"]?.boolValue == true
                         && attach[member: "o_direct_reason"]?.stringValue == "LICENSE_RESTRICTION", "no session, no licence check")
-            #expect(attach[member: "xenstore_data"]?[member: "storage-type"]?.stringValue == sr.driver)
+            #expect(attach[member: "xenstore_data"]?[member: "storage-type"]?.stringValue == (sr.mode == .lvmoiscsi ? "lvm" : sr.driver))
             #expect(attach[member: "xenstore_data"]?[member: "vdi-uuid"]?.stringValue == v)
             #expect(sr.datapathPIDs().count == 1, "attach_from_config attaches and activates")
             try succeedNil("vdi_deactivate", vdi: v)
@@ -476,7 +497,7 @@ private struct Lifecycle {
         } else {
             // xapi marked no record a snapshot here: data_destroy is refused (66), nothing removed.
             try expectFault(66, "vdi_data_destroy", vdi: snapshot)
-            #expect(FileManager.default.fileExists(atPath: sr.path(snapshot)))
+            #expect(sr.exists(snapshot))
         }
     }
 
@@ -525,7 +546,7 @@ private struct Lifecycle {
             let before = Int64(virtualAllocation) ?? 0
             let size = Int64(try #require(try sr.disk()[u]).virtualSize)
             try succeedNil("vdi_delete", vdi: u)
-            #expect(!FileManager.default.fileExists(atPath: sr.path(u)))
+            #expect(!sr.exists(u))
             #expect(fake.vdi(uuid: u) == nil, "DB-FORGET of \(u)")
             #expect(fake.calls.contains("VDI.db_forget"))
             #expect(virtualAllocation == String(before - size), "SR-STATS(−virtual size)")
@@ -543,7 +564,13 @@ private struct Lifecycle {
 
     func detachAndDeletePhase() throws {
         try succeedNil("sr_detach")
-        #expect(changes.isEmpty, "ext sr_detach makes no callbacks")
+        if sr.mode == .lvmoiscsi {
+            #expect(Set(changes) == ["SR.get_PBDs", "PBD.get_host", "PBD.remove_from_other_config", "host.remove_from_other_config"],
+                    "LVMoISCSISR's sr_detach forgets the PBD's and host's path keys: \(changes)")
+            #expect(fake.pbds.values.first?.otherConfig["iscsi_sessions"] == nil)
+        } else {
+            #expect(changes.isEmpty, "ext sr_detach makes no callbacks")
+        }
         if sr.mode == .device {
             #expect(!Shell.isMounted(sr.srDirectory), "sr_detach unmounts")
             let fault = sr.fault(try sr.call("sr_scan"))
@@ -559,6 +586,12 @@ private struct Lifecycle {
         } else if sr.mode == .path {
             let left = sr.files()
             #expect(!left.contains(".swiftsm-sr") && !left.contains { $0.hasSuffix(".vhd") }, "\(left)")
+        } else if sr.mode == .lvmoiscsi {
+            // vgremove + pvremove: lvm2 finds no PV on the LUN, a probe no SR.
+            let pvs = try sr.lvm2Report(["pvs", "-o", "pv_name,vg_name"])
+            #expect(pvs.isEmpty, "\(pvs)")
+            let probed = try #require(try succeed("sr_probe").stringValue)
+            #expect(!probed.contains("<UUID>"), "the LUN holds no SR any more: \(probed)")
         } else {
             #expect(!FileManager.default.fileExists(atPath: sr.srDirectory), "sr_delete removes the SR's directory")
             let probed = try #require(try succeed("sr_probe").stringValue)

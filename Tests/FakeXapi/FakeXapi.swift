@@ -123,6 +123,31 @@ public final class FakeXapi: @unchecked Sendable {
         }
     }
 
+    /// Adds (or replaces) host `ref` with `otherConfig`.
+    public func addHost(ref: String, otherConfig: [String: String] = [:]) { lock.withLock { store.hosts[ref] = otherConfig } }
+
+    /// Host `ref`'s `other_config`, nil for an unknown host.
+    public func hostOtherConfig(_ ref: String) -> [String: String]? { lock.withLock { store.hosts[ref] } }
+
+    /// Adds a PBD of SR `sr` on host `host`; returns its ref.
+    @discardableResult
+    public func addPBD(host: String, sr: String, otherConfig: [String: String] = [:]) -> String {
+        let ref = FakeXapiStore.newRef()
+        lock.withLock { store.pbds[ref] = FakePBD(host: host, sr: sr, otherConfig: otherConfig) }
+        return ref
+    }
+
+    /// PBD records, by ref.
+    public var pbds: [String: FakePBD] { lock.withLock { store.pbds } }
+
+    /// Adds a secret holding `value`; returns its uuid.
+    @discardableResult
+    public func addSecret(_ value: String) -> String {
+        let uuid = UUID().uuidString.lowercased()
+        lock.withLock { store.secrets[FakeXapiStore.newRef()] = (uuid, value) }
+        return uuid
+    }
+
     /// Replaces an SR record (found by its `ref`).
     public func updateSR(_ sr: FakeSR) { lock.withLock { store.srs[sr.ref] = sr } }
 

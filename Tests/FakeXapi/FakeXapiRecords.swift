@@ -140,3 +140,20 @@ public struct FakeXapiRequest: Sendable {
         self.method = method; self.params = params; self.headers = headers
     }
 }
+
+/// A PBD record: the host and SR it joins, and its `other_config`.
+public struct FakePBD: Sendable, Equatable {
+    /// The host's ref.
+    public var host: String
+    /// The SR's ref.
+    public var sr: String
+    /// `other_config`.
+    public var otherConfig: [String: String]
+
+    /// A PBD of `sr` on `host`.
+    public init(host: String, sr: String, otherConfig: [String: String] = [:]) {
+        self.host = host
+        self.sr = sr
+        self.otherConfig = otherConfig
+    }
+}

@@ -17,6 +17,12 @@ struct FakeXapiStore: Sendable {
     var srs: [String: FakeSR] = [:]
     var vdis: [String: FakeVDI] = [:]
     var messages: [FakeMessage] = []
+    /// Host refs and their `other_config`.
+    var hosts: [String: [String: String]] = [:]
+    /// PBD refs and their records.
+    var pbds: [String: FakePBD] = [:]
+    /// Secret refs: their uuid and value.
+    var secrets: [String: (uuid: String, value: String)] = [:]
     var calls: [String] = []
     var requests: [FakeXapiRequest] = []
 
@@ -72,9 +78,14 @@ struct FakeXapiStore: Sendable {
         case "SR": return try srMethod(message, args)
         case "message": return try messageCreate(args)
         case "host":
-            // call_plugin: the session is good; FakeXapi runs the plugin outside its lock.
-            try args.count(4)
-            return .string("")
+            if message == "call_plugin" {
+                // The session is good; FakeXapi runs the plugin outside its lock.
+                try args.count(4)
+                return .string("")
+            }
+            return try hostMethod(message, args)
+        case "PBD": return try pbdMethod(message, args)
+        case "secret": return try secretMethod(message, args)
         default: throw FakeXapiFailure(["MESSAGE_METHOD_UNKNOWN", method])
         }
     }
@@ -88,11 +99,13 @@ struct FakeXapiStore: Sendable {
                 || vdiSetters[message] != nil || vdiMapOps[message] != nil
                 || (message.hasPrefix("get_") && vdiGetterFields.contains(String(message.dropFirst(4))))
         case "SR":
-            return ["get_by_uuid", "get_record", "get_VDIs", "get_all"].contains(message)
+            return ["get_by_uuid", "get_record", "get_VDIs", "get_all", "get_PBDs"].contains(message)
                 || srSetters[message] != nil || srMapOps[message] != nil
                 || (message.hasPrefix("get_") && srGetterFields.contains(String(message.dropFirst(4))))
         case "message": return message == "create"
-        case "host": return message == "call_plugin"
+        case "host": return ["call_plugin", "get_other_config", "add_to_other_config", "remove_from_other_config"].contains(message)
+        case "PBD": return ["get_host", "get_SR", "get_other_config", "add_to_other_config", "remove_from_other_config"].contains(message)
+        case "secret": return ["get_by_uuid", "get_value"].contains(message)
         default: return false
         }
     }
@@ -312,6 +325,10 @@ struct FakeXapiStore: Sendable {
         case "get_all":
             try args.count(0)
             return .array(srs.keys.sorted().map { .string($0) })
+        case "get_PBDs":
+            try args.count(1)
+            let ref = try srRef(args, 0)
+            return .array(pbds.filter { $0.value.sr == ref }.keys.sorted().map { .string($0) })
         default: break
         }
         if let field = Self.srMapOps[message] {
@@ -360,6 +377,70 @@ struct FakeXapiStore: Sendable {
         let ref = try args.string(index, "self")
         guard srs[ref] != nil else { throw FakeXapiFailure(["HANDLE_INVALID", "SR", ref]) }
         return ref
+    }
+
+    // MARK: - host, PBD, secret
+
+    /// `other_config` getter and map operations of a host.
+    private mutating func hostMethod(_ message: String, _ args: Args) throws -> XMLRPCValue {
+        let ref = try args.string(0, "self")
+        guard var other = hosts[ref] else { throw FakeXapiFailure(["HANDLE_INVALID", "host", ref]) }
+        switch message {
+        case "get_other_config":
+            try args.count(1)
+            return XenAPIValue.map(other)
+        default:
+            try Self.mapOperation(message, args, &other, className: "host", field: "other_config", ref: ref)
+            hosts[ref] = other
+            return .string("")
+        }
+    }
+
+    /// Getters and `other_config` map operations of a PBD.
+    private mutating func pbdMethod(_ message: String, _ args: Args) throws -> XMLRPCValue {
+        let ref = try args.string(0, "self")
+        guard var pbd = pbds[ref] else { throw FakeXapiFailure(["HANDLE_INVALID", "PBD", ref]) }
+        switch message {
+        case "get_host":
+            try args.count(1)
+            return .string(pbd.host)
+        case "get_SR":
+            try args.count(1)
+            return .string(pbd.sr)
+        case "get_other_config":
+            try args.count(1)
+            return XenAPIValue.map(pbd.otherConfig)
+        default:
+            try Self.mapOperation(message, args, &pbd.otherConfig, className: "PBD", field: "other_config", ref: ref)
+            pbds[ref] = pbd
+            return .string("")
+        }
+    }
+
+    /// `secret.get_by_uuid` and `secret.get_value`.
+    private func secretMethod(_ message: String, _ args: Args) throws -> XMLRPCValue {
+        try args.count(1)
+        let key = try args.string(0, message == "get_by_uuid" ? "uuid" : "self")
+        if message == "get_by_uuid" {
+            guard let ref = secrets.first(where: { $0.value.uuid == key })?.key else { throw FakeXapiFailure(["UUID_INVALID", "secret", key]) }
+            return .string(ref)
+        }
+        guard let secret = secrets[key] else { throw FakeXapiFailure(["HANDLE_INVALID", "secret", key]) }
+        return .string(secret.value)
+    }
+
+    /// `add_to_<field>` (`MAP_DUPLICATE_KEY` when present) and `remove_from_<field>` on `map`.
+    private static func mapOperation(_ message: String, _ args: Args, _ map: inout [String: String], className: String,
+                                     field: String, ref: String) throws {
+        if message.hasPrefix("add_to_") {
+            try args.count(3)
+            let key = try args.string(1, "key")
+            guard map[key] == nil else { throw FakeXapiFailure(["MAP_DUPLICATE_KEY", className, field, ref, key]) }
+            map[key] = try args.string(2, "value")
+        } else {
+            try args.count(2)
+            map[try args.string(1, "key")] = nil
+        }
     }
 
     // MARK: - message

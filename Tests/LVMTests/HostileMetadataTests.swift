@@ -1,3 +1,4 @@
+import LVM2Support
 import Foundation
 import Testing
 import VHD

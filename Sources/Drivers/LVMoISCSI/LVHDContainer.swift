@@ -22,9 +22,10 @@ public final class LVHDContainer: VolumeContainer, @unchecked Sendable {
     /// `VHD-<uuid>`, as LVHDSR names them.
     public let naming = VolumeNaming.lvhd
 
-    /// The container over the LVHD VG on `store`.
-    public init(store: any BlockStore) throws {
-        group = try LVHDVolumeGroup(store: store)
+    /// The container over the LVHD VG on `store`; `commitsAllowed` false on hosts that are not
+    /// the SR master (they read the VG and change nothing).
+    public init(store: any BlockStore, commitsAllowed: Bool = true) throws {
+        group = try LVHDVolumeGroup(store: store, commitsAllowed: commitsAllowed)
         let vg = try group.current()
         guard LVHDLayout.srUUID(ofVG: vg.name) != nil else { throw LVHDError.notAnLVHDVolumeGroup(vg.name) }
         vgName = vg.name
@@ -97,6 +98,11 @@ public final class LVHDContainer: VolumeContainer, @unchecked Sendable {
     /// `lastSector` (zeros without one) before the commit that adds the extents. `readOnly`
     /// sets the LV's flag in the same commit.
     func resize(_ name: String, to size: UInt64, lastSector: [UInt8]?, readOnly: Bool? = nil) throws {
+        // Nothing to change is no commit (a host that is not the master may ask).
+        let now = try group.current()
+        if let lv = now.lv(name), lv.extentCount == max(1, now.extents(forBytes: size)), readOnly == nil || lv.isReadOnly == readOnly {
+            return
+        }
         try group.update("resize \(name)") { vg in
             guard let lv = vg.lv(name) else { throw LVHDError.noVolume(name) }
             let extents = max(1, vg.extents(forBytes: size))

@@ -10,6 +10,8 @@ public enum LVHDError: Error, Equatable, Sendable, CustomStringConvertible, SMAP
     case noVolume(String)
     /// A journal LV's contents are not a journal entry.
     case corruptJournal(String)
+    /// A change of the VG (`what`) on a host that is not the SR master.
+    case notMaster(String)
 
     /// A one-line explanation.
     public var description: String {
@@ -18,6 +20,7 @@ public enum LVHDError: Error, Equatable, Sendable, CustomStringConvertible, SMAP
         case let .notAnLVHDVolumeGroup(n): return "VG \(n) is not an LVHD SR's volume group"
         case let .noVolume(n): return "no logical volume \(n)"
         case let .corruptJournal(n): return "journal LV \(n) holds no valid entry"
+        case let .notMaster(w): return "\(w): only the SR master changes the volume group"
         }
     }
 
@@ -29,6 +32,7 @@ public enum LVHDError: Error, Equatable, Sendable, CustomStringConvertible, SMAP
             let attach = command == .vdiAttach || command == .vdiActivate
             return SMAPIError(attach ? .LVMProvisionAttach : .SRNoSpace, opterr: description)
         case .noVolume: return SMAPIError(.LVMNoVolume, opterr: description)
+        case .notMaster: return SMAPIError(.LVMMaster, opterr: description)
         case .notAnLVHDVolumeGroup, .corruptJournal: return SMAPIError(command.failureCode, opterr: description)
         }
     }

@@ -40,7 +40,9 @@ public final class LVHDStoreProvider: StoreProvider, @unchecked Sendable {
         let lv = try volume(path, "open")
         let vg = try group.current()
         guard vg.lv(lv) != nil else { throw VHDError.io(path: path, operation: "open", errno: ENOENT) }
-        return try group.store(of: lv, in: vg, writable: writable)
+        let store = try group.store(of: lv, in: vg, writable: writable)
+        if let pv = group.store as? any OutageReportingStore & ConcurrentReadStore { return RemoteVolumeStore(volume: store, pv: pv) }
+        return store
     }
 
     /// A new one-extent LV.

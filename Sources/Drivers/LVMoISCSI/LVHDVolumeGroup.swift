@@ -15,8 +15,13 @@ public final class LVHDVolumeGroup: @unchecked Sendable {
     // Guarded by `lock`.
     private var cached: VolumeGroup
 
-    /// Opens the VG on the PV of `store`.
-    public init(store: any BlockStore) throws {
+    /// Whether this process may commit (only the SR master changes the VG: other hosts read
+    /// it and refuse changes with `LVHDError.notMaster`).
+    public let commitsAllowed: Bool
+
+    /// Opens the VG on the PV of `store`; `commitsAllowed` false on hosts that are not the SR master.
+    public init(store: any BlockStore, commitsAllowed: Bool = true) throws {
+        self.commitsAllowed = commitsAllowed
         device = try PVDevice(store: store)
         lock = PVLocks.shared.lock(for: device.uuid)
         cached = try device.read()
@@ -28,6 +33,7 @@ public final class LVHDVolumeGroup: @unchecked Sendable {
         let (dev, vg) = try PVDevice.create(on: store, vgName: LVHDLayout.vgName(sr: sr), extentSize: LVHDLayout.extentSectors,
                                             overwrite: overwrite, metadataSize: LVHDLayout.metadataAreaSize,
                                             description: "Created by SwiftSM (LVHD SR create)")
+        commitsAllowed = true
         device = dev
         lock = PVLocks.shared.lock(for: dev.uuid)
         cached = vg
@@ -54,7 +60,8 @@ public final class LVHDVolumeGroup: @unchecked Sendable {
     /// VG) before the commit makes them part of an LV. Out-of-space becomes `LVHDError.outOfSpace`.
     @discardableResult
     public func update<T>(_ what: String, _ change: (inout VolumeGroup) throws -> T) throws -> T {
-        try lock.withLock {
+        guard commitsAllowed else { throw LVHDError.notMaster(what) }
+        return try lock.withLock {
             var attempt = 0
             while true {
                 try refresh()

@@ -1,4 +1,5 @@
 import EXTDriver
+import LVMoISCSIDriver
 import NFSDriver
 import SMCore
 
@@ -7,18 +8,19 @@ import SMCore
 /// (`--driver <type>`, to rebuild an SR's container from its plug record).
 public enum DriverRegistry {
     /// Every driver type known, lower case.
-    public static let types = ["ext", "nfs"]
+    public static let types = ["ext", "nfs", "lvmoiscsi"]
 
-    /// Executable names known (`EXTSR`, `NFSSR`).
-    public static var names: [String] { types.map { $0.uppercased() + "SR" } }
+    /// Executable names known, as the Python SM names its drivers (`EXTSR`, `NFSSR`, `LVMoISCSISR`).
+    public static let names = ["EXTSR", "NFSSR", "LVMoISCSISR"]
 
-    /// A driver for a type (`ext`) or an executable name (`EXTSR`, `NFSSR`), nil if unknown.
+    /// A driver for a type (`ext`) or an executable name (`EXTSR`, `NFSSR`, `LVMoISCSISR`), nil if unknown.
     public static func driver(named name: String) -> (any SRDriver)? {
         var type = name.lowercased()
         if type.hasSuffix("sr") && type.count > 2 && !types.contains(type) { type.removeLast(2) }
         switch type {
         case "ext": return EXTDriver()
         case "nfs": return NFSDriver()
+        case "lvmoiscsi": return LVMoISCSIDriver()
         default: return nil
         }
     }

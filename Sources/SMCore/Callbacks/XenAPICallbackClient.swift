@@ -214,6 +214,47 @@ public final class XenAPICallbackClient: XenAPICallbacks {
         return out
     }
 
+    /// `secret.get_by_uuid` + `secret.get_value`.
+    public func secretValue(uuid: String) throws -> String {
+        var out = ""
+        try wrap { out = try client.secretGetValue(try client.secretGetByUUID(uuid)) }
+        return out
+    }
+
+    /// `host.get_other_config`.
+    public func hostOtherConfig(host: String) throws -> [String: String] {
+        var out: [String: String] = [:]
+        try wrap { out = try client.hostGetOtherConfig(host) }
+        return out
+    }
+
+    /// `host.remove_from_other_config`, then `host.add_to_other_config` with a value.
+    public func setHostOtherConfig(host: String, key: String, value: String?) throws {
+        try wrap {
+            try client.hostRemoveFromOtherConfig(host, key: key)
+            if let value { try client.hostAddToOtherConfig(host, key: key, value: value) }
+        }
+    }
+
+    /// The SR's PBD on `host` (`SR.get_PBDs`, `PBD.get_host`), then remove and add as above.
+    public func setPBDOtherConfig(host: String, key: String, value: String?) throws {
+        try wrap {
+            for pbd in try client.srGetPBDs(srRef) where try client.pbdGetHost(pbd) == host {
+                try client.pbdRemoveFromOtherConfig(pbd, key: key)
+                if let value { try client.pbdAddToOtherConfig(pbd, key: key, value: value) }
+            }
+        }
+    }
+
+    /// `SR.get_sm_config`, then `SR.set_sm_config` with `changes` merged in (only when they change it).
+    public func mergeSRSMConfig(_ changes: [String: String]) throws {
+        try wrap {
+            let old = try client.srGetSMConfig(srRef)
+            let new = old.merging(changes) { $1 }
+            if new != old { try client.srSetSMConfig(srRef, new) }
+        }
+    }
+
     /// XenAPI failures become the command's fault upstream; transport problems are 154.
     private func wrap(_ body: () throws -> Void) throws {
         do { try body() } catch let e as XenAPIError {

@@ -35,6 +35,18 @@ public protocol XenAPICallbacks {
     /// `host.call_plugin`: `function` of host plugin `plugin` on host `host` (another pool
     /// member), with `arguments`; what it returned.
     func callPlugin(host: String, plugin: String, function: String, arguments: [String: String]) throws -> String
+    /// The value of secret `uuid` (`secret.get_by_uuid` + `secret.get_value`), for device-config
+    /// keys ending in `_secret`.
+    func secretValue(uuid: String) throws -> String
+    /// `host.get_other_config` of host `host`.
+    func hostOtherConfig(host: String) throws -> [String: String]
+    /// Sets (or, with nil, removes) `key` in host `host`'s `other_config`.
+    func setHostOtherConfig(host: String, key: String, value: String?) throws
+    /// Sets (or, with nil, removes) `key` in the `other_config` of host `host`'s PBD of this SR
+    /// (nothing when the host has no PBD of it).
+    func setPBDOtherConfig(host: String, key: String, value: String?) throws
+    /// Merges `changes` into the SR's `sm_config` (`SR.get_sm_config` + `SR.set_sm_config`).
+    func mergeSRSMConfig(_ changes: [String: String]) throws
 }
 
 /// The fields of a VDI record that are not facts of the VHD.
@@ -104,4 +116,16 @@ public struct NoCallbacks: XenAPICallbacks {
     public func callPlugin(host: String, plugin: String, function: String, arguments: [String: String]) throws -> String {
         throw SMAPIError(.APISession, opterr: "no session: cannot reach host \(host)")
     }
+    /// No secret can be read without a session.
+    public func secretValue(uuid: String) throws -> String {
+        throw SMAPIError(.APISession, opterr: "no session: cannot read secret \(uuid)")
+    }
+    /// Empty.
+    public func hostOtherConfig(host: String) throws -> [String: String] { [:] }
+    /// Nothing.
+    public func setHostOtherConfig(host: String, key: String, value: String?) throws {}
+    /// Nothing.
+    public func setPBDOtherConfig(host: String, key: String, value: String?) throws {}
+    /// Nothing.
+    public func mergeSRSMConfig(_ changes: [String: String]) throws {}
 }

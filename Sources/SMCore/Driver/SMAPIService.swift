@@ -66,6 +66,7 @@ public struct SMAPIService {
                 try lock?.lock(timeout: 300)
             }
             defer { lock?.unlock() }
+            try driver.authorize(context)
             if lock != nil && !request.command.isSRCommand { try recoverInterrupted(context) }
             let response = try dispatch(context)
             log.info("\(request.command) done")

@@ -31,4 +31,12 @@ public protocol SRDriver: AnyObject {
     func deactivate(_ context: DriverContext, vdi: String) throws
     /// `vdi_generate_config`: the `vdi_attach_from_config` call static VDIs run later.
     func generateConfig(_ context: DriverContext, vdi: String) throws -> String
+    /// Refuses the call on this host when the SR lets only another host make it (LVHD: the
+    /// SR master changes the VG, fault 58). Default: every host may make every call.
+    func authorize(_ context: DriverContext) throws
+}
+
+extension SRDriver {
+    /// Every host may make every call.
+    public func authorize(_ context: DriverContext) throws {}
 }

@@ -22,9 +22,9 @@ enum E2EFixtures {
         try String(contentsOf: requests.appendingPathComponent("\(driver)-\(command).xml"), encoding: .utf8)
     }
 
-    /// The `session_ref` of every ext and nfs document (what the fake xapi must accept).
+    /// The `session_ref` of every ext, nfs and lvmoiscsi document (what the fake xapi must accept).
     static func sessionRefs() throws -> [String] {
-        try ["ext", "nfs"].flatMap { driver in
+        try ["ext", "nfs", "lvmoiscsi"].flatMap { driver in
             try extCommands.compactMap { command in
                 try RequestDocument(command: command, values: [:], driver: driver).string("session_ref")
             }
@@ -38,6 +38,13 @@ enum E2EFixtures {
                           "OpaqueRef:056f45b8-0ded-4cbc-a575-937fcc5b6a73": vdiRef,
                           "OpaqueRef:1edaccf6-8742-499e-b73f-6c2e37731ed3": composeParentRef,
                           "OpaqueRef:55fd2fd8-2994-47c3-88a3-b0671c862e01": cbtToRef]
+
+    /// The lvmoiscsi documents' fixed references, read as the ext ones (as `nfsRefs`); their host
+    /// ref is the ext documents' already.
+    static let lvmRefs = ["OpaqueRef:a1d1bfc2-384c-4fc5-9d53-40bb49eeb223": srRef,
+                          "OpaqueRef:8857b8d2-1630-4641-a9da-4c3c8ac2e2dd": vdiRef,
+                          "OpaqueRef:af3b288f-1a65-477b-a0cd-e9a385045f0d": composeParentRef,
+                          "OpaqueRef:a53f1c95-50c6-4b69-9892-fc0a52b4bcdb": cbtToRef]
 
     /// Fixed references of the ext documents (`README.md` of the reference).
     static let hostRef = "OpaqueRef:472f9ba6-2ea6-4784-8743-3247447b1ed6"
@@ -67,6 +74,9 @@ struct RequestDocument {
         for (key, value) in values { text = text.replacingOccurrences(of: "{{\(key)}}", with: value) }
         if driver == "nfs" {
             for (nfs, ext) in E2EFixtures.nfsRefs { text = text.replacingOccurrences(of: nfs, with: ext) }
+        }
+        if driver == "lvmoiscsi" {
+            for (lvm, ext) in E2EFixtures.lvmRefs { text = text.replacingOccurrences(of: lvm, with: ext) }
         }
         self.command = command
         self.original = text

@@ -10,8 +10,9 @@ struct Spawned {
     /// The child.
     let pid: pid_t
 
-    /// Starts `argv` (`argv[0]` an absolute path) with its output appended to `output`.
-    init(_ argv: [String], output: String) throws {
+    /// Starts `argv` (`argv[0]` an absolute path) with its output appended to `output`, with
+    /// `environment` added to this process's.
+    init(_ argv: [String], output: String, environment: [String: String] = [:]) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -20,8 +21,12 @@ struct Spawned {
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for p in cArgs { free(p) } }
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        let cEnv: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for p in cEnv { free(p) } }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, argv[0], &actions, nil, cArgs, environ)
+        let rc = posix_spawn(&child, argv[0], &actions, nil, cArgs, cEnv)
         guard rc == 0 else { throw UnexpectedAnswer(description: "posix_spawn \(argv[0]): \(String(cString: strerror(rc)))") }
         pid = child
     }
@@ -35,5 +40,7 @@ struct Spawned {
     }
 
     /// Runs `argv` to its end; its exit status.
-    static func run(_ argv: [String], output: String) throws -> Int32 { try Spawned(argv, output: output).wait() }
+    static func run(_ argv: [String], output: String, environment: [String: String] = [:]) throws -> Int32 {
+        try Spawned(argv, output: output, environment: environment).wait()
+    }
 }

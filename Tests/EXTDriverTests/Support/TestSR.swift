@@ -1,5 +1,7 @@
 import FakeXapi
 import Foundation
+import LVM2Support
+import LVMoISCSIDriver
 import SMCore
 import Testing
 import VHD
@@ -14,6 +16,12 @@ enum SRMode: String, Sendable, CaseIterable, CustomTestStringConvertible {
     /// runs beside the tests: `serverpath` is a new directory of its export, whose files the
     /// test reads directly on this host.
     case nfs
+    /// An LVM-over-iSCSI SR (`smdriver --driver lvmoiscsi`) on a private tgt target holding one
+    /// LUN, whose backing file the test reads directly as the PV.
+    case lvmoiscsi
+
+    /// The modes of the file-based SRs (one life cycle and one set of file checks serve them).
+    static let fileModes: [SRMode] = [.path, .device, .nfs]
 
     var testDescription: String { rawValue }
 }
@@ -42,14 +50,22 @@ final class TestSR: @unchecked Sendable {
     let loop: LoopDevice?
     /// The NFS server of an NFS SR.
     let nfsServer: NFSTestServer?
+    /// The iSCSI target of an LVM-over-iSCSI SR.
+    let iscsi: ISCSITestTarget?
     /// The SR directory in path mode.
     let pathDirectory: String
-    /// File system calls on the SR's files.
-    let provider = FileStoreProvider()
+    /// File system calls on the SR's files; for an LVM-over-iSCSI SR, the VG on the LUN's
+    /// backing file (read again at every use).
+    var provider: any StoreProvider {
+        guard mode == .lvmoiscsi, let iscsi, let store = try? FileStore(path: iscsi.backingFile, writable: true),
+              let group = try? LVHDVolumeGroup(store: store) else { return FileStoreProvider() }
+        return LVHDStoreProvider(group: group, vgName: "VG_XenStorage-" + srUUID)
+    }
     private var cleaned = false
 
     /// A new SR environment (nothing created on the SR yet: run `sr_create`).
-    init(mode: SRMode = .path, pathBelowRoot: String = "sr", imageSize: UInt64 = 256 << 20, nfsServer: NFSTestServer? = nil) throws {
+    init(mode: SRMode = .path, pathBelowRoot: String = "sr", imageSize: UInt64 = 256 << 20, nfsServer: NFSTestServer? = nil,
+         chap: (user: String, password: String, targetUser: String?, targetPassword: String?)? = nil) throws {
         self.mode = mode
         let nfs = mode == .nfs ? (nfsServer ?? NFSTestServer.current) : nil
         self.nfsServer = nfs
@@ -60,6 +76,7 @@ final class TestSR: @unchecked Sendable {
         srUUID = UUID().uuidString.lowercased()
         _ = Self.sweepStaleRoots
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
+        var target: ISCSITestTarget? = nil
         try Data("\(getpid())\n".utf8).write(to: URL(fileURLWithPath: root + "/owner"))
         do {
             if mode == .device {
@@ -67,17 +84,22 @@ final class TestSR: @unchecked Sendable {
             } else {
                 loop = nil
             }
+            target = mode == .lvmoiscsi ? try ISCSITestTarget(root: root, sizeMB: Int(max(imageSize, 512 << 20) >> 20), chap: chap) : nil
+            iscsi = target
             if mode == .nfs {
                 guard let server = nfs else { throw UnexpectedAnswer(description: "no NFS test server: run the tests through scripts/with-nfs-server.sh") }
                 try FileManager.default.createDirectory(atPath: server.export + "/" + StorePath.basename(root), withIntermediateDirectories: true)
             }
             fake = try FakeXapi()
         } catch {
+            target?.stop()
             try? FileManager.default.removeItem(atPath: root)
             throw error
         }
-        fake.addSR(ref: E2EFixtures.srRef, uuid: srUUID, nameLabel: mode == .nfs ? "NFS storage" : "Local storage",
-                   type: mode == .nfs ? "nfs" : "ext")
+        fake.addSR(ref: E2EFixtures.srRef, uuid: srUUID,
+                   nameLabel: mode == .nfs ? "NFS storage" : mode == .lvmoiscsi ? "iSCSI storage" : "Local storage", type: driver)
+        fake.addHost(ref: E2EFixtures.hostRef, otherConfig: mode == .lvmoiscsi ? ["iscsi_iqn": Self.initiatorIQN] : [:])
+        fake.addPBD(host: E2EFixtures.hostRef, sr: E2EFixtures.srRef)
         fake.addSessions(try E2EFixtures.sessionRefs())
     }
 
@@ -90,13 +112,23 @@ final class TestSR: @unchecked Sendable {
         stopDatapaths()
         for point in Shell.mountPoints(under: root + "/") { _ = try? Shell.run("/bin/umount", ["-l", point]) }
         loop?.detach()
+        iscsi?.stop()
         fake.stop()
         try? FileManager.default.removeItem(atPath: root)
         if let server = nfsServer { try? FileManager.default.removeItem(atPath: nfsServerPath(server)) }
     }
 
+    /// This host's iSCSI initiator name (host other-config `iscsi_iqn`) for LVM-over-iSCSI SRs.
+    static let initiatorIQN = "iqn.2026-12.org.swiftsm.test:initiator"
+
     /// The driver type the calls name (`smdriver --driver`).
-    var driver: String { mode == .nfs ? "nfs" : "ext" }
+    var driver: String {
+        switch mode {
+        case .nfs: "nfs"
+        case .lvmoiscsi: "lvmoiscsi"
+        case .path, .device: "ext"
+        }
+    }
 
     /// The SR's `serverpath` on the test server's export (NFS mode).
     func nfsServerPath(_ server: NFSTestServer) -> String { server.export + "/" + StorePath.basename(root) }
@@ -152,6 +184,7 @@ final class TestSR: @unchecked Sendable {
         case .path: pathDirectory
         case .device: runDir + "/sr-mount/" + srUUID
         case .nfs: nfsServerPath(nfsServer!) + "/" + srUUID
+        case .lvmoiscsi: "/dev/VG_XenStorage-" + srUUID
         }
     }
 
@@ -171,6 +204,22 @@ final class TestSR: @unchecked Sendable {
     func document(_ command: String, vdi: String? = nil) throws -> RequestDocument {
         var values = ["SR_UUID": srUUID, "EXT_DEVICE": loop?.device ?? "/dev/unused-in-path-mode"]
         if let vdi { values["VDI_UUID"] = vdi; values["VDI_LOCATION"] = vdi }
+        if mode == .lvmoiscsi, let iscsi {
+            values.merge(["ISCSI_TARGET": iscsi.host, "ISCSI_PORT": String(iscsi.port), "ISCSI_IQN": iscsi.iqn,
+                          "SCSI_ID": iscsi.scsiID, "ISCSI_INITIATOR_IQN": Self.initiatorIQN]) { $1 }
+            var doc = try RequestDocument(command: command, values: values, driver: "lvmoiscsi")
+            if let chap = iscsi.chap {
+                doc.editDeviceConfig { dc in
+                    dc.append(XMLRPCMember("chapuser", .string(chap.user)))
+                    dc.append(XMLRPCMember("chappassword", .string(chap.password)))
+                    if let u = chap.targetUser, let p = chap.targetPassword {
+                        dc.append(XMLRPCMember("incoming_chapuser", .string(u)))
+                        dc.append(XMLRPCMember("incoming_chappassword", .string(p)))
+                    }
+                }
+            }
+            return doc
+        }
         if mode == .nfs {
             guard let server = nfsServer else { throw UnexpectedAnswer(description: "no NFS server") }
             values["NFS_SERVER"] = server.host
@@ -283,19 +332,30 @@ final class TestSR: @unchecked Sendable {
         var parentFooterUUID: String?
     }
 
-    /// Names in the SR directory.
-    func files() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: srDirectory)) ?? [] }
+    /// Names in the SR directory (the VG's LVs for an LVM-over-iSCSI SR).
+    func files() -> [String] {
+        if mode == .lvmoiscsi { return (try? provider.list(srDirectory)) ?? [] }
+        return (try? FileManager.default.contentsOfDirectory(atPath: srDirectory)) ?? []
+    }
+
+    /// The VDI uuid of a VHD's name in the SR directory (`<uuid>.vhd`, or LV `VHD-<uuid>`), nil for other names.
+    func vdiUUID(ofName name: String) -> String? {
+        if mode == .lvmoiscsi { return name.hasPrefix("VHD-") ? String(name.dropFirst(4)) : nil }
+        return name.hasSuffix(".vhd") && !name.hasPrefix("OLD_") ? String(name.dropLast(4)) : nil
+    }
 
     /// Every `<uuid>.vhd` of the SR, by uuid.
     func disk() throws -> [String: DiskVDI] {
         var out: [String: DiskVDI] = [:]
-        for name in files() where name.hasSuffix(".vhd") && !name.hasPrefix("OLD_") {
-            let uuid = String(name.dropLast(4))
+        let provider = self.provider
+        for name in files() {
+            guard let uuid = vdiUUID(ofName: name) else { continue }
             let path = srDirectory + "/" + name
             let info = try ImageInfo.of(path: path, provider: provider)
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0
+            let size = mode == .lvmoiscsi ? try provider.open(path, writable: false).size
+                : (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0
             out[uuid] = DiskVDI(uuid: uuid, virtualSize: info.virtualSize, fileSize: size, hidden: info.hidden,
-                                parent: info.parentPath.map { String(StorePath.basename($0).dropLast(4)) },
+                                parent: info.parentPath.flatMap { vdiUUID(ofName: StorePath.basename($0)) },
                                 footerUUID: info.uuid, parentFooterUUID: info.parentUUID)
         }
         return out
@@ -304,9 +364,16 @@ final class TestSR: @unchecked Sendable {
     /// uuids of the VDIs a user sees (non-hidden VHDs).
     func visibleVDIs() throws -> Set<String> { Set(try disk().values.filter { !$0.hidden }.map(\.uuid)) }
 
+    /// Whether VDI `uuid`'s VHD exists.
+    func exists(_ uuid: String) -> Bool { files().contains(StorePath.basename(path(uuid))) }
+
     /// Files that only an unfinished operation leaves behind (journals, temporaries).
     func strayFiles() -> [String] {
-        files().filter { n in
+        if mode == .lvmoiscsi {
+            return files().filter { n in !((n.hasPrefix("VHD-") && vdiUUID(ofName: n).map(VDIName.isUUID) == true)
+                                            || n.hasSuffix(".cbtlog") || n == "MGT") }.sorted()
+        }
+        return files().filter { n in
             n.hasPrefix("journal-") || n.hasPrefix(".journal-") || n.hasSuffix(".new") || n.hasSuffix(".tmp")
                 || n.hasPrefix("OLD_") || !(n.hasSuffix(".vhd") || n.hasSuffix(".cbtlog") || n == ".swiftsm-sr" || n == "lost+found")
         }.sorted()
@@ -319,8 +386,9 @@ final class TestSR: @unchecked Sendable {
         var options = Check.Options()
         options.parents = true
         guard let all = try? disk() else { return ["cannot read the VHDs of \(srDirectory)"] }
+        let provider = self.provider
         for vdi in all.values.sorted(by: { $0.uuid < $1.uuid }) {
-            let path = srDirectory + "/" + vdi.uuid + ".vhd"
+            let path = self.path(vdi.uuid)
             for report in Check.run(path: path, provider: provider, options: options) where !report.valid {
                 problems.append("check \(report.path): \(report.problems)")
             }
@@ -379,9 +447,15 @@ final class TestSR: @unchecked Sendable {
     /// system's, utilisation within it, virtual allocation the sum over visible VDIs (when `allocation`).
     func srStatsProblems(allocation: Bool = true) -> [String] {
         guard let sr = fake.sr(uuid: srUUID) else { return ["no SR record"] }
-        var s = statvfs()
-        guard statvfs(srDirectory, &s) == 0 else { return ["statvfs \(srDirectory) failed"] }
-        let size = UInt64(s.f_blocks) * UInt64(s.f_frsize)
+        let size: UInt64
+        if mode == .lvmoiscsi {
+            guard let provider = provider as? LVHDStoreProvider, let vg = try? provider.group.current() else { return ["cannot read the VG"] }
+            size = vg.totalExtents * vg.extentBytes
+        } else {
+            var s = statvfs()
+            guard statvfs(srDirectory, &s) == 0 else { return ["statvfs \(srDirectory) failed"] }
+            size = UInt64(s.f_blocks) * UInt64(s.f_frsize)
+        }
         var problems: [String] = []
         if sr.physicalSize != String(size) { problems.append("physical_size \(sr.physicalSize) ≠ \(size)") }
         if let used = UInt64(sr.physicalUtilisation) {
@@ -394,10 +468,20 @@ final class TestSR: @unchecked Sendable {
         return problems
     }
 
+    /// The rows of an lvm2 report command run on the LUN's backing file (a loop device, lvm2's
+    /// private configuration, activation off); no warning expected.
+    func lvm2Report(_ args: [String]) throws -> [[String: String]] {
+        guard let iscsi else { throw UnexpectedAnswer(description: "not an LVM-over-iSCSI SR") }
+        let pv = try LoopPV(existing: iscsi.backingFile)
+        defer { pv.close() }
+        try pv.attach()
+        return try pv.report(args)
+    }
+
     // MARK: - Contents
 
     /// The path of VDI `uuid`'s VHD.
-    func path(_ uuid: String) -> String { srDirectory + "/" + uuid + ".vhd" }
+    func path(_ uuid: String) -> String { srDirectory + (mode == .lvmoiscsi ? "/VHD-" + uuid : "/" + uuid + ".vhd") }
 
     /// A hash of what VDI `uuid` reads as through its chain (all-zero blocks count as absent, so
     /// only blocks allocated somewhere in the chain are read).

@@ -2,16 +2,20 @@ import Foundation
 import Testing
 import VHD
 
-// A small copy of Tests/LVMTests/Support/LVM2Tools.swift (that one is internal to LVMTests and
-// uses `@testable import LVM`): lvm2's tools on a loop device, activation off, private config.
+// lvm2's own tools on a loop device, activation off, with a private configuration: how the
+// LVM, LVHD and LVM-over-iSCSI tests check that lvm2 reads what our engine writes (and write
+// VGs our engine must read).
 
 /// What one command printed.
-struct ToolResult {
-    let status: Int32
-    let stdout: String
-    let stderr: String
+public struct ToolResult: Sendable {
+    /// Exit status.
+    public let status: Int32
+    /// Standard output.
+    public let stdout: String
+    /// Standard error.
+    public let stderr: String
     /// stderr without the line every command prints when activation is off.
-    var warnings: [String] {
+    public var warnings: [String] {
         stderr.split(separator: "\n").map(String.init).filter {
             !$0.contains("Activation disabled") && !$0.trimmingCharacters(in: .whitespaces).isEmpty
         }
@@ -19,12 +23,15 @@ struct ToolResult {
 }
 
 /// A command that failed.
-struct ToolFailure: Error, CustomStringConvertible {
-    let description: String
+public struct ToolFailure: Error, CustomStringConvertible {
+    /// What failed.
+    public let description: String
+    /// A failure described by `description`.
+    public init(description: String) { self.description = description }
 }
 
 /// Runs `argv` and collects its output.
-func run(_ argv: [String], environment: [String: String] = [:]) throws -> ToolResult {
+public func run(_ argv: [String], environment: [String: String] = [:]) throws -> ToolResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = argv
@@ -43,28 +50,43 @@ func run(_ argv: [String], environment: [String: String] = [:]) throws -> ToolRe
 }
 
 /// Whether lvm2's tools are installed.
-let lvm2Installed = FileManager.default.isExecutableFile(atPath: "/sbin/lvm") || FileManager.default.isExecutableFile(atPath: "/usr/sbin/lvm")
+public let lvm2Installed = FileManager.default.isExecutableFile(atPath: "/sbin/lvm") || FileManager.default.isExecutableFile(atPath: "/usr/sbin/lvm")
 
 /// A sparse image file, attachable to a loop device with a private lvm2 configuration that sees
 /// only that device and never activates anything. `close()` detaches and deletes.
-final class LoopPV {
-    let dir: String
-    let image: String
-    private(set) var device: String = ""
+public final class LoopPV: @unchecked Sendable {
+    /// The private configuration's directory.
+    public let dir: String
+    /// The image file.
+    public let image: String
+    /// The loop device while attached.
+    public private(set) var device: String = ""
+    /// Whether `close()` deletes the image (not an image it was given).
+    private let ownsImage: Bool
 
-    /// A sparse file of `size` bytes.
-    init(size: UInt64) throws {
-        dir = NSTemporaryDirectory() + "lvhdtest-" + UUID().uuidString
+    /// A sparse file of `size` bytes (optionally filled by `prepare` before attaching).
+    public init(size: UInt64, prepare: ((FileStore) throws -> Void)? = nil) throws {
+        dir = NSTemporaryDirectory() + "lvmtest-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir + "/lock", withIntermediateDirectories: true)
         image = dir + "/pv.img"
+        ownsImage = true
         let store = try FileStore.create(path: image)
         try store.resize(to: size)
+        try prepare?(store)
         try store.sync()
     }
 
+    /// An existing image (a LUN's backing file), attached read-only and left in place by `close()`.
+    public init(existing image: String) throws {
+        dir = NSTemporaryDirectory() + "lvmtest-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir + "/lock", withIntermediateDirectories: true)
+        self.image = image
+        ownsImage = false
+    }
+
     /// Attaches the image (`losetup -f --show`) and writes the lvm.conf accepting only that device.
-    func attach() throws {
-        let r = try run(["losetup", "-f", "--show", image])
+    public func attach() throws {
+        let r = try run(["losetup", "-f", "--show"] + (ownsImage ? [] : ["-r"]) + [image])
         guard r.status == 0 else { throw ToolFailure(description: "losetup: \(r.stderr)") }
         device = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let conf = """
@@ -99,24 +121,25 @@ final class LoopPV {
     }
 
     /// Detaches the loop device.
-    func detach() {
+    public func detach() {
         if !device.isEmpty { _ = try? run(["losetup", "-d", device]); device = "" }
     }
 
     /// Detaches and removes the files.
-    func close() {
+    public func close() {
         detach()
         try? FileManager.default.removeItem(atPath: dir)
+        if ownsImage { try? FileManager.default.removeItem(atPath: image) }
     }
 
     /// Runs `lvm <args>` with the private configuration.
-    func lvm(_ args: [String]) throws -> ToolResult {
+    public func lvm(_ args: [String]) throws -> ToolResult {
         try run(["lvm"] + args, environment: ["LVM_SYSTEM_DIR": dir, "LVM_SUPPRESS_FD_WARNINGS": "1"])
     }
 
     /// Runs a reporting command with `--reportformat json` (sizes in bytes) and returns the rows of
     /// its first report; expects no warnings.
-    func report(_ args: [String]) throws -> [[String: String]] {
+    public func report(_ args: [String]) throws -> [[String: String]] {
         let r = try lvm(args + ["--reportformat", "json", "--units", "b", "--nosuffix"])
         guard r.status == 0 else { throw ToolFailure(description: "lvm \(args): \(r.stderr)") }
         #expect(r.warnings.isEmpty, "lvm \(args.joined(separator: " ")) warned: \(r.warnings)")
@@ -127,5 +150,5 @@ final class LoopPV {
     }
 
     /// An open store on the image file.
-    func store() throws -> FileStore { try FileStore(path: image, writable: true) }
+    public func store(writable: Bool = true) throws -> FileStore { try FileStore(path: image, writable: writable) }
 }

@@ -1,0 +1,36 @@
+import LVM
+import VHD
+
+/// An LV on a PV that takes several callers at once and holds through outages (an iSCSI LUN on
+/// a pool of sessions): the LV's store, carrying the PV's capabilities so that the data path
+/// sends reads and writes of one LV from several threads, as it does for NFS files, and
+/// reports the target's outages in its stats.
+final class RemoteVolumeStore: ConcurrentReadStore, ConcurrentWriteStore, OutageReportingStore, @unchecked Sendable {
+    /// The LV's mapping onto the PV.
+    let volume: LogicalVolumeStore
+    /// The PV.
+    let pv: any OutageReportingStore & ConcurrentReadStore
+
+    /// The store of `volume`, whose PV is `pv`.
+    init(volume: LogicalVolumeStore, pv: any OutageReportingStore & ConcurrentReadStore) {
+        self.volume = volume
+        self.pv = pv
+    }
+
+    /// The LV's size.
+    var size: UInt64 { volume.size }
+    /// An LV is a block device.
+    var isBlockDevice: Bool { true }
+    /// Reads through the LV's mapping.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws { try volume.read(into: buffer, at: offset) }
+    /// Writes through the LV's mapping.
+    func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws { try volume.write(buffer, at: offset) }
+    /// Refused, as for every LV store: LVs are resized through the VG.
+    func resize(to size: UInt64) throws { try volume.resize(to: size) }
+    /// SYNCHRONIZE CACHE on the LUN.
+    func sync() throws { try volume.sync() }
+    /// The PV's outage.
+    var outage: (seconds: Double, waiting: Int)? { pv.outage }
+    /// The PV's held operations.
+    var operationsHeld: UInt64 { pv.operationsHeld }
+}
