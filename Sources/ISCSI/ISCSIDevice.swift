@@ -220,8 +220,32 @@ public final class ISCSIDevice: @unchecked Sendable {
         }
     }
 
-    /// Every `pathRetrySeconds`, tries the paths that failed and puts those that work again
-    /// back in use.
+    /// Sends an INQUIRY on the least recently used idle session of every working path, as
+    /// multipathd's path checker does: a path whose sessions died while idle (requests going
+    /// to another path meanwhile) is counted down now, not when a request next picks it.
+    private func checkIdlePaths() {
+        let picked: [ISCSIConnection] = condition.withLock {
+            var out: [ISCSIConnection] = []
+            for path in pathUp.indices where pathUp[path] {
+                if let i = idle.firstIndex(where: { $0.path == path && $0.isConnected }) { out.append(idle.remove(at: i)) }
+            }
+            return out
+        }
+        for c in picked {
+            var failed = false
+            do { _ = try c.inquiry(lun: info.lun) } catch let e as ISCSIError where e.isTransport { failed = true } catch {}
+            if failed { c.disconnect() }
+            condition.withLock {
+                if failed { pathUp[c.path] = false }
+                if closed { c.disconnect() }
+                idle.append(c)
+                condition.signal()
+            }
+        }
+    }
+
+    /// Every `pathRetrySeconds`, checks the paths in use and tries the paths that failed,
+    /// putting those that work again back in use.
     private func startPathRetry() {
         let interval = target.pathRetrySeconds
         let thread = Thread { [weak self] in
@@ -237,8 +261,9 @@ public final class ISCSIDevice: @unchecked Sendable {
 
     /// One round of path checks; false once the device is closed.
     private func retryFailedPaths() -> Bool {
-        let down: [Int] = condition.withLock { closed ? [] : pathUp.indices.filter { !pathUp[$0] } }
         if condition.withLock({ closed }) { return false }
+        checkIdlePaths()
+        let down: [Int] = condition.withLock { closed ? [] : pathUp.indices.filter { !pathUp[$0] } }
         for path in down {
             let c = ISCSIConnection(target: target, path: path)
             guard (try? connectChecked(c)) != nil else { continue }

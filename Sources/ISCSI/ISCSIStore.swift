@@ -49,6 +49,12 @@ public final class ISCSIStore: OutageReportingStore, ConcurrentReadStore, @unche
     /// Requests that have waited for the target.
     public var operationsHeld: UInt64 { device.heldOperations }
 
+    /// Paths that work and paths there are, when the LUN is reached through several portals.
+    public var paths: (active: Int, total: Int)? {
+        let count = device.pathCount
+        return count.total > 1 ? count : nil
+    }
+
     private var name: String { "iscsi:\(device.target.iqn ?? "*")/\(device.lun)" }
 
     /// Reads the whole buffer (past the end: `VHDError.shortRead`).

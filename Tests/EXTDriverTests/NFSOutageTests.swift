@@ -11,44 +11,6 @@ import VHD
 /// afterwards, read back through NBD and from the VHD file itself; with `options=soft` the
 /// guest sees EIO, as with the kernel's soft mount. Each test runs its own server.
 @Suite(.serialized) struct NFSOutageTests {
-    /// The guest: writes for `seconds`, then reads back every block it got acknowledged and
-    /// prints a JSON summary (`acked` maps offsets to the block's number, whose bytes are
-    /// `(n + i) % 251` repeated).
-    static let guest = #"""
-import nbd, sys, time, json
-sock, export, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-h = nbd.NBD(); h.connect_uri(f"nbd+unix:///{export}?socket={sock}")
-blk = 64 << 10; n = 0; acked = {}; pending = {}; errors = 0; maxlat = 0.0
-def block(n): return bytes([(n + i) % 251 for i in range(256)]) * (blk // 256)
-end = time.time() + seconds
-while time.time() < end:
-    off = (n * 7919 % 512) * blk
-    t = time.time()
-    try:
-        h.pwrite(block(n), off); pending[off] = n
-        if n % 16 == 15:
-            h.flush(); acked.update(pending); pending = {}
-    except Exception as e:
-        errors += 1; pending = {}
-    maxlat = max(maxlat, time.time() - t); n += 1
-try:
-    h.flush(); acked.update(pending)
-except Exception:
-    errors += 1
-bad = [off for off, k in acked.items() if h.pread(blk, off) != block(k)]
-print(json.dumps({"writes": n, "errors": errors, "mismatches": len(bad), "maxlat": maxlat,
-                  "acked": {str(o): k for o, k in acked.items()}}))
-"""#
-
-    /// What the guest printed.
-    struct GuestReport: Decodable {
-        var writes: Int
-        var errors: Int
-        var mismatches: Int
-        var maxlat: Double
-        var acked: [String: Int]
-    }
-
     /// An NFS SR on a private server with a short soft window (`nfs-timeout` 1 s, one retry) and
     /// `options` added; one 64 MiB VDI, active read-write. Returns the SR, the server and the VDI.
     func activeVDI(root: String, options: String? = nil) throws -> (TestSR, NFSTestServer, String) {
@@ -72,37 +34,18 @@ print(json.dumps({"writes": n, "errors": errors, "mismatches": len(bad), "maxlat
         return (sr, server, v)
     }
 
-    /// Runs the guest for `seconds` against VDI `v` while `during` runs; returns its report.
-    func runGuest(_ sr: TestSR, _ v: String, seconds: Double, during: () throws -> Void) throws -> GuestReport {
-        let dir = DatapathDirectory(run: RunDirectory(root: sr.runDir), sr: sr.srUUID, vdi: v)
-        let script = sr.root + "/guest.py", out = sr.root + "/guest.json"
-        try Self.guest.write(toFile: script, atomically: true, encoding: .utf8)
-        let guest = try Spawned(["/usr/bin/python3", script, dir.nbdSocket, v, String(seconds)], output: out)
-        do { try during() } catch { kill(guest.pid, SIGKILL); _ = guest.wait(); throw error }
-        let status = guest.wait()
-        let text = try String(contentsOfFile: out, encoding: .utf8)
-        #expect(status == 0, "the guest: \(text.suffix(1000))")
-        return try JSONDecoder().decode(GuestReport.self, from: Data(text.utf8))
-    }
-
-    /// The data path's stats of VDI `v`.
-    func stats(_ sr: TestSR, _ v: String) throws -> DatapathStats {
-        try DatapathControlClient(socketPath: DatapathDirectory(run: RunDirectory(root: sr.runDir), sr: sr.srUUID, vdi: v).controlSocket,
-                                  timeout: 5).stats()
-    }
-
     @Test func theDataPathHoldsThroughAnOutageAndLosesNothing() throws {
         let root = "/tmp/nfo-" + UUID().uuidString.prefix(8).lowercased()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (sr, server, v) = try activeVDI(root: root)
         defer { sr.cleanup(); try? server.stop() }
         var held: DatapathStats?
-        let report = try runGuest(sr, v, seconds: 12) {
+        let report = try NBDGuest.run(sr, v, seconds: 12) {
             Thread.sleep(forTimeInterval: 2)
             try server.stop()
             // Longer than timeo × retrans (2 s): a soft mount would have failed the guest by now.
             Thread.sleep(forTimeInterval: 6)
-            held = try stats(sr, v)
+            held = try NBDGuest.stats(sr, v)
             try server.start()
         }
         #expect(report.errors == 0 && report.mismatches == 0, "the guest saw \(report.errors) errors, \(report.mismatches) wrong blocks")
@@ -110,7 +53,7 @@ print(json.dumps({"writes": n, "errors": errors, "mismatches": len(bad), "maxlat
         #expect(report.maxlat >= 4, "a write waited for the server: \(report.maxlat) s")
         let during = try #require(held)
         #expect((during.holdingSeconds ?? 0) > 3 && during.holdingOperations >= 1, "stats while held: \(during)")
-        #expect(try stats(sr, v).holdingSeconds == nil, "the hold ends when the server is back")
+        #expect(try NBDGuest.stats(sr, v).holdingSeconds == nil, "the hold ends when the server is back")
 
         // Every acknowledged block is in the VHD on the server's disk.
         try sr.value(try sr.call("vdi_deactivate", vdi: v))
@@ -164,7 +107,7 @@ print(json.dumps({"writes": n, "errors": errors, "mismatches": 0, "maxlat": 0, "
         Thread.sleep(forTimeInterval: 0.8)
         kill(pid, SIGKILL)
         #expect(guest.wait() == 0)
-        let report = try JSONDecoder().decode(GuestReport.self, from: Data(try String(contentsOfFile: out, encoding: .utf8).utf8))
+        let report = try JSONDecoder().decode(NBDGuest.Report.self, from: Data(try String(contentsOfFile: out, encoding: .utf8).utf8))
         #expect(report.errors == 1 && report.acked.count > 16 && report.acked.count < blocks,
                 "killed halfway: \(report.acked.count) of \(blocks) acknowledged, \(report.errors) errors")
         #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
@@ -186,7 +129,7 @@ print(json.dumps({"writes": n, "errors": errors, "mismatches": 0, "maxlat": 0, "
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (sr, server, v) = try activeVDI(root: root, options: "soft")
         defer { sr.cleanup(); try? server.stop() }
-        let report = try runGuest(sr, v, seconds: 10) {
+        let report = try NBDGuest.run(sr, v, seconds: 10) {
             Thread.sleep(forTimeInterval: 2)
             try server.stop()
             Thread.sleep(forTimeInterval: 6)

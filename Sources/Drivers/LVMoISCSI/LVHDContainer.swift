@@ -21,6 +21,9 @@ public final class LVHDContainer: VolumeContainer, @unchecked Sendable {
     public let sizingPolicy = SizingPolicy.inflateBeforeGrowth
     /// `VHD-<uuid>`, as LVHDSR names them.
     public let naming = VolumeNaming.lvhd
+    /// `allocation=thin`: tells whether the leaf in an LV is active on no host (such leaves stay
+    /// deflated); nil for a thick SR, whose leaves are always inflated.
+    public var isInactiveLeaf: (@Sendable (String) -> Bool)?
 
     /// The container over the LVHD VG on `store`; `commitsAllowed` false on hosts that are not
     /// the SR master (they read the VG and change nothing).

@@ -47,6 +47,17 @@ public enum LVHDSize {
         return max(inflated(virtualSize: v), reach)
     }
 
+    /// What `image` needs to reach `virtualSize` without any new data block (`allocation=thin`
+    /// for a leaf no host has active): its data and metadata, and, when its BAT must grow, the
+    /// blocks in the way of the new metadata appended again.
+    public static func deflated(_ image: VHDImage, virtualSize: UInt64) -> UInt64 {
+        let v = max(virtualSize, image.virtualSize)
+        guard image.diskType != .fixed else { return v + 512 }
+        let bs = UInt64(image.blockSize)
+        let moved = v > Resize.fastLimit(image) ? emptyOverhead(virtualSize: v) / bs + 1 : 0
+        return roundUp(max(image.endOfData, image.endOfMetadata), 4096) + moved * (bs + 4096) + 512
+    }
+
     /// Bytes a read-only (deflated) VHD LV keeps: its data and the footer after it.
     public static func deflated(_ image: VHDImage) -> UInt64 {
         image.diskType == .fixed ? image.virtualSize + 512 : max(image.endOfData, image.endOfMetadata) + 512

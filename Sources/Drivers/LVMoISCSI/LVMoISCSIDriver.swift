@@ -187,6 +187,47 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
         }
     }
 
+    // MARK: - Thin provisioning
+
+    /// Whether VDI `vdi` is active on some host: a data path here, or a `host_<ref>` key on its
+    /// record (blktap's activation tags); a VDI without a record yet is not.
+    static func isActive(_ c: DriverContext, _ vdi: String) -> Bool {
+        if let sr = try? c.srUUID(), DatapathManager(run: c.run, log: c.log).isActive(sr: sr, vdi: vdi) { return true }
+        let sm = (try? c.callbacks.smConfig(uuid: vdi)) ?? [:]
+        return sm.keys.contains { $0.hasPrefix("host_") }
+    }
+
+    /// Inflates a writable leaf before its data path starts (fault 180 when the VG lacks the
+    /// extents); on a thin SR a host that is not the master cannot (58), as LVs are the master's.
+    public func activate(_ c: DriverContext, vdi: String, writable: Bool) throws {
+        if writable {
+            let config = try LVMoISCSIConfiguration(c)
+            let container = try container(c, store: try lun(c, config), config: config)
+            container.isInactiveLeaf = nil
+            try VHDRepository(container: container).prepareLeaf(vdi)
+        }
+        try DatapathManager(run: c.run, log: c.log).activate(driver: type, sr: try c.srUUID(), vdi: vdi, writable: writable)
+    }
+
+    /// One activation less; on a thin SR, the last one on the last host deflates the leaf and
+    /// brings its record's physical utilisation up to date.
+    public func deactivate(_ c: DriverContext, vdi: String) throws {
+        let sr = try c.srUUID()
+        let datapaths = DatapathManager(run: c.run, log: c.log)
+        try datapaths.deactivate(sr: sr, vdi: vdi)
+        guard !datapaths.isActive(sr: sr, vdi: vdi) else { return }
+        let config = try LVMoISCSIConfiguration(c)
+        guard config.allocation == .thin, config.isMaster else { return }
+        let host = "host_" + (c.request.hostRef ?? "")
+        let sm = (try? c.callbacks.smConfig(uuid: vdi)) ?? [:]
+        guard !sm.keys.contains(where: { $0.hasPrefix("host_") && $0 != host }) else { return }
+        let container = try container(c, store: try lun(c, config), config: config)
+        let lv = container.naming.volume(vdi)
+        guard container.exists(lv), try !container.isReadOnly(lv) else { return }
+        try container.deflateLeaf(lv)
+        try? c.callbacks.update(try VHDRepository(container: container).state(vdi))
+    }
+
     /// LVHDoISCSISR's `generate_config`: device_config as received plus this host's initiator
     /// name (`localIQN`) and the multipath settings (`multipathing`, `multipathhandle`), so that
     /// `vdi_attach_from_config` logs in as this host without xapi.
@@ -222,6 +263,21 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
         guard container.vgName == LVHDLayout.vgName(sr: sr) else {
             throw SMAPIError(.SRUnavailable, opterr: "the LUN holds VG \(container.vgName), not \(LVHDLayout.vgName(sr: sr))")
         }
+        // Thin: VDI commands keep inactive leaves deflated. The collector and the data path
+        // (SR-scoped contexts) write data, so their leaves and parents are always inflated.
+        if config.allocation == .thin && !c.request.command.isSRCommand && !c.servesDataPath {
+            let context = UncheckedContext(c)
+            container.isInactiveLeaf = { lv in
+                guard let vdi = VolumeNaming.lvhd.vdi(ofVolume: lv) else { return false }
+                return !Self.isActive(context.value, vdi)
+            }
+        }
         return container
     }
+}
+
+/// A driver context captured by the thin-provisioning check (used only within the call that made it).
+private struct UncheckedContext: @unchecked Sendable {
+    let value: DriverContext
+    init(_ value: DriverContext) { self.value = value }
 }

@@ -33,4 +33,6 @@ final class RemoteVolumeStore: ConcurrentReadStore, ConcurrentWriteStore, Outage
     var outage: (seconds: Double, waiting: Int)? { pv.outage }
     /// The PV's held operations.
     var operationsHeld: UInt64 { pv.operationsHeld }
+    /// The PV's paths.
+    var paths: (active: Int, total: Int)? { pv.paths }
 }

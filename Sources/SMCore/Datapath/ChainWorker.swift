@@ -209,6 +209,7 @@ public final class ChainWorker: @unchecked Sendable {
                 s.holdingSeconds = outage?.seconds
                 s.holdingOperations = outage?.waiting ?? 0
                 s.heldOperations = reporter.operationsHeld
+                if let paths = reporter.paths { s.activePaths = paths.active; s.totalPaths = paths.total }
             }
             return s
         }

@@ -66,6 +66,10 @@ public struct DatapathStats: Sendable, Codable, Equatable {
     public var holdingOperations: Int = 0
     /// Storage operations that have had to wait for the server since the chain was opened.
     public var heldOperations: UInt64 = 0
+    /// Paths to the storage that work (an iSCSI LUN through several portals), nil with one way to it.
+    public var activePaths: Int? = nil
+    /// Paths to the storage there are, nil with one way to it.
+    public var totalPaths: Int? = nil
     /// The TCP port when serving on 127.0.0.1 too.
     public var tcpPort: Int? = nil
 

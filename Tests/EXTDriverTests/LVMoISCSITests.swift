@@ -1,0 +1,352 @@
+import FakeXapi
+import Foundation
+import ISCSI
+import LVM2Support
+import SMCore
+import Testing
+import VHD
+
+/// What the LVM-over-iSCSI SR does beyond the request documents' life cycle, each test on a
+/// private tgt target: sr_probe's lists for XenCenter, bad device-config refused with the
+/// Python SM's faults and nothing written, CHAP secrets through XenAPI that never reach a log
+/// or a process's arguments, thin provisioning, multipath with a path taken away under a
+/// writing guest, a target restarted under one, and a second host reading what the master made.
+@Suite(.serialized) struct LVMoISCSITests {
+    static let skip = ISCSITestTarget.unavailableReason
+
+    /// An SR environment on a private target (nothing created yet).
+    func makeSR(sizeMB: UInt64 = 512, chap: (user: String, password: String, targetUser: String?, targetPassword: String?)? = nil) throws -> TestSR {
+        try TestSR(mode: .lvmoiscsi, imageSize: sizeMB << 20, chap: chap)
+    }
+
+    /// A hash of the LUN's bytes (what "nothing written" compares).
+    func lunHash(_ sr: TestSR) throws -> [UInt8] {
+        let store = try FileStore(path: sr.iscsi!.backingFile, writable: false)
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var offset: UInt64 = 0
+        while offset < store.size {
+            let n = Int(min(UInt64(buffer.count), store.size - offset))
+            try buffer.withUnsafeMutableBytes { try store.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<n]), at: offset) }
+            for b in buffer[0..<n] { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+            offset += UInt64(n)
+        }
+        return withUnsafeBytes(of: h) { Array($0) }
+    }
+
+    /// Replaces (or with nil removes) device-config `key`.
+    static func set(_ key: String, _ value: String?) -> (inout RequestDocument) -> Void {
+        { doc in
+            doc.editDeviceConfig { m in
+                m.removeAll { $0.name == key }
+                if let value { m.append(XMLRPCMember(key, .string(value))) }
+            }
+        }
+    }
+
+    /// `a` then `b`.
+    static func both(_ a: @escaping (inout RequestDocument) -> Void, _ b: @escaping (inout RequestDocument) -> Void) -> (inout RequestDocument) -> Void {
+        { doc in a(&doc); b(&doc) }
+    }
+
+    /// vdi_create's arguments for a disk of `size` bytes.
+    static func size(_ size: UInt64) -> (inout RequestDocument) -> Void {
+        { $0.setArgs([String(size), "test disk", "", "", "false", "19700101T00:00:00Z", "", "false"]) }
+    }
+
+    // MARK: - Probe
+
+    @Test func probeListsTheTargetsAndTheLUNsForXenCenter() throws {
+        if let why = Self.skip { try Test.cancel(Comment(rawValue: why)) }
+        let sr = try makeSR()
+        defer { sr.cleanup() }
+        let iscsi = try #require(sr.iscsi)
+        // Without targetIQN: the targets on stderr, fault 96.
+        let noIQN = try sr.call("sr_probe") { doc in Self.set("targetIQN", nil)(&doc); Self.set("SCSIid", nil)(&doc) }
+        #expect(sr.fault(noIQN)?.code == 96)
+        #expect(noIQN.stderr.contains("<iscsi-target-iqns>\n\t<TGT>\n\t\t<Index>0</Index>\n\t\t<IPAddress>127.0.0.1</IPAddress>\n\t\t<TargetIQN>\(iscsi.iqn)</TargetIQN>\n\t</TGT>\n</iscsi-target-iqns>"),
+                "\(noIQN.stderr)")
+        // Without SCSIid: the target's disks on stderr, fault 107.
+        let noID = try sr.call("sr_probe", Self.set("SCSIid", nil))
+        #expect(sr.fault(noID)?.code == 107)
+        #expect(noID.stderr.contains("<iscsi-target>\n\t<LUN>\n\t\t<vendor>IET</vendor>"), "\(noID.stderr)")
+        #expect(noID.stderr.contains("<LUNid>1</LUNid>\n\t\t<size>\(512 << 20)</size>\n\t\t<SCSIid>\(iscsi.scsiID)</SCSIid>"), "\(noID.stderr)")
+        // Complete: the SR on the LUN, if any.
+        #expect(try sr.value(try sr.call("sr_probe")).stringValue == "<?xml version=\"1.0\" ?>\n<SRlist/>\n")
+        try sr.createAndAttach()
+        let listed = try #require(try sr.value(try sr.call("sr_probe")).stringValue)
+        #expect(listed.contains("<UUID>\(sr.srUUID)</UUID>\n\t\t<Devlist>/dev/disk/by-id/scsi-\(iscsi.scsiID)</Devlist>"), "\(listed)")
+    }
+
+    // MARK: - Bad configuration
+
+    @Test func badConfigurationGetsThePythonSMFaultsAndWritesNothing() throws {
+        if let why = Self.skip { try Test.cancel(Comment(rawValue: why)) }
+        let sr = try makeSR()
+        defer { sr.cleanup() }
+        let iscsi = try #require(sr.iscsi)
+        let before = try lunHash(sr)
+        let cases: [(Int32, String, (inout RequestDocument) -> Void)] = [
+            (95, "no target", Self.set("target", nil)),
+            (141, "a port nothing listens on", Self.set("port", String(iscsi.port + 1))),
+            (142, "a port that is not a number", Self.set("port", "32a60")),
+            (140, "a target that is no address", Self.set("target", "no/such host")),
+            (106, "an IQN that is not one", Self.set("targetIQN", "not-an-iqn")),
+            (96, "an IQN the portal does not serve", Self.set("targetIQN", "iqn.2026-12.org.swiftsm.test:nobody")),
+            (107, "a SCSI id no LUN has", Self.set("SCSIid", "36001405deadbeefdeadbeefdeadbeef0")),
+            (99, "two LUNs for one shared SR", Self.set("SCSIid", iscsi.scsiID + "," + iscsi.scsiID)),
+            (58, "sr_create on a host that is not the master", Self.set("SRmaster", "false")),
+            (115, "chapuser without chappassword", Self.set("chapuser", "someone")),
+        ]
+        for (code, what, edit) in cases {
+            let result = try sr.call("sr_create", edit)
+            #expect(sr.fault(result)?.code == code, "\(what): \(result)")
+        }
+        #expect(try lunHash(sr) == before, "a refused sr_create wrote nothing")
+        #expect(try sr.lvm2Report(["pvs", "-o", "pv_name"]).isEmpty)
+
+        try sr.value(try sr.call("sr_create"))
+        let again = try sr.call("sr_create")
+        #expect(sr.fault(again)?.code == 42, "the LUN already holds this SR (SRExists): \(again)")
+        // Another SR's create on an LUN that holds a PV: 16, unless forced.
+        let other = UUID().uuidString.lowercased()
+        let inUse = try sr.call("sr_create") { $0[member: "sr_uuid"] = .string(other) }
+        #expect(sr.fault(inUse)?.code == 16, "\(inUse)")
+        #expect(try sr.lvm2Report(["vgs", "-o", "vg_name"]).map { $0["vg_name"] } == ["VG_XenStorage-" + sr.srUUID])
+        try sr.value(try sr.call("sr_create") { doc in doc[member: "sr_uuid"] = .string(other); Self.set("force", "true")(&doc) })
+        #expect(try sr.lvm2Report(["vgs", "-o", "vg_name"]).map { $0["vg_name"] } == ["VG_XenStorage-" + other])
+        // Attaching the SR whose VG is gone: 47.
+        #expect(sr.fault(try sr.call("sr_attach"))?.code == 47)
+    }
+
+    // MARK: - CHAP
+
+    @Test func chapSecretsComeFromXenAPIAndReachNoLogNorArgv() throws {
+        if let why = Self.skip { try Test.cancel(Comment(rawValue: why)) }
+        let password = "pw-" + UUID().uuidString.prefix(12).lowercased()
+        let targetPassword = "tpw-" + UUID().uuidString.prefix(12).lowercased()
+        let sr = try makeSR(chap: ("swiftsm-user", password, "swiftsm-target", targetPassword))
+        defer { sr.cleanup() }
+        let secret = sr.fake.addSecret(password), targetSecret = sr.fake.addSecret(targetPassword)
+        // xapi keeps the passwords in secrets: device-config names them.
+        let bySecret: (inout RequestDocument) -> Void = { doc in
+            Self.set("chappassword", nil)(&doc)
+            Self.set("chappassword_secret", secret)(&doc)
+            Self.set("incoming_chappassword", nil)(&doc)
+            Self.set("incoming_chappassword_secret", targetSecret)(&doc)
+        }
+        var outputs: [String] = []
+        func record(_ r: SmdriverResult) -> SmdriverResult { outputs += [r.stdout, r.stderr]; return r }
+        try sr.value(record(try sr.call("sr_create", bySecret)))
+        try sr.value(record(try sr.call("sr_attach", bySecret)))
+        let v = try sr.vdiInfo(try sr.value(record(try sr.call("vdi_create", Self.both(bySecret, Self.size(64 << 20))))))
+        let attach = try sr.value(record(try sr.call("vdi_attach", vdi: v, bySecret)))
+        try sr.value(record(try sr.call("vdi_activate", vdi: v, bySecret)))
+        let nbd = try #require(attach[member: "params_nbd"]?.stringValue)
+        // The data path has no session: it logs in with the secret sr_attach kept (0600).
+        let out = try Shell.run("/usr/bin/qemu-io", ["-f", "raw", nbd, "-c", "write -P 7 0 65536", "-c", "read -P 7 0 65536"])
+        #expect(out.contains("read 65536/65536") && !out.contains("verification failed"), "\(out)")
+        for pid in sr.datapathPIDs() {
+            let argv = String(decoding: FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data(), as: UTF8.self)
+            let environ = String(decoding: FileManager.default.contents(atPath: "/proc/\(pid)/environ") ?? Data(), as: UTF8.self)
+            #expect(!argv.contains(password) && !environ.contains(password), "the data path's argv or environment holds the password")
+        }
+        let kept = sr.runDir + "/secrets/" + sr.srUUID + "/chappassword"
+        let attributes = try FileManager.default.attributesOfItem(atPath: kept)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        try sr.value(record(try sr.call("vdi_deactivate", vdi: v, bySecret)))
+
+        // A wrong password: the login is refused (68), the text names no password.
+        let wrong = sr.fake.addSecret("not-" + password)
+        let refused = record(try sr.call("sr_probe") { doc in bySecret(&doc); Self.set("chappassword_secret", wrong)(&doc) })
+        #expect(sr.fault(refused)?.code == 68, "\(refused)")
+        try sr.value(record(try sr.call("sr_detach", bySecret)))
+        #expect(!FileManager.default.fileExists(atPath: kept), "sr_detach forgets the kept secrets")
+
+        let log = try String(contentsOfFile: sr.runDir + "/SMlog", encoding: .utf8)
+        for text in outputs + [log] + sr.files() {
+            #expect(!text.contains(password) && !text.contains(targetPassword) && !text.contains("not-" + password), "a password leaked")
+        }
+        let plug = (try? FileManager.default.contentsOfDirectory(atPath: sr.runDir + "/sr")) ?? []
+        for name in plug {
+            let text = (try? String(contentsOfFile: sr.runDir + "/sr/" + name, encoding: .utf8)) ?? ""
+            #expect(!text.contains(password), "the plug record holds the password")
+        }
+    }
+
+    // MARK: - Thin provisioning
+
+    @Test func thinLeavesAreDeflatedWhileNoHostHasThemActive() throws {
+        if let why = Self.skip { try Test.cancel(Comment(rawValue: why)) }
+        let sr = try makeSR()
+        defer { sr.cleanup() }
+        let thin = Self.set("allocation", "thin")
+        try sr.value(try sr.call("sr_create", thin))
+        try sr.value(try sr.call("sr_attach", thin))
+        #expect(sr.fake.sr(uuid: sr.srUUID)?.smConfig["allocation"] == "thin")
+        func create(_ size: UInt64) throws -> String {
+            try sr.vdiInfo(try sr.value(try sr.call("vdi_create", Self.both(thin, Self.size(size)))))
+        }
+        func lvSize(_ v: String) throws -> UInt64 { try #require(try sr.disk()[v]).fileSize }
+        let v = try create(64 << 20)
+        let empty = try lvSize(v)
+        #expect(empty == 4 << 20, "a new thin leaf holds its metadata only: \(empty)")
+        #expect(sr.fake.vdi(uuid: v)?.physicalUtilisation == String(4 << 20))
+        // Over-provisioning: a 1 GiB disk on a 512 MiB LUN is made, but cannot be activated (180).
+        let big = try create(1 << 30)
+        #expect(sr.fault(try sr.call("vdi_activate", vdi: big, thin))?.code == 180)
+
+        let attach = try sr.value(try sr.call("vdi_attach", vdi: v, thin))
+        try sr.value(try sr.call("vdi_activate", vdi: v, thin))
+        let inflated = try lvSize(v)
+        #expect(inflated == 72 << 20, "activation inflates the leaf to calcSizeVHDLV: \(inflated)")
+        let nbd = try #require(attach[member: "params_nbd"]?.stringValue)
+        let out = try Shell.run("/usr/bin/qemu-io", ["-f", "raw", nbd, "-c", "write -P 9 0 8M", "-c", "flush"])
+        #expect(out.contains("wrote 8388608/8388608"), "\(out)")
+        let hash = try sr.contentHash(v)
+        try sr.value(try sr.call("vdi_deactivate", vdi: v, thin))
+        // The metadata, four 2 MiB blocks with their bitmaps, the footer: 8 MiB and a bit, 3 extents.
+        let deflated = try lvSize(v)
+        #expect(deflated == 12 << 20, "deactivation deflates the leaf to its data: \(deflated)")
+        #expect(sr.fake.vdi(uuid: v)?.physicalUtilisation == String(12 << 20), "the record follows")
+        #expect(try sr.contentHash(v) == hash)
+        #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
+        // Snapshot of the inactive leaf: both leaves stay deflated.
+        let s = try sr.vdiInfo(try sr.value(try sr.call("vdi_snapshot", vdi: v, thin)))
+        #expect(try lvSize(v) == 4 << 20 && lvSize(s) == 4 << 20)
+        #expect(try sr.contentHash(s) == hash && sr.contentHash(v) == hash)
+        try sr.value(try sr.call("vdi_activate", vdi: v, thin))
+        let read = try Shell.run("/usr/bin/qemu-io", ["-f", "raw", "-r", nbd, "-c", "read -P 9 0 8M"])
+        #expect(read.contains("read 8388608/8388608") && !read.contains("verification failed"), "\(read)")
+        try sr.value(try sr.call("vdi_deactivate", vdi: v, thin))
+        #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
+    }
+
+    // MARK: - Multipath, outages
+
+    @Test func multipathCountsPathsAndWritesOnThroughALostOne() throws {
+        if let why = Self.skip { try Test.cancel(Comment(rawValue: why)) }
+        let sr = try makeSR()
+        defer { sr.cleanup() }
+        let iscsi = try #require(sr.iscsi)
+        try iscsi.addPortal("127.0.0.2:\(iscsi.port)")
+        let twoPaths = Self.set("target", "127.0.0.1,127.0.0.2")
+        try sr.value(try sr.call("sr_create", twoPaths))
+        try sr.value(try sr.call("sr_attach", twoPaths))
+        let key = "mpath-" + iscsi.scsiID
+        #expect(sr.fake.hostOtherConfig(E2EFixtures.hostRef)?[key] == "[2, 2]")
+        #expect(sr.fake.pbds.values.first?.otherConfig["multipathed"] == "true")
+        let v = try sr.vdiInfo(try sr.value(try sr.call("vdi_create", Self.both(twoPaths, Self.size(64 << 20)))))
+        try sr.value(try sr.call("vdi_attach", vdi: v, twoPaths))
+        try sr.value(try sr.call("vdi_activate", vdi: v, twoPaths))
+        let before = try NBDGuest.stats(sr, v)
+        #expect(before.activePaths == 2 && before.totalPaths == 2, "\(before)")
+        var during: DatapathStats?
+        let report = try NBDGuest.run(sr, v, seconds: 12) {
+            Thread.sleep(forTimeInterval: 2)
+            try iscsi.removePortal("127.0.0.1:\(iscsi.port)")
+            // The path checker finds the lost path within its interval (5 s), used or not.
+            let deadline = Date().addingTimeInterval(8)
+            repeat {
+                Thread.sleep(forTimeInterval: 0.5)
+                during = try NBDGuest.stats(sr, v)
+            } while during?.activePaths != 1 && Date() < deadline
+        }
+        #expect(report.errors == 0 && report.mismatches == 0, "the guest saw \(report.errors) errors, \(report.mismatches) wrong blocks")
+        #expect(report.writes > 50, "\(report.writes) writes")
+        #expect(during?.activePaths == 1 && during?.totalPaths == 2, "\(String(describing: during))")
+        try sr.value(try sr.call("vdi_deactivate", vdi: v, twoPaths))
+        let chain = try VHDChain(path: sr.path(v), provider: sr.provider)
+        for (offset, n) in report.acked {
+            let expected = (0..<(64 << 10)).map { UInt8((n + $0 % 256) % 251) }
+            #expect(try chain.read(count: 64 << 10, at: UInt64(offset)!) == expected, "block at \(offset)")
+        }
+        #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
+    }
+
+    @Test func aTargetRestartedUnderAWritingGuestLosesNothing() throws {
+        if let why = Self.skip { try Test.cancel(Comment(rawValue: why)) }
+        let sr = try makeSR()
+        defer { sr.cleanup() }
+        let iscsi = try #require(sr.iscsi)
+        try sr.createAndAttach()
+        let v = try sr.createVDI(size: 64 << 20)
+        try sr.value(try sr.call("vdi_attach", vdi: v))
+        try sr.value(try sr.call("vdi_activate", vdi: v))
+        var held: DatapathStats?
+        let report = try NBDGuest.run(sr, v, seconds: 10) {
+            Thread.sleep(forTimeInterval: 2)
+            try iscsi.kill()
+            Thread.sleep(forTimeInterval: 3)
+            held = try NBDGuest.stats(sr, v)
+            try iscsi.restart()
+        }
+        #expect(report.errors == 0 && report.mismatches == 0, "the guest saw \(report.errors) errors, \(report.mismatches) wrong blocks")
+        #expect(report.maxlat >= 2, "a write waited for the target: \(report.maxlat) s")
+        #expect((held?.holdingSeconds ?? 0) > 1, "stats while the target is down: \(String(describing: held))")
+        try sr.value(try sr.call("vdi_deactivate", vdi: v))
+        let chain = try VHDChain(path: sr.path(v), provider: sr.provider)
+        for (offset, n) in report.acked {
+            let expected = (0..<(64 << 10)).map { UInt8((n + $0 % 256) % 251) }
+            #expect(try chain.read(count: 64 << 10, at: UInt64(offset)!) == expected, "block at \(offset)")
+        }
+        #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
+    }
+
+    // MARK: - Shared
+
+    @Test func aSecondHostReadsWhatTheMasterMadeAndChangesNothing() throws {
+        if let why = Self.skip { try Test.cancel(Comment(rawValue: why)) }
+        let sr = try makeSR()
+        defer { sr.cleanup() }
+        try sr.createAndAttach()
+        /// The master writes `seed` into the first 4 KiB of `vdi` through its data path.
+        func masterWrites(_ vdi: String, seed: Int) throws {
+            let attach = try sr.value(try sr.call("vdi_attach", vdi: vdi))
+            try sr.value(try sr.call("vdi_activate", vdi: vdi))
+            let out = try Shell.run("/usr/bin/qemu-io", ["-f", "raw", try #require(attach[member: "params_nbd"]?.stringValue),
+                                                         "-c", "write -P \(seed) 0 4096", "-c", "flush"])
+            #expect(out.contains("wrote 4096/4096"), "\(out)")
+            try sr.value(try sr.call("vdi_deactivate", vdi: vdi))
+        }
+        let v = try sr.createVDI(size: 64 << 20)
+        try masterWrites(v, seed: 5)
+        let hash = try sr.contentHash(v)
+        // Host B: its own run directory, SRmaster=false.
+        let runB = sr.root + "/b"
+        try FileManager.default.createDirectory(atPath: runB, withIntermediateDirectories: true)
+        var envB = sr.environment
+        envB["SWIFTSM_RUN_DIR"] = runB
+        func onB(_ command: String, vdi: String? = nil, _ edit: (inout RequestDocument) -> Void = { _ in }) throws -> SmdriverResult {
+            var doc = try sr.document(command, vdi: vdi)
+            Self.set("SRmaster", "false")(&doc)
+            edit(&doc)
+            return try Smdriver.run([doc.text], driver: "lvmoiscsi", environment: envB)
+        }
+        let before = try lunHash(sr)
+        try sr.value(try onB("sr_attach"))
+        #expect(sr.fault(try onB("vdi_create"))?.code == 58, "only the master makes LVs")
+        #expect(sr.fault(try onB("vdi_snapshot", vdi: v))?.code == 58)
+        #expect(sr.fault(try onB("sr_scan"))?.code == 58)
+        let attach = try sr.value(try onB("vdi_attach", vdi: v) { $0.setArgs(["false"]) })
+        try sr.value(try onB("vdi_activate", vdi: v) { $0.setArgs(["false"]) })
+        let nbd = try #require(attach[member: "params_nbd"]?.stringValue)
+        #expect(nbd.contains(runB))
+        let read = try Shell.run("/usr/bin/qemu-io", ["-f", "raw", "-r", nbd, "-c", "read -P 5 0 4096"])
+        #expect(!read.contains("verification failed") && read.contains("read 4096/4096"), "host B reads the master's data: \(read)")
+        try sr.value(try onB("vdi_deactivate", vdi: v))
+        #expect(try lunHash(sr) == before, "host B wrote nothing to the LUN")
+        // The master makes a VDI; host B sees it at once (the metadata area headers changed).
+        let w = try sr.createVDI(size: 32 << 20)
+        try masterWrites(w, seed: 6)
+        let attachW = try sr.value(try onB("vdi_attach", vdi: w) { $0.setArgs(["false"]) })
+        try sr.value(try onB("vdi_activate", vdi: w) { $0.setArgs(["false"]) })
+        let readW = try Shell.run("/usr/bin/qemu-io", ["-f", "raw", "-r", try #require(attachW[member: "params_nbd"]?.stringValue),
+                                                       "-c", "read -P 6 0 4096"])
+        #expect(!readW.contains("verification failed") && readW.contains("read 4096/4096"), "\(readW)")
+        try sr.value(try onB("vdi_deactivate", vdi: w))
+        try sr.value(try onB("sr_detach"))
+        #expect(try sr.contentHash(v) == hash)
+        for pid in TestSR.datapathPIDs(runDir: runB) { kill(pid, SIGKILL) }
+    }
+}
