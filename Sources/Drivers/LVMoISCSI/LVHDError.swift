@@ -12,6 +12,10 @@ public enum LVHDError: Error, Equatable, Sendable, CustomStringConvertible, SMAP
     case corruptJournal(String)
     /// A change of the VG (`what`) on a host that is not the SR master.
     case notMaster(String)
+    /// The `MGT` volume holds no readable SR metadata (bad header, length or XML).
+    case corruptMetadata(String)
+    /// SR metadata that cannot be laid out: a field past its sector, or entries past the volume.
+    case metadataTooLarge(String)
 
     /// A one-line explanation.
     public var description: String {
@@ -21,11 +25,14 @@ public enum LVHDError: Error, Equatable, Sendable, CustomStringConvertible, SMAP
         case let .noVolume(n): return "no logical volume \(n)"
         case let .corruptJournal(n): return "journal LV \(n) holds no valid entry"
         case let .notMaster(w): return "\(w): only the SR master changes the volume group"
+        case let .corruptMetadata(why): return "SR metadata in \(LVHDLayout.managementVolume) is corrupt: \(why)"
+        case let .metadataTooLarge(why): return "SR metadata does not fit: \(why)"
         }
     }
 
     /// `outOfSpace`: 180 `LVMProvisionAttach` when an attach inflates, else 44 `SRNoSpace` (as
-    /// LVHDSR's `_ensureSpaceAvailable`); `noVolume`: 100 `LVMNoVolume`; others the command's own.
+    /// LVHDSR's `_ensureSpaceAvailable`); `noVolume`: 100 `LVMNoVolume`; metadata faults 181
+    /// `MetadataError` (as `srmetadata`); others the command's own.
     public func fault(for command: SMAPICommand) -> SMAPIError {
         switch self {
         case .outOfSpace:
@@ -33,6 +40,7 @@ public enum LVHDError: Error, Equatable, Sendable, CustomStringConvertible, SMAP
             return SMAPIError(attach ? .LVMProvisionAttach : .SRNoSpace, opterr: description)
         case .noVolume: return SMAPIError(.LVMNoVolume, opterr: description)
         case .notMaster: return SMAPIError(.LVMMaster, opterr: description)
+        case .corruptMetadata, .metadataTooLarge: return SMAPIError(.MetadataError, opterr: description)
         case .notAnLVHDVolumeGroup, .corruptJournal: return SMAPIError(command.failureCode, opterr: description)
         }
     }
