@@ -54,8 +54,8 @@ install: static
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/swiftsm $(DESTDIR)/opt/xensource/sm $(DESTDIR)/lib/systemd/system
 	install -m 755 $(STATICBIN)/smdriver $(STATICBIN)/swiftsm-datapath $(DESTDIR)$(PREFIX)/libexec/swiftsm/
 	install -m 755 $(STATICBIN)/vhd $(STATICBIN)/toolstackd $(STATICBIN)/xe $(DESTDIR)$(PREFIX)/bin/
-	# Only the drivers this build carries (LVMoISCSI joins when its issue lands).
-	for t in EXT NFS; do ln -sf $(PREFIX)/libexec/swiftsm/smdriver $(DESTDIR)/opt/xensource/sm/$${t}SR; done
+	# The drivers this build carries, under the Python SM's names.
+	for t in EXT NFS LVMoISCSI; do ln -sf $(PREFIX)/libexec/swiftsm/smdriver $(DESTDIR)/opt/xensource/sm/$${t}SR; done
 	# The host plugin the SR master calls (host.call_plugin) to pause a VDI's data path here.
 	install -d $(DESTDIR)/etc/xapi.d/plugins
 	ln -sf $(PREFIX)/libexec/swiftsm/smdriver $(DESTDIR)/etc/xapi.d/plugins/tapdisk-pause

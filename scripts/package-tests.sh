@@ -14,6 +14,9 @@ make -s install DESTDIR="$dest" PREFIX=/opt/swiftsm > "$dest.log" 2>&1 && ok "ma
 [ -L "$dest/opt/xensource/sm/EXTSR" ] && [ "$(readlink "$dest/opt/xensource/sm/EXTSR")" = /opt/swiftsm/libexec/swiftsm/smdriver ] \
     && ok "EXTSR links to smdriver" || fail "EXTSR link"
 [ "$(readlink "$dest/opt/xensource/sm/NFSSR")" = /opt/swiftsm/libexec/swiftsm/smdriver ] && ok "NFSSR links to smdriver" || fail "NFSSR link"
+[ "$(readlink "$dest/opt/xensource/sm/LVMoISCSISR")" = /opt/swiftsm/libexec/swiftsm/smdriver ] && ok "LVMoISCSISR links to smdriver" || fail "LVMoISCSISR link"
+"$dest/opt/xensource/sm/LVMoISCSISR" "$info" | grep -q "LVHD over iSCSI" \
+    && ok "installed LVMoISCSISR answers" || fail "installed LVMoISCSISR answers"
 [ "$(readlink "$dest/etc/xapi.d/plugins/tapdisk-pause")" = /opt/swiftsm/libexec/swiftsm/smdriver ] && ok "tapdisk-pause plugin links to smdriver" || fail "tapdisk-pause link"
 grep -q "ExecStart=/opt/swiftsm/bin/toolstackd" "$dest/lib/systemd/system/swiftsm-toolstackd.service" && ok "service unit" || fail "service unit"
 ldd "$dest/opt/swiftsm/libexec/swiftsm/smdriver" | grep -q libswiftCore && fail "static Swift runtime" || ok "static Swift runtime"

@@ -349,4 +349,60 @@ import VHD
         #expect(try sr.contentHash(v) == hash)
         for pid in TestSR.datapathPIDs(runDir: runB) { kill(pid, SIGKILL) }
     }
+    // MARK: - A VG lvm2 made
+
+    @Test func anSRWhoseVolumeGroupLvm2MadeAttachesAndLvm2StillReadsIt() throws {
+        if let why = Self.skip { try Test.cancel(Comment(rawValue: why)) }
+        guard lvm2Installed else { try Test.cancel("lvm2 is not installed") }
+        let sr = try makeSR()
+        defer { sr.cleanup() }
+        let iscsi = try #require(sr.iscsi)
+        let vg = "VG_XenStorage-" + sr.srUUID
+        let v = UUID().uuidString.lowercased()
+        // The Python SM's sr_create and vdi_create, by lvm2's own tools on the LUN's backing file.
+        let pv = try LoopPV(existing: iscsi.backingFile, writable: true)
+        defer { pv.close() }
+        try pv.attach()
+        for args in [["pvcreate", "-ff", "-y", "--metadatasize", "10M", pv.device], ["vgcreate", "-s", "4M", vg, pv.device],
+                     ["lvcreate", "-an", "-Zn", "-L", "4M", "-n", "MGT", vg], ["lvcreate", "-an", "-Zn", "-L", "72M", "-n", "VHD-" + v, vg]] {
+            let r = try pv.lvm(args)
+            try #require(r.status == 0, "lvm \(args): \(r.stderr)")
+        }
+        pv.detach()
+        // A 64 MiB VHD in the LV, as vhd-util writes one (footer at the LV's end), with data.
+        let image = sr.root + "/made.vhd"
+        try Create.dynamic(at: image, size: 64 << 20, provider: FileStoreProvider())
+        let chainFile = try VHDChain(path: image, provider: FileStoreProvider(), writable: true)
+        try chainFile.write([UInt8](repeating: 0x42, count: 65536), at: 1 << 20)
+        try chainFile.flush()
+        let bytes = try FileStore(path: image, writable: false)
+        let contents = try bytes.read(count: Int(bytes.size), at: 0)
+        let lv = try sr.provider.open(sr.srDirectory + "/VHD-" + v, writable: true)
+        try lv.write(contents, at: 0)
+        try lv.write(Array(contents.suffix(512)), at: lv.size - 512)
+        try lv.sync()
+
+        // SwiftSM attaches it, finds the VDI, serves it, and adds one.
+        try sr.value(try sr.call("sr_attach"))
+        #expect(sr.fake.vdi(uuid: v)?.virtualSize == String(64 << 20), "the scan after attach introduced the VDI")
+        let attach = try sr.value(try sr.call("vdi_attach", vdi: v))
+        try sr.value(try sr.call("vdi_activate", vdi: v))
+        let read = try Shell.run("/usr/bin/qemu-io", ["-f", "raw", "-r", try #require(attach[member: "params_nbd"]?.stringValue),
+                                                      "-c", "read -P 66 1M 64k"])
+        #expect(read.contains("read 65536/65536") && !read.contains("verification failed"), "\(read)")
+        try sr.value(try sr.call("vdi_deactivate", vdi: v))
+        let w = try sr.createVDI(size: 32 << 20)
+        let s = try sr.vdiInfo(try sr.value(try sr.call("vdi_snapshot", vdi: v)))
+        #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
+
+        // lvm2 reads the changed VG without a warning: the new LVs, the base copy read-only.
+        try pv.attach()
+        let check = try pv.lvm(["vgck", vg])
+        #expect(check.status == 0 && check.warnings.isEmpty, "vgck: \(check.stderr)")
+        let lvs = try pv.report(["lvs", "-o", "lv_name,lv_attr", vg])
+        let names = Set(lvs.compactMap { $0["lv_name"] })
+        #expect(names.isSuperset(of: ["MGT", "VHD-" + v, "VHD-" + w, "VHD-" + s]), "\(names)")
+        let base = try #require(try sr.disk()[v]?.parent)
+        #expect(lvs.first { $0["lv_name"] == "VHD-" + base }?["lv_attr"]?.dropFirst().first == "r", "the base copy is read-only: \(lvs)")
+    }
 }

@@ -183,6 +183,10 @@ private struct Lifecycle {
             #expect(lvs.map { $0["vg_name"] } == ["VG_XenStorage-" + sr.srUUID] && lvs.map { $0["lv_name"] } == ["MGT"], "\(lvs)")
             #expect(lvs.first?["lv_size"] == String(4 << 20))
             #expect(sr.files() == ["MGT"])
+            // MGT holds the SR's record in the Python SM's layout (`XSSM:` header, then the SR's XML).
+            let mgt = try sr.provider.open(sr.srDirectory + "/MGT", writable: false).read(count: 2048, at: 0)
+            #expect(mgt.starts(with: Array("XSSM:2048      :1:2".utf8)), "\(mgt.prefix(24))")
+            #expect(String(decoding: mgt[512..<1024], as: UTF8.self).contains("<uuid>\(sr.srUUID)</uuid>"))
             let srRecord = try #require(fake.sr(uuid: sr.srUUID))
             #expect(srRecord.smConfig["devserial"] == "scsi-" + sr.iscsi!.scsiID && srRecord.smConfig["use_vhd"] == "true")
         } else {

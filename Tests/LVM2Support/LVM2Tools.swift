@@ -63,6 +63,8 @@ public final class LoopPV: @unchecked Sendable {
     public private(set) var device: String = ""
     /// Whether `close()` deletes the image (not an image it was given).
     private let ownsImage: Bool
+    /// Whether the loop device is read-only.
+    private var readOnly = false
 
     /// A sparse file of `size` bytes (optionally filled by `prepare` before attaching).
     public init(size: UInt64, prepare: ((FileStore) throws -> Void)? = nil) throws {
@@ -76,17 +78,19 @@ public final class LoopPV: @unchecked Sendable {
         try store.sync()
     }
 
-    /// An existing image (a LUN's backing file), attached read-only and left in place by `close()`.
-    public init(existing image: String) throws {
+    /// An existing image (a LUN's backing file), attached read-only unless `writable`, and
+    /// left in place by `close()`.
+    public init(existing image: String, writable: Bool = false) throws {
         dir = NSTemporaryDirectory() + "lvmtest-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir + "/lock", withIntermediateDirectories: true)
         self.image = image
         ownsImage = false
+        readOnly = !writable
     }
 
     /// Attaches the image (`losetup -f --show`) and writes the lvm.conf accepting only that device.
     public func attach() throws {
-        let r = try run(["losetup", "-f", "--show"] + (ownsImage ? [] : ["-r"]) + [image])
+        let r = try run(["losetup", "-f", "--show"] + (readOnly ? ["-r"] : []) + [image])
         guard r.status == 0 else { throw ToolFailure(description: "losetup: \(r.stderr)") }
         device = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let conf = """

@@ -120,7 +120,8 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
             }
         }
         do {
-            _ = try LVHDContainer.create(on: store, sr: sr, overwrite: true)
+            let container = try LVHDContainer.create(on: store, sr: sr, overwrite: true)
+            try container.writeMetadata(LVHDMetadata(sr: .init(uuid: sr, allocation: config.allocation.rawValue)))
         } catch let e as LVMError {
             throw SMAPIError(.LVMGroupCreate, opterr: e.description)
         }
@@ -147,9 +148,14 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
     public func attach(_ c: DriverContext) throws {
         let config = try LVMoISCSIConfiguration(c)
         let store = try lun(c, config)
-        _ = try container(c, store: store, config: config)
+        let container = try container(c, store: store, config: config)
         let id = store.device.info.scsiID
         if config.isMaster {
+            // The SR metadata volume the Python SM reads (its allocation): written when missing,
+            // as LVHDSR's first attach of an SR without one does.
+            if try container.readMetadata() == nil {
+                try container.writeMetadata(LVHDMetadata(sr: .init(uuid: try c.srUUID(), allocation: config.allocation.rawValue)))
+            }
             try? c.callbacks.mergeSRSMConfig(["allocation": config.allocation.rawValue, "use_vhd": "true",
                                               "devserial": "scsi-" + id, "multipathable": "true"])
         }
