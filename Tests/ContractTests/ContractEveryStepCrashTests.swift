@@ -71,12 +71,14 @@ import VHD
             let firstBlock = try sr.repository().image(s.vdi).entry(0)
             let counting = CrashingContainer(try sr.container(), crashAfter: nil)
             try Self.run(c.operation, s, on: counting)
-            if c.operation == "resize" {
+            // LVs get metadata for 2 TiB: their resize is the journaled rewrite of both footers.
+            let preallocated = try sr.container().fastResizeLimit > 0
+            if c.operation == "resize" && !preallocated {
                 #expect(try sr.repository().image(s.vdi).entry(0) != firstBlock, "the first block moved out of the new metadata's way")
             }
             return counting.counter.steps
         }()
-        #expect(steps >= 5, "the operation takes \(steps) steps")
+        #expect(steps >= 4, "the operation takes \(steps) steps")
         var outcomes: [String] = []
         for k in 1...steps {
             let (sr, s, before) = try Self.prepare(c)

@@ -106,12 +106,15 @@ import VHD
         #expect(throws: RepositoryError.shrink(v)) { try repo.resize(uuid: v, size: 4 * Self.mib) }
         // 8 MiB has a BAT of four entries in one sector: 520 MiB needs three, so the metadata
         // grows over the first block, which move to the end first (a journal covers the rewrite).
+        // LVs get metadata for 2 TiB (vhd-util -S): there the resize only rewrites the footers.
         let firstBlock = try repo.image(v).entry(0)
-        #expect(Resize.fastLimit(try repo.image(v)) < 520 * Self.mib)
+        let preallocated = repo.container.fastResizeLimit > 0
+        #expect((Resize.fastLimit(try repo.image(v)) < 520 * Self.mib) != preallocated)
         let grown = try repo.resize(uuid: v, size: 520 * Self.mib)
         #expect(grown.virtualSize == 520 * Self.mib)
         #expect(try repo.image(v).maxTableEntries >= 260)
-        #expect(try repo.image(v).entry(0) != firstBlock, "the first block moved")
+        #expect((try repo.image(v).entry(0) != firstBlock) != preallocated, "the first block moved (only without preallocation)")
+        #expect(try repo.container.journals().isEmpty)
         #expect(try Contents.read(repo, v, count: data.count, at: 0) == data)
         #expect(try Contents.isZero(repo, v, 8 * Self.mib..<520 * Self.mib))
         let tail = Contents.pattern(Int(8 * Self.mib), seed: 5)

@@ -58,11 +58,11 @@ struct LVHDInteropTests {
         let mib = UInt64(1 << 20)
         #expect(lvs["MGT"]?["lv_size"] == String(4 * mib))
         // Leaves: calcSizeVHDLV (64 MiB → 72 MiB, 200 MiB → 208 MiB); the base copy deflated to its
-        // 2 blocks of data and metadata (8 MiB) and read-only.
+        // 2 blocks of data and the metadata made for 2 TiB (4.13 MiB): 12 MiB, and read-only.
         #expect(lvs["VHD-" + a]?["lv_size"] == String(72 * mib))
         #expect(lvs["VHD-" + copy]?["lv_size"] == String(72 * mib))
         #expect(lvs["VHD-" + b]?["lv_size"] == String(208 * mib))
-        #expect(lvs["VHD-" + base]?["lv_size"] == String(8 * mib))
+        #expect(lvs["VHD-" + base]?["lv_size"] == String(12 * mib))
         #expect(lvs["VHD-" + base]?["lv_attr"]?.dropFirst().first == "r")
         for leaf in [a, copy, b] { #expect(lvs["VHD-" + leaf]?["lv_attr"]?.dropFirst().first == "w") }
         #expect(Self.tags(lvs["VHD-" + b]) == ["swiftsm.test", "x=1"])

@@ -21,6 +21,8 @@ public final class LVHDContainer: VolumeContainer, @unchecked Sendable {
     public let sizingPolicy = SizingPolicy.inflateBeforeGrowth
     /// `VHD-<uuid>`, as LVHDSR names them.
     public let naming = VolumeNaming.lvhd
+    /// New VHDs get metadata for 2 TiB (`lvhdutil.MSIZE`), as vhd-util's `-S` gives them on LVHD.
+    public var fastResizeLimit: UInt64 { LVHDSize.preallocatedVirtualSize }
     /// `allocation=thin`: tells whether the leaf in an LV is active on no host (such leaves stay
     /// deflated); nil for a thick SR, whose leaves are always inflated.
     public var isInactiveLeaf: (@Sendable (String) -> Bool)?

@@ -19,7 +19,7 @@ public final class VHDRepository {
     /// Whether journal `name` is the repository's own (a snapshot or a resize); the layers above
     /// (the collector) own and recover the others.
     public static func owns(journal name: String) -> Bool {
-        name.hasPrefix(SnapshotJournal.prefix) || name.hasPrefix(resizeJournalPrefix)
+        name.hasPrefix(SnapshotJournal.prefix) || name.hasPrefix(resizeJournalPrefix) || name.hasPrefix(setSizeJournalPrefix)
     }
 
     /// The SR's CBT logs.
@@ -97,7 +97,10 @@ public final class VHDRepository {
         do { rounded = try Create.validatedSize(max(size, 1)) } catch { throw RepositoryError.invalidSize(size) }
         let tmp = container.naming.temporary(uuid)
         if container.exists(tmp) { try container.remove(tmp) }
-        do { try Create.dynamic(at: container.path(of: tmp), size: rounded, provider: container.provider) } catch {
+        do {
+            try Create.dynamic(at: container.path(of: tmp), size: rounded, fastResizeLimit: container.fastResizeLimit,
+                               provider: container.provider)
+        } catch {
             // A refused write (a full SR) leaves nothing half-made behind.
             try? container.remove(tmp)
             throw error
@@ -119,14 +122,22 @@ public final class VHDRepository {
         try container.sync()
     }
 
-    /// Grows VDI `uuid` to `size` bytes (journaled when the BAT must grow).
+    /// Grows VDI `uuid` to `size` bytes, journaled: when the BAT must grow, Resize's metadata
+    /// journal (`resize_<uuid>`); when it need not (a fast resize: the footer and its backup
+    /// rewritten), an entry `setsize_<uuid>` holding the size, so that a crash between the two
+    /// footers is settled by recovery (on the primary footer's size) rather than left with
+    /// footers that differ.
     public func resize(uuid: String, size: UInt64) throws -> VDIState {
         let s = try state(uuid)
         guard size >= s.virtualSize else { throw RepositoryError.shrink(uuid) }
         guard size <= Footer.maxVirtualSize else { throw RepositoryError.invalidSize(size) }
         if size == s.virtualSize { return s }
+        let fast = try Create.validatedSize(size) <= Resize.fastLimit(try image(uuid, loadBAT: false))
+        let setSize = Self.setSizeJournalPrefix + uuid
+        if fast { try container.writeJournal(setSize, Array(String(size).utf8)) }
         try container.prepareForGrowth(volume(uuid), virtualSize: size)
         try Resize.run(path: path(uuid), size: size, provider: container.provider, journal: resizeJournal(uuid))
+        if fast { try container.removeJournal(setSize) }
         let after = try state(uuid)
         try cbtLogs.grow(uuid, toSize: after.virtualSize)
         return after
@@ -137,6 +148,8 @@ public final class VHDRepository {
 
     /// Journal names of resizes.
     static let resizeJournalPrefix = "resize_"
+    /// Journal names of fast resizes (the size in decimal).
+    static let setSizeJournalPrefix = "setsize_"
     /// Resize journals of earlier releases: a file `.journal-<uuid>` beside the image.
     static let legacyResizeJournalPrefix = ".journal-"
 
@@ -213,6 +226,7 @@ public final class VHDRepository {
         if container.exists(tmp) { try container.remove(tmp) }
         var o = Snapshot.Options()
         o.linkEmptyParent = true
+        o.fastResizeLimit = container.fastResizeLimit
         try Snapshot.create(child: container.path(of: tmp), parent: path(parent), provider: container.provider, options: o)
         try container.rename(tmp, to: volume(uuid))
     }
@@ -245,10 +259,12 @@ public final class VHDRepository {
         if let p = s.parent {
             var o = Snapshot.Options()
             o.linkEmptyParent = true
+            o.fastResizeLimit = container.fastResizeLimit
             try Snapshot.create(child: container.path(of: tmp), parent: path(p), provider: container.provider, options: o,
                                 uuid: image.footer.uuid)
         } else {
-            try Create.dynamic(at: container.path(of: tmp), size: s.virtualSize, provider: container.provider, uuid: image.footer.uuid)
+            try Create.dynamic(at: container.path(of: tmp), size: s.virtualSize, fastResizeLimit: container.fastResizeLimit,
+                               provider: container.provider, uuid: image.footer.uuid)
         }
         try container.rename(tmp, to: volume(uuid))
         try prepareLeaf(uuid)
@@ -282,6 +298,20 @@ public final class VHDRepository {
                     try Resize.recover(path: path(uuid), journal: resizeJournal(uuid), provider: container.provider)
                     r.completed.append(name)
                 } else { try container.removeJournal(name); r.removed.append(name) }
+            } else if name.hasPrefix(Self.setSizeJournalPrefix), let uuid = Optional(String(name.dropFirst(Self.setSizeJournalPrefix.count))),
+                      VDIName.isUUID(uuid) {
+                // The primary footer decides (old size, or new once it was written); the backup
+                // footer is rewritten from it, as vhd-util repair does. Then the entry goes.
+                guard UInt64(String(decoding: bytes, as: UTF8.self)) != nil else {
+                    throw RepositoryError.corruptVolume(name, "unreadable resize journal")
+                }
+                if container.exists(volume(uuid)) {
+                    let image = try image(uuid, writable: true)
+                    try image.updateFooter { _ in }
+                    try image.store.sync()
+                }
+                try container.removeJournal(name)
+                r.completed.append(name)
             } else if name.hasPrefix(SnapshotJournal.prefix) {
                 throw RepositoryError.corruptVolume(name, "unreadable snapshot journal")
             }

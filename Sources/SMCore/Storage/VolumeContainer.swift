@@ -20,6 +20,10 @@ public protocol VolumeContainer: AnyObject {
     var sizingPolicy: SizingPolicy { get }
     /// How volumes are named.
     var naming: VolumeNaming { get }
+    /// The virtual size new VHDs get metadata (BAT, batmap) for, as `vhd-util create -S` does:
+    /// LVs preallocate it for 2 TiB so that growing a VDI never moves data; 0 sizes the metadata
+    /// to the VHD.
+    var fastResizeLimit: UInt64 { get }
     /// The engine path of volume `name` within `provider` (meaningful in this process only).
     func path(of name: String) -> String
     /// Names of every volume.
@@ -70,6 +74,9 @@ public protocol VolumeContainer: AnyObject {
 }
 
 extension VolumeContainer {
+    /// Metadata sized to each VHD.
+    public var fastResizeLimit: UInt64 { 0 }
+
     /// Opens volume `name` through the engine's namespace.
     public func open(_ name: String, writable: Bool) throws -> any BlockStore {
         try provider.open(path(of: name), writable: writable)

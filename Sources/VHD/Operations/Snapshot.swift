@@ -72,7 +72,7 @@ public enum Snapshot {
         }
         let size = max(parentSize, options.size > 0 ? try Create.validatedSize(options.size) : 0)
         guard size <= Footer.maxReadableSize, size > 0 else { throw VHDError.invalidArgument("parent size \(size) unusable") }
-        let capacity = options.fastResizeLimit > 0 ? try Create.validatedSize(options.fastResizeLimit) : 0
+        let capacity = options.fastResizeLimit > 0 ? try Create.validatedCapacity(options.fastResizeLimit) : 0
         var layout = ImageLayout(type: .differencing, size: size, capacity: capacity, uuid: uuid)
         let childDir = provider.canonical(StorePath.directory(of: child))
         var rel = StorePath.relative(provider.canonical(target), from: childDir)

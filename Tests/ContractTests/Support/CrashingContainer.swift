@@ -23,6 +23,7 @@ final class CrashingContainer: VolumeContainer {
 
     var sizingPolicy: SizingPolicy { inner.sizingPolicy }
     var naming: VolumeNaming { inner.naming }
+    var fastResizeLimit: UInt64 { inner.fastResizeLimit }
     func path(of name: String) -> String { inner.path(of: name) }
     func list() throws -> [String] { try inner.list() }
     func exists(_ name: String) -> Bool { inner.exists(name) }

@@ -1,6 +1,7 @@
 import Foundation
 import SMCore
 import Testing
+import VHD
 
 /// A guest on a VDI's data path (libnbd's Python binding): writes 64 KiB blocks, flushing every
 /// 16, for a while, then reads back what was acknowledged; the outage tests run it while they
@@ -61,5 +62,17 @@ print(json.dumps({"writes": n, "errors": errors, "mismatches": len(bad), "maxlat
     static func stats(_ sr: TestSR, _ v: String) throws -> DatapathStats {
         try DatapathControlClient(socketPath: DatapathDirectory(run: RunDirectory(root: sr.runDir), sr: sr.srUUID, vdi: v).controlSocket,
                                   timeout: 5).stats()
+    }
+
+    /// Every block the guest got acknowledged is in VDI `v`'s VHD chain, read with the library
+    /// (the VDI deactivated), and the tree checks clean.
+    static func expectAcknowledgedBlocks(_ report: Report, in sr: TestSR, _ v: String,
+                                         sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let chain = try VHDChain(path: sr.path(v), provider: sr.provider)
+        for (offset, n) in report.acked {
+            let expected = (0..<(64 << 10)).map { UInt8((n + $0 % 256) % 251) }
+            #expect(try chain.read(count: 64 << 10, at: UInt64(offset)!) == expected, "block at \(offset)", sourceLocation: sourceLocation)
+        }
+        #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())", sourceLocation: sourceLocation)
     }
 }
