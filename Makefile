@@ -56,9 +56,10 @@ install: static
 	install -m 755 $(STATICBIN)/vhd $(STATICBIN)/toolstackd $(STATICBIN)/xe $(DESTDIR)$(PREFIX)/bin/
 	# The drivers this build carries, under the Python SM's names.
 	for t in EXT NFS LVMoISCSI; do ln -sf $(PREFIX)/libexec/swiftsm/smdriver $(DESTDIR)/opt/xensource/sm/$${t}SR; done
-	# The host plugin the SR master calls (host.call_plugin) to pause a VDI's data path here.
+	# The host plugins: the SR master pauses a VDI's data path here (tapdisk-pause); the master
+	# inflates and deflates thin LVHD leaves for the other hosts (lvhd-thin).
 	install -d $(DESTDIR)/etc/xapi.d/plugins
-	ln -sf $(PREFIX)/libexec/swiftsm/smdriver $(DESTDIR)/etc/xapi.d/plugins/tapdisk-pause
+	for p in tapdisk-pause lvhd-thin; do ln -sf $(PREFIX)/libexec/swiftsm/smdriver $(DESTDIR)/etc/xapi.d/plugins/$$p; done
 	sed 's|@PREFIX@|$(PREFIX)|' packaging/swiftsm-toolstackd.service > $(DESTDIR)/lib/systemd/system/swiftsm-toolstackd.service
 
 deb:

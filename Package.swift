@@ -59,9 +59,9 @@ let package = Package(
         // iSCSI in user space through libiscsi: sessions, discovery, LUN identity, a BlockStore over a LUN.
         .target(name: "ISCSI", dependencies: ["VHD", "CISCSI", "RemoteStorage"], path: "Sources/ISCSI"),
         // The LVM-over-iSCSI SR (LVHD): the iSCSI LUN as the PV of our own LVM2 engine, VHDs in LVs.
-        .target(name: "LVMoISCSIDriver", dependencies: ["SMCore", "LVM", "VHD", "ISCSI", "RemoteStorage"], path: "Sources/Drivers/LVMoISCSI"),
+        .target(name: "LVMoISCSIDriver", dependencies: ["SMCore", "LVM", "VHD", "ISCSI", "RemoteStorage", .product(name: "Logging", package: "swift-log")], path: "Sources/Drivers/LVMoISCSI"),
         // Every driver by name, for the executables that must find one again (smdriver, the data path).
-        .target(name: "DriverRegistry", dependencies: ["SMCore", "EXTDriver", "NFSDriver", "LVMoISCSIDriver"], path: "Sources/Drivers/Registry"),
+        .target(name: "DriverRegistry", dependencies: ["SMCore", "EXTDriver", "NFSDriver", "LVMoISCSIDriver", .product(name: "Logging", package: "swift-log")], path: "Sources/Drivers/Registry"),
         // The thin toolstack on top of SMAPIv1.
         .target(name: "Toolstack", dependencies: ["XenAPIWire", "CNBD", .product(name: "GRDB", package: "GRDB.swift"),
                                                   .product(name: "Logging", package: "swift-log"),

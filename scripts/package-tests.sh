@@ -17,7 +17,9 @@ make -s install DESTDIR="$dest" PREFIX=/opt/swiftsm > "$dest.log" 2>&1 && ok "ma
 [ "$(readlink "$dest/opt/xensource/sm/LVMoISCSISR")" = /opt/swiftsm/libexec/swiftsm/smdriver ] && ok "LVMoISCSISR links to smdriver" || fail "LVMoISCSISR link"
 "$dest/opt/xensource/sm/LVMoISCSISR" "$info" | grep -q "LVHD over iSCSI" \
     && ok "installed LVMoISCSISR answers" || fail "installed LVMoISCSISR answers"
-[ "$(readlink "$dest/etc/xapi.d/plugins/tapdisk-pause")" = /opt/swiftsm/libexec/swiftsm/smdriver ] && ok "tapdisk-pause plugin links to smdriver" || fail "tapdisk-pause link"
+for p in tapdisk-pause lvhd-thin; do
+    [ "$(readlink "$dest/etc/xapi.d/plugins/$p")" = /opt/swiftsm/libexec/swiftsm/smdriver ] && ok "$p plugin links to smdriver" || fail "$p link"
+done
 grep -q "ExecStart=/opt/swiftsm/bin/toolstackd" "$dest/lib/systemd/system/swiftsm-toolstackd.service" && ok "service unit" || fail "service unit"
 ldd "$dest/opt/swiftsm/libexec/swiftsm/smdriver" | grep -q libswiftCore && fail "static Swift runtime" || ok "static Swift runtime"
 "$dest/opt/swiftsm/libexec/swiftsm/smdriver" --driver ext "$info" | grep -q "Local EXT4 VHD" && ok "installed smdriver answers" || fail "installed smdriver answers"

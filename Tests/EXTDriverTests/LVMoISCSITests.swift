@@ -223,6 +223,69 @@ import VHD
         #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
     }
 
+    @Test func anotherHostHasTheMasterInflateAndDeflateAThinLeaf() throws {
+        if let why = Self.skip { try Test.cancel(Comment(rawValue: why)) }
+        let sr = try makeSR()
+        defer { sr.cleanup() }
+        let thin = Self.set("allocation", "thin")
+        try sr.value(try sr.call("sr_create", thin))
+        try sr.value(try sr.call("sr_attach", thin))
+        let v = try sr.vdiInfo(try sr.value(try sr.call("vdi_create", Self.both(thin, Self.size(64 << 20)))))
+        func lvSize() throws -> UInt64 { try #require(try sr.disk()[v]).fileSize }
+        #expect(try lvSize() == 8 << 20)
+        // Host B: its own run directory and host ref; the fake runs host.call_plugin on the master
+        // (this SR's run directory) as xapi runs /etc/xapi.d/plugins/lvhd-thin there.
+        let hostB = "/tmp/lb-" + UUID().uuidString.prefix(8).lowercased(), refB = "OpaqueRef:0c0c0c0c-0c0c-4c0c-8c0c-0c0c0c0c0c0c"
+        try FileManager.default.createDirectory(atPath: hostB, withIntermediateDirectories: true)
+        defer {
+            for pid in TestSR.datapathPIDs(runDir: hostB) { kill(pid, SIGKILL) }
+            try? FileManager.default.removeItem(atPath: hostB)
+        }
+        sr.fake.addHost(ref: refB)
+        sr.fake.setPoolMaster(E2EFixtures.hostRef)
+        sr.fake.setPluginRunner { host, plugin, function, arguments in
+            guard host == E2EFixtures.hostRef, plugin == "lvhd-thin" else { return .failure(FakeXapiPluginError(["HANDLE_INVALID", "host", host])) }
+            let call = XMLRPCMethodCall(methodName: function, params: [.string(sr.fake.sessionRef),
+                                                                      .struct(arguments.sorted { $0.key < $1.key }.map { XMLRPCMember($0.key, .string($0.value)) })])
+            guard let r = try? Smdriver.run([XMLRPCEncoder().encode(call)], driver: plugin, environment: sr.environment),
+                  let members = (try? XMLRPCDecoder().decodeMethodResponse(r.stdout))?.value?.structMembers else {
+                return .failure(FakeXapiPluginError(["XENAPI_PLUGIN_FAILURE", function, "no answer"]))
+            }
+            let fields = Dictionary(members.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+            if fields["Status"]?.stringValue == "Success", let value = fields["Value"]?.stringValue { return .success(value) }
+            var description = ["XENAPI_PLUGIN_FAILURE"]
+            if case let .array(items)? = fields["ErrorDescription"] { description = items.compactMap(\.stringValue) }
+            return .failure(FakeXapiPluginError(description))
+        }
+        func onB(_ command: String, vdi: String? = nil, args: [String]? = nil) throws -> SmdriverResult {
+            var doc = try sr.document(command, vdi: vdi)
+            doc[member: "host_ref"] = .string(refB)
+            Self.both(thin, Self.set("SRmaster", "false"))(&doc)
+            if let args { doc.setArgs(args) }
+            var env = sr.environment
+            env["SWIFTSM_RUN_DIR"] = hostB
+            return try Smdriver.run([doc.text], driver: "lvmoiscsi", environment: env)
+        }
+        try sr.value(try onB("sr_attach"))
+        let attach = try sr.value(try onB("vdi_attach", vdi: v, args: ["true"]))
+        try sr.value(try onB("vdi_activate", vdi: v, args: ["true"]))
+        #expect(try lvSize() == 72 << 20, "the master inflated the leaf for B")
+        #expect(sr.fake.arguments(of: "host.call_plugin").contains { $0.count > 2 && $0[1].stringValue == "lvhd-thin" && $0[2].stringValue == "attach" })
+        let out = try Shell.run("/usr/bin/qemu-io", ["-f", "raw", try #require(attach[member: "params_nbd"]?.stringValue),
+                                                     "-c", "write -P 3 0 4M", "-c", "flush"])
+        #expect(out.contains("wrote 4194304/4194304"), "\(out)")
+        try sr.value(try onB("vdi_deactivate", vdi: v))
+        let deflated = try lvSize()
+        // The metadata (4.13 MiB) and two 2 MiB blocks: 3 extents.
+        #expect(deflated == 12 << 20, "the master deflated it after B's last deactivation: \(deflated)")
+        #expect(try VHDChain(path: sr.path(v), provider: sr.provider).read(count: 4 << 20, at: 0) == [UInt8](repeating: 3, count: 4 << 20))
+        // A master that cannot: 180, and no data path on B.
+        sr.fake.setPluginRunner { _, _, function, _ in .failure(FakeXapiPluginError(["XENAPI_PLUGIN_FAILURE", function, "OSError", "gone"])) }
+        #expect(sr.fault(try onB("vdi_activate", vdi: v, args: ["true"]))?.code == 180)
+        #expect(TestSR.datapathPIDs(runDir: hostB).isEmpty)
+        #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
+    }
+
     // MARK: - Multipath, outages
 
     @Test func multipathCountsPathsAndWritesOnThroughALostOne() throws {

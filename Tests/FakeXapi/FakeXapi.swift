@@ -126,6 +126,9 @@ public final class FakeXapi: @unchecked Sendable {
     /// Adds (or replaces) host `ref` with `otherConfig`.
     public func addHost(ref: String, otherConfig: [String: String] = [:]) { lock.withLock { store.hosts[ref] = otherConfig } }
 
+    /// Makes host `ref` the pool master (`pool.get_master`).
+    public func setPoolMaster(_ ref: String) { lock.withLock { store.poolMaster = ref } }
+
     /// Host `ref`'s `other_config`, nil for an unknown host.
     public func hostOtherConfig(_ ref: String) -> [String: String]? { lock.withLock { store.hosts[ref] } }
 

@@ -21,6 +21,8 @@ struct FakeXapiStore: Sendable {
     var hosts: [String: [String: String]] = [:]
     /// PBD refs and their records.
     var pbds: [String: FakePBD] = [:]
+    /// The pool master's host ref (`pool.get_master`).
+    var poolMaster = ""
     /// Secret refs: their uuid and value.
     var secrets: [String: (uuid: String, value: String)] = [:]
     var calls: [String] = []
@@ -30,6 +32,9 @@ struct FakeXapiStore: Sendable {
     static func isOpaqueRef(_ ref: String) -> Bool {
         ref.hasPrefix("OpaqueRef:") && UUID(uuidString: String(ref.dropFirst("OpaqueRef:".count))) != nil
     }
+
+    /// The pool's reference.
+    static let poolRef = "OpaqueRef:00000000-0000-4000-8000-00000000b001"
 
     /// A fresh opaque reference.
     static func newRef() -> String { "OpaqueRef:" + UUID().uuidString.lowercased() }
@@ -86,6 +91,14 @@ struct FakeXapiStore: Sendable {
             return try hostMethod(message, args)
         case "PBD": return try pbdMethod(message, args)
         case "secret": return try secretMethod(message, args)
+        case "pool":
+            if message == "get_all" {
+                try args.count(0)
+                return .array([.string(Self.poolRef)])
+            }
+            try args.count(1)
+            guard try args.string(0, "self") == Self.poolRef else { throw FakeXapiFailure(["HANDLE_INVALID", "pool", try args.string(0, "self")]) }
+            return .string(poolMaster)
         default: throw FakeXapiFailure(["MESSAGE_METHOD_UNKNOWN", method])
         }
     }
@@ -106,6 +119,7 @@ struct FakeXapiStore: Sendable {
         case "host": return ["call_plugin", "get_other_config", "add_to_other_config", "remove_from_other_config"].contains(message)
         case "PBD": return ["get_host", "get_SR", "get_other_config", "add_to_other_config", "remove_from_other_config"].contains(message)
         case "secret": return ["get_by_uuid", "get_value"].contains(message)
+        case "pool": return ["get_all", "get_master"].contains(message)
         default: return false
         }
     }

@@ -6,8 +6,8 @@ import SMCore
 // smdriver: the SMAPIv1 plugin. Installed as EXTSR (argv[0] picks the driver), or run as
 // `smdriver --driver ext '<methodCall>'`. Prints one methodResponse and always exits 0.
 // `smdriver --driver ext gc --sr UUID …` runs the SR's garbage collector (GCCommand).
-// Installed as /etc/xapi.d/plugins/tapdisk-pause (or `--driver tapdisk-pause`), it is that host
-// plugin: argv[1] is xapi's methodCall, the answer goes to stdout (TapdiskPausePlugin).
+// Installed as /etc/xapi.d/plugins/tapdisk-pause or lvhd-thin (or `--driver <plugin>`), it is
+// that host plugin: argv[1] is xapi's methodCall, the answer goes to stdout (HostPlugin).
 var args = Array(CommandLine.arguments.dropFirst())
 var name = URL(fileURLWithPath: CommandLine.arguments.first ?? "").lastPathComponent
 if args.first == "--driver", args.count >= 2 {
@@ -19,8 +19,8 @@ try? FileManager.default.createDirectory(atPath: run.root, withIntermediateDirec
 let logger = Logger(label: "SM") { label in
     SMLogHandler(label: label, path: run.logFile, echo: ProcessInfo.processInfo.environment["SWIFTSM_LOG_STDERR"] != nil)
 }
-if name == TapdiskPausePlugin.name {
-    print(TapdiskPausePlugin(run: run, log: logger).handle(args.first ?? ""))
+if let plugin = DriverRegistry.plugin(named: name, run: run, log: logger) {
+    print(plugin.handle(args.first ?? ""))
     exit(0)
 }
 guard let driver = DriverRegistry.driver(named: name) else {

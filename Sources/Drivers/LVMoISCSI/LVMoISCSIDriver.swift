@@ -204,10 +204,16 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
     }
 
     /// Inflates a writable leaf before its data path starts (fault 180 when the VG lacks the
-    /// extents); on a thin SR a host that is not the master cannot (58), as LVs are the master's.
+    /// extents). Only the master resizes LVs: another host of a thin SR asks it to, through its
+    /// `lvhd-thin` plugin (180 when it cannot), as the Python SM's pool members do.
     public func activate(_ c: DriverContext, vdi: String, writable: Bool) throws {
         if writable {
             let config = try LVMoISCSIConfiguration(c)
+            if config.allocation == .thin && !config.isMaster {
+                do { try askMaster(c, "attach", vdi: vdi) } catch {
+                    throw SMAPIError(.LVMProvisionAttach, opterr: "the SR master did not inflate \(vdi): \(error)")
+                }
+            }
             let container = try container(c, store: try lun(c, config), config: config)
             container.isInactiveLeaf = nil
             try VHDRepository(container: container).prepareLeaf(vdi)
@@ -223,15 +229,29 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
         try datapaths.deactivate(sr: sr, vdi: vdi)
         guard !datapaths.isActive(sr: sr, vdi: vdi) else { return }
         let config = try LVMoISCSIConfiguration(c)
-        guard config.allocation == .thin, config.isMaster else { return }
+        guard config.allocation == .thin else { return }
         let host = "host_" + (c.request.hostRef ?? "")
         let sm = (try? c.callbacks.smConfig(uuid: vdi)) ?? [:]
         guard !sm.keys.contains(where: { $0.hasPrefix("host_") && $0 != host }) else { return }
+        guard config.isMaster else {
+            // The leaf stays inflated if the master cannot deflate it now: space, not data, is at stake.
+            do { try askMaster(c, "detach", vdi: vdi) } catch { c.log.warning("the SR master did not deflate \(vdi): \(error)") }
+            return
+        }
         let container = try container(c, store: try lun(c, config), config: config)
         let lv = container.naming.volume(vdi)
         guard container.exists(lv), try !container.isReadOnly(lv) else { return }
         try container.deflateLeaf(lv)
         try? c.callbacks.update(try VHDRepository(container: container).state(vdi))
+    }
+
+    /// Runs `function` of the master's `lvhd-thin` plugin for `vdi` (`pool.get_master`, then
+    /// `host.call_plugin`).
+    func askMaster(_ c: DriverContext, _ function: String, vdi: String) throws {
+        let master = try c.callbacks.poolMaster()
+        let answer = try c.callbacks.callPlugin(host: master, plugin: LVHDThinPlugin.name, function: function,
+                                                arguments: ["srUuid": try c.srUUID(), "vdiUuid": vdi])
+        guard answer == "True" else { throw SMAPIError(.LVMProvisionAttach, opterr: "\(LVHDThinPlugin.name) \(function) answered \(answer)") }
     }
 
     /// LVHDoISCSISR's `generate_config`: device_config as received plus this host's initiator

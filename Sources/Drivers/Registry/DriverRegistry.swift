@@ -1,6 +1,7 @@
 import EXTDriver
 import LVMoISCSIDriver
 import NFSDriver
+import Logging
 import SMCore
 
 /// The drivers this build carries, for every executable that must find a driver again from its
@@ -21,6 +22,18 @@ public enum DriverRegistry {
         case "ext": return EXTDriver()
         case "nfs": return NFSDriver()
         case "lvmoiscsi": return LVMoISCSIDriver()
+        default: return nil
+        }
+    }
+
+    /// Host plugins this build carries (`smdriver` installed as `/etc/xapi.d/plugins/<name>`).
+    public static let pluginNames = [TapdiskPausePlugin.name, LVHDThinPlugin.name]
+
+    /// The host plugin called `name` on this host, nil if unknown.
+    public static func plugin(named name: String, run: RunDirectory, log: Logger) -> (any HostPlugin)? {
+        switch name {
+        case TapdiskPausePlugin.name: return TapdiskPausePlugin(run: run, log: log)
+        case LVHDThinPlugin.name: return LVHDThinPlugin(run: run, log: log)
         default: return nil
         }
     }

@@ -255,6 +255,16 @@ public final class XenAPICallbackClient: XenAPICallbacks {
         }
     }
 
+    /// `pool.get_all` + `pool.get_master`.
+    public func poolMaster() throws -> String {
+        var out = ""
+        try wrap {
+            guard let pool = try client.poolGetAll().first else { throw XenAPIError.protocolError("pool.get_all: no pool") }
+            out = try client.poolGetMaster(pool)
+        }
+        return out
+    }
+
     /// XenAPI failures become the command's fault upstream; transport problems are 154.
     private func wrap(_ body: () throws -> Void) throws {
         do { try body() } catch let e as XenAPIError {

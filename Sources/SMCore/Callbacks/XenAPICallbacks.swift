@@ -47,6 +47,8 @@ public protocol XenAPICallbacks {
     func setPBDOtherConfig(host: String, key: String, value: String?) throws
     /// Merges `changes` into the SR's `sm_config` (`SR.get_sm_config` + `SR.set_sm_config`).
     func mergeSRSMConfig(_ changes: [String: String]) throws
+    /// The pool master's host reference (`pool.get_all` + `pool.get_master`).
+    func poolMaster() throws -> String
 }
 
 /// The fields of a VDI record that are not facts of the VHD.
@@ -128,4 +130,8 @@ public struct NoCallbacks: XenAPICallbacks {
     public func setPBDOtherConfig(host: String, key: String, value: String?) throws {}
     /// Nothing.
     public func mergeSRSMConfig(_ changes: [String: String]) throws {}
+    /// No pool is known without a toolstack.
+    public func poolMaster() throws -> String {
+        throw SMAPIError(.APISession, opterr: "no session: cannot find the pool master")
+    }
 }
