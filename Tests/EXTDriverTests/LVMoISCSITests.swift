@@ -2,6 +2,7 @@ import FakeXapi
 import Foundation
 import ISCSI
 import LVM2Support
+import LVMoISCSIDriver
 import SMCore
 import Testing
 import VHD
@@ -283,6 +284,42 @@ import VHD
         sr.fake.setPluginRunner { _, _, function, _ in .failure(FakeXapiPluginError(["XENAPI_PLUGIN_FAILURE", function, "OSError", "gone"])) }
         #expect(sr.fault(try onB("vdi_activate", vdi: v, args: ["true"]))?.code == 180)
         #expect(TestSR.datapathPIDs(runDir: hostB).isEmpty)
+        #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
+    }
+
+    @Test func thePythonSMsInterruptedInflateIsUndone() throws {
+        if let why = Self.skip { try Test.cancel(Comment(rawValue: why)) }
+        let sr = try makeSR()
+        defer { sr.cleanup() }
+        let thin = Self.set("allocation", "thin")
+        try sr.value(try sr.call("sr_create", thin))
+        try sr.value(try sr.call("sr_attach", thin))
+        let v = try sr.vdiInfo(try sr.value(try sr.call("vdi_create", Self.both(thin, Self.size(64 << 20)))))
+        let attach = try sr.value(try sr.call("vdi_attach", vdi: v, thin))
+        try sr.value(try sr.call("vdi_activate", vdi: v, thin))
+        let out = try Shell.run("/usr/bin/qemu-io", ["-f", "raw", try #require(attach[member: "params_nbd"]?.stringValue),
+                                                     "-c", "write -P 8 1M 3M", "-c", "flush"])
+        #expect(out.contains("wrote 3145728/3145728"), "\(out)")
+        try sr.value(try sr.call("vdi_deactivate", vdi: v, thin))
+        let hash = try sr.contentHash(v)
+        let before = try #require(try sr.disk()[v]).fileSize
+        #expect(before < 72 << 20, "deflated: \(before)")
+        // The Python SM's inflate, killed after its journal, the lvresize and the zeroing of the
+        // LV's new last sector (before `vhd-util modify` moved the footer there).
+        let provider = try #require(sr.provider as? LVHDStoreProvider)
+        try provider.group.update("python inflate") { vg in
+            try vg.createLV(name: "inflate_\(v)_\(before)", extents: 1, tags: ["journaler"])
+            try vg.resizeLV("VHD-" + v, extents: 18)
+        }
+        let lv = try provider.open(sr.path(v), writable: true)
+        try lv.write([UInt8](repeating: 0, count: 512), at: lv.size - 512)
+        try lv.sync()
+        #expect(try sr.disk()[v]?.fileSize == 72 << 20)
+        // The next command on the master undoes it: the LV back to its size, the journal gone.
+        try sr.value(try sr.call("sr_scan", thin))
+        #expect(try sr.disk()[v]?.fileSize == before)
+        #expect(!sr.files().contains { $0.hasPrefix("inflate_") }, "\(sr.files())")
+        #expect(try sr.contentHash(v) == hash)
         #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
     }
 

@@ -82,4 +82,32 @@ extension LVHDContainer {
         if length > 0 { try bytes.withUnsafeMutableBytes { try store.read(into: $0, at: UInt64(space + 1)) } }
         return bytes
     }
+
+    /// Undoes the Python SM's interrupted inflates, as its `_undoAllInflateJournals` does: for
+    /// each journal LV `inflate_<vdi>_<old size>` (tag `journaler`), the VHD's footer (found at
+    /// the LV's end, or its backup copy at 0 when an inflate zeroed the end) is written at the
+    /// old size's end, the LV is shrunk back to that size in one commit, and the journal LV is
+    /// removed. Returns the VDIs put back.
+    @discardableResult
+    public func undoPythonInflates() throws -> [String] {
+        var undone: [String] = []
+        for lv in try group.current().logicalVolumes where lv.tags.contains(LVHDLayout.journalTag) && lv.name.hasPrefix("inflate_") {
+            let parts = lv.name.split(separator: "_", maxSplits: 2).map(String.init)
+            guard parts.count == 3, VDIName.isUUID(parts[1]), let size = UInt64(parts[2]) else { throw LVHDError.corruptJournal(lv.name) }
+            let name = naming.volume(parts[1])
+            if exists(name) {
+                let target = roundedToExtents(size)
+                let image = try VHDImage(store: try open(name, writable: true), path: path(of: name), writable: true)
+                if target < image.store.size {
+                    guard image.endOfData <= target - 512 else { throw LVHDError.corruptJournal(lv.name) }
+                    try image.store.write(image.footer.encoded(), at: target - 512)
+                    try image.store.sync()
+                    try resize(name, to: target, lastSector: nil)
+                }
+                undone.append(parts[1])
+            }
+            try group.update("remove journal \(lv.name)") { vg in try vg.removeLV(lv.name) }
+        }
+        return undone
+    }
 }

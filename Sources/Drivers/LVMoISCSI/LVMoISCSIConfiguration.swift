@@ -24,6 +24,10 @@ struct LVMoISCSIConfiguration {
         case thin
     }
 
+    /// Sessions per path a data path opens: one per request its I/O threads (8) have in flight;
+    /// SMAPI calls keep the default 4.
+    static let dataPathSessionsPerPath = 8
+
     /// Default `iscsi-hold-timeout`: five minutes, as the NFS SR's.
     static let defaultHoldSeconds = 300.0
 
@@ -52,6 +56,8 @@ struct LVMoISCSIConfiguration {
         let other = c.srOtherConfig()
         if c.servesDataPath {
             target.hold = .hold(seconds: other["iscsi-hold-timeout"].flatMap(Double.init) ?? Self.defaultHoldSeconds)
+            // As many sessions as the data path has requests in flight (its I/O threads).
+            target.sessionsPerPath = Self.dataPathSessionsPerPath
         }
         let requested = c.request.srSMConfig?["allocation"] ?? dc["allocation"] ?? "thick"
         guard let allocation = Allocation(rawValue: requested.lowercased()) else {

@@ -289,6 +289,10 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
         guard container.vgName == LVHDLayout.vgName(sr: sr) else {
             throw SMAPIError(.SRUnavailable, opterr: "the LUN holds VG \(container.vgName), not \(LVHDLayout.vgName(sr: sr))")
         }
+        // The master settles what an interrupted inflate of the Python SM left (it owns those journals).
+        if config.isMaster && !c.servesDataPath, try container.undoPythonInflates().count > 0 {
+            c.log.notice("undid the Python SM's interrupted inflates")
+        }
         // Thin: VDI commands keep inactive leaves deflated. The collector and the data path
         // (SR-scoped contexts) write data, so their leaves and parents are always inflated.
         if config.allocation == .thin && !c.request.command.isSRCommand && !c.servesDataPath {
