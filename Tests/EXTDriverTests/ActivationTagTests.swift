@@ -111,22 +111,7 @@ import VHD
         // Active on B: the master's snapshot pauses B's data path through the tapdisk-pause
         // plugin (xapi's host.call_plugin, run here by the fake as B's smdriver) and unpauses
         // it onto the new leaf. B's guest keeps its disk; the snapshot holds what B had written.
-        sr.fake.setPluginRunner { host, plugin, function, arguments in
-            guard host == refB else { return .failure(FakeXapiPluginError(["HANDLE_INVALID", "host", host])) }
-            let call = XMLRPCMethodCall(methodName: function, params: [.string(sr.fake.sessionRef),
-                                                                      .struct(arguments.sorted { $0.key < $1.key }.map { XMLRPCMember($0.key, .string($0.value)) })])
-            var env = sr.environment
-            env["SWIFTSM_RUN_DIR"] = hostB
-            guard let r = try? Smdriver.run([XMLRPCEncoder().encode(call)], driver: plugin, environment: env),
-                  let members = (try? XMLRPCDecoder().decodeMethodResponse(r.stdout))?.value?.structMembers else {
-                return .failure(FakeXapiPluginError(["XENAPI_PLUGIN_FAILURE", function, "no answer"]))
-            }
-            let fields = Dictionary(members.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-            if fields["Status"]?.stringValue == "Success", let value = fields["Value"]?.stringValue { return .success(value) }
-            var description = ["XENAPI_PLUGIN_FAILURE"]
-            if case let .array(items)? = fields["ErrorDescription"] { description = items.compactMap(\.stringValue) }
-            return .failure(FakeXapiPluginError(description))
-        }
+        sr.fake.setPluginRunner(sr.hostPlugins(on: [refB: hostB]))
         try sr.value(try onB("vdi_attach", vdi: v, args: ["true"]))
         try sr.value(try onB("vdi_activate", vdi: v, args: ["true"]))
         #expect(TestSR.datapathPIDs(runDir: hostB).count == 1 && sr.datapathPIDs().isEmpty)

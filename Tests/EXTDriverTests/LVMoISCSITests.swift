@@ -55,6 +55,22 @@ import VHD
         { $0.setArgs([String(size), "test disk", "", "", "false", "19700101T00:00:00Z", "", "false"]) }
     }
 
+    /// `allocation=thin` in every call of a thin SR.
+    static var thin: (inout RequestDocument) -> Void { Self.set("allocation", "thin") }
+
+    /// A thin SR, made and attached, holding one 64 MiB VDI.
+    func thinSR() throws -> (TestSR, String) {
+        let sr = try makeSR()
+        do {
+            try sr.value(try sr.call("sr_create", Self.thin))
+            try sr.value(try sr.call("sr_attach", Self.thin))
+            return (sr, try sr.vdiInfo(try sr.value(try sr.call("vdi_create", Self.both(Self.thin, Self.size(64 << 20))))))
+        } catch {
+            sr.cleanup()
+            throw error
+        }
+    }
+
     // MARK: - Probe
 
     @Test func probeListsTheTargetsAndTheLUNsForXenCenter() throws {
@@ -226,12 +242,9 @@ import VHD
 
     @Test func anotherHostHasTheMasterInflateAndDeflateAThinLeaf() throws {
         if let why = Self.skip { try Test.cancel(Comment(rawValue: why)) }
-        let sr = try makeSR()
+        let (sr, v) = try thinSR()
         defer { sr.cleanup() }
-        let thin = Self.set("allocation", "thin")
-        try sr.value(try sr.call("sr_create", thin))
-        try sr.value(try sr.call("sr_attach", thin))
-        let v = try sr.vdiInfo(try sr.value(try sr.call("vdi_create", Self.both(thin, Self.size(64 << 20)))))
+        let thin = Self.thin
         func lvSize() throws -> UInt64 { try #require(try sr.disk()[v]).fileSize }
         #expect(try lvSize() == 8 << 20)
         // Host B: its own run directory and host ref; the fake runs host.call_plugin on the master
@@ -244,20 +257,7 @@ import VHD
         }
         sr.fake.addHost(ref: refB)
         sr.fake.setPoolMaster(E2EFixtures.hostRef)
-        sr.fake.setPluginRunner { host, plugin, function, arguments in
-            guard host == E2EFixtures.hostRef, plugin == "lvhd-thin" else { return .failure(FakeXapiPluginError(["HANDLE_INVALID", "host", host])) }
-            let call = XMLRPCMethodCall(methodName: function, params: [.string(sr.fake.sessionRef),
-                                                                      .struct(arguments.sorted { $0.key < $1.key }.map { XMLRPCMember($0.key, .string($0.value)) })])
-            guard let r = try? Smdriver.run([XMLRPCEncoder().encode(call)], driver: plugin, environment: sr.environment),
-                  let members = (try? XMLRPCDecoder().decodeMethodResponse(r.stdout))?.value?.structMembers else {
-                return .failure(FakeXapiPluginError(["XENAPI_PLUGIN_FAILURE", function, "no answer"]))
-            }
-            let fields = Dictionary(members.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-            if fields["Status"]?.stringValue == "Success", let value = fields["Value"]?.stringValue { return .success(value) }
-            var description = ["XENAPI_PLUGIN_FAILURE"]
-            if case let .array(items)? = fields["ErrorDescription"] { description = items.compactMap(\.stringValue) }
-            return .failure(FakeXapiPluginError(description))
-        }
+        sr.fake.setPluginRunner(sr.hostPlugins(on: [E2EFixtures.hostRef: sr.runDir]))
         func onB(_ command: String, vdi: String? = nil, args: [String]? = nil) throws -> SmdriverResult {
             var doc = try sr.document(command, vdi: vdi)
             doc[member: "host_ref"] = .string(refB)
@@ -289,12 +289,9 @@ import VHD
 
     @Test func thePythonSMsInterruptedInflateIsUndone() throws {
         if let why = Self.skip { try Test.cancel(Comment(rawValue: why)) }
-        let sr = try makeSR()
+        let (sr, v) = try thinSR()
         defer { sr.cleanup() }
-        let thin = Self.set("allocation", "thin")
-        try sr.value(try sr.call("sr_create", thin))
-        try sr.value(try sr.call("sr_attach", thin))
-        let v = try sr.vdiInfo(try sr.value(try sr.call("vdi_create", Self.both(thin, Self.size(64 << 20)))))
+        let thin = Self.thin
         let attach = try sr.value(try sr.call("vdi_attach", vdi: v, thin))
         try sr.value(try sr.call("vdi_activate", vdi: v, thin))
         let out = try Shell.run("/usr/bin/qemu-io", ["-f", "raw", try #require(attach[member: "params_nbd"]?.stringValue),
