@@ -30,6 +30,25 @@ import VHD
         #expect(status.stdout.contains("idle:") && status.stdout.contains("removed 0"), "\(status.stdout)")
     }
 
+    /// On an LVM-over-iSCSI SR the collector process logs in to the LUN itself, coalesces into
+    /// deflated read-only parents (inflated first, settled after) and removes LVs.
+    @Test func onLVMoISCSISR() throws {
+        if let why = ISCSITestTarget.unavailableReason { try Test.cancel(Comment(rawValue: why)) }
+        let sr = try TestSR(mode: .lvmoiscsi)
+        defer { sr.cleanup() }
+        let scenario = try GCScenario(sr)
+        let run = try scenario.collect()
+        #expect(run.exitStatus == 0, "\(run)")
+        #expect(run.stdout.contains("removed 1, coalesced 1, leaf-coalesced 1"), "\(run.stdout)")
+        let problems = try scenario.finalProblems()
+        #expect(problems.isEmpty, "\(problems)")
+        // Hidden nodes left are deflated and read-only; leaves are inflated (thick).
+        for (uuid, vdi) in try sr.disk() {
+            let lv = try #require(sr.lvm2Report(["lvs", "-o", "lv_name,lv_attr,lv_size"]).first { $0["lv_name"] == "VHD-" + uuid })
+            #expect((lv["lv_attr"]?.dropFirst().first == "r") == vdi.hidden, "\(uuid): \(lv)")
+        }
+    }
+
     @Test func onDeviceSR() throws {
         let sr = try TestSR(mode: .device)
         defer { sr.cleanup() }
