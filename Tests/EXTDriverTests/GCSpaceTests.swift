@@ -98,8 +98,12 @@ struct GCSpaceTests {
         let log = (try? String(contentsOfFile: sr.runDir + "/SMlog", encoding: .utf8)) ?? ""
         #expect(log.contains("\(node) not coalesced: not enough free space"), "SMlog: \(log.suffix(2000))")
 
-        // Space freed: the next run merges the node, contents unchanged.
+        // Space freed: the next run merges the node, contents unchanged. ext4 gives a removed
+        // file's blocks back when its journal commits: sync, and wait until statfs shows them.
         try FileManager.default.removeItem(atPath: filler)
+        sync()
+        let deadline = Date().addingTimeInterval(15)
+        while try container.freeSpace() < margin + nodeNeeds + (2 << 20) && Date() < deadline { usleep(200_000) }
         let second = try sr.run(arguments: ["gc", "--sr", sr.srUUID])
         #expect(second.exitStatus == 0, "\(second)")
         #expect(second.stdout.contains("coalesced 1") && !second.stdout.contains("skipped"), "\(second.stdout)")
