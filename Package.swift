@@ -98,14 +98,14 @@ let package = Package(
         // ISCSIStore's throughput on a LUN, for bench/iscsi.sh.
         .executableTarget(name: "iscsi-bench", dependencies: ["ISCSI", "VHD"], path: "Sources/Commands/iscsi-bench"),
 
-        .testTarget(name: "VHDTests", dependencies: ["VHD"], path: "Tests/VHDTests"),
-        // lvm2's own tools on a loop device, for the tests that check what lvm2 reads.
-        .target(name: "LVM2Support", dependencies: ["VHD"], path: "Tests/LVM2Support"),
-        .testTarget(name: "LVMTests", dependencies: ["LVM", "VHD", "LVM2Support"], path: "Tests/LVMTests"),
-        .testTarget(name: "ISCSITests", dependencies: ["ISCSI", "VHD", "RemoteStorage"], path: "Tests/ISCSITests"),
+        .testTarget(name: "VHDTests", dependencies: ["VHD", "TestSupport"], path: "Tests/VHDTests"),
+        // What several test suites share: lvm2's own tools on a loop device, SHA-256.
+        .target(name: "TestSupport", dependencies: ["VHD"], path: "Tests/TestSupport"),
+        .testTarget(name: "LVMTests", dependencies: ["LVM", "VHD", "TestSupport"], path: "Tests/LVMTests"),
+        .testTarget(name: "ISCSITests", dependencies: ["ISCSI", "VHD", "RemoteStorage", "TestSupport"], path: "Tests/ISCSITests"),
         .target(name: "FakeXapi", dependencies: ["SMCore"], path: "Tests/FakeXapi"),
         .testTarget(name: "SMCoreTests", dependencies: ["SMCore", "CBT", "FakeXapi"], path: "Tests/SMCoreTests"),
-        .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "NFSDriver", "LVMoISCSIDriver", "ISCSI", "LVM", "LVM2Support",
+        .testTarget(name: "EXTDriverTests", dependencies: ["EXTDriver", "NFSDriver", "LVMoISCSIDriver", "ISCSI", "LVM", "TestSupport",
                                                             "RemoteStorage", "SMCore", "CBT", "VHD", "FakeXapi"], path: "Tests/EXTDriverTests"),
         .testTarget(name: "ToolstackTests", dependencies: ["Toolstack", "ToolstackPostgres", "XenAPIWire"], path: "Tests/ToolstackTests"),
         .testTarget(name: "DatapathTests", dependencies: ["SMCore", "CBT", "VHD"], path: "Tests/DatapathTests"),
@@ -118,7 +118,7 @@ let package = Package(
                                                           .product(name: "Logging", package: "swift-log")],
                     path: "Tests/ContractTests"),
         // The LVHD container against lvm2's own tools, and its space and journal rules.
-        .testTarget(name: "LVHDTests", dependencies: ["LVMoISCSIDriver", "LVM", "LVM2Support", "SMCore", "VHD",
+        .testTarget(name: "LVHDTests", dependencies: ["LVMoISCSIDriver", "LVM", "TestSupport", "SMCore", "VHD",
                                                       .product(name: "Logging", package: "swift-log")],
                     path: "Tests/LVHDTests"),
     ],

@@ -43,8 +43,9 @@ import VHD
         let problems = try scenario.finalProblems()
         #expect(problems.isEmpty, "\(problems)")
         // Hidden nodes left are deflated and read-only; leaves are inflated (thick).
+        let lvs = try sr.lvm2Report(["lvs", "-o", "lv_name,lv_attr,lv_size"])
         for (uuid, vdi) in try sr.disk() {
-            let lv = try #require(sr.lvm2Report(["lvs", "-o", "lv_name,lv_attr,lv_size"]).first { $0["lv_name"] == "VHD-" + uuid })
+            let lv = try #require(lvs.first { $0["lv_name"] == "VHD-" + uuid })
             #expect((lv["lv_attr"]?.dropFirst().first == "r") == vdi.hidden, "\(uuid): \(lv)")
         }
     }

@@ -1,7 +1,7 @@
 import FakeXapi
 import Foundation
 import ISCSI
-import LVM2Support
+import TestSupport
 import LVMoISCSIDriver
 import SMCore
 import Testing
@@ -400,7 +400,7 @@ import VHD
         let v = try sr.createVDI(size: 64 << 20)
         try masterWrites(v, seed: 5)
         let hash = try sr.contentHash(v)
-        // Host B: its own run directory, SRmaster=false.
+        // Host B: its own run directory below the SR's root (cleanup stops its data paths), SRmaster=false.
         let runB = sr.root + "/b"
         try FileManager.default.createDirectory(atPath: runB, withIntermediateDirectories: true)
         var envB = sr.environment
@@ -435,7 +435,6 @@ import VHD
         try sr.value(try onB("vdi_deactivate", vdi: w))
         try sr.value(try onB("sr_detach"))
         #expect(try sr.contentHash(v) == hash)
-        for pid in TestSR.datapathPIDs(runDir: runB) { kill(pid, SIGKILL) }
     }
     // MARK: - A VG lvm2 made
 

@@ -1,4 +1,4 @@
-import LVM2Support
+import TestSupport
 import Foundation
 import Testing
 import VHD

@@ -34,19 +34,22 @@ struct LVMoISCSIConfiguration {
     /// The device-config keys whose values are secrets, each with its `_secret` variant.
     static let secretKeys = ["chappassword", "incoming_chappassword"]
 
-    /// Reads the settings of the call in `c`. `requireIQN` and `requireSCSIid` turn their
+    /// Reads the settings of the call in `c`, asking the toolstack (secrets, the host's initiator
+    /// name) through `answers`, once per process. `requireIQN` and `requireSCSIid` turn their
     /// absence into faults 96 and 107 (sr_probe passes false to list what there is instead).
-    init(_ c: DriverContext, requireIQN: Bool = true, requireSCSIid: Bool = true) throws {
+    init(_ c: DriverContext, answers: ToolstackAnswers, requireIQN: Bool = true, requireSCSIid: Bool = true) throws {
         var dc = c.request.deviceConfig.dictionary
         for key in Self.secretKeys where dc[key] == nil || dc[key] == "" {
-            if let uuid = dc[key + "_secret"], !uuid.isEmpty { dc[key] = try Self.secret(uuid, key: key, c) }
+            if let uuid = dc[key + "_secret"], !uuid.isEmpty { dc[key] = try Self.secret(uuid, key: key, c, answers) }
         }
         if let more = dc["multihomelist"], !more.isEmpty {
             dc["target"] = [dc["target"] ?? "", more].filter { !$0.isEmpty }.joined(separator: ",")
         }
         var initiator = dc["localIQN"].flatMap { $0.isEmpty ? nil : $0 }
         if initiator == nil, let host = c.request.hostRef, !host.isEmpty {
-            initiator = (try? c.callbacks.hostOtherConfig(host: host))?["iscsi_iqn"].flatMap { $0.isEmpty ? nil : $0 }
+            initiator = answers.value("iscsi_iqn of \(host)") {
+                (try? c.callbacks.hostOtherConfig(host: host))?["iscsi_iqn"].flatMap { $0.isEmpty ? nil : $0 }
+            }
         }
         do {
             target = try ISCSITarget(deviceConfig: dc, initiatorIQN: initiator, requireIQN: requireIQN, requireSCSIid: requireSCSIid)
@@ -69,11 +72,13 @@ struct LVMoISCSIConfiguration {
 
     /// The value of secret `uuid` for `key`: through XenAPI, else (a process without a session,
     /// such as the data path) as this host's `sr_attach` kept it in the run directory, 0600.
-    private static func secret(_ uuid: String, key: String, _ c: DriverContext) throws -> String {
-        if let value = try? c.callbacks.secretValue(uuid: uuid) {
+    private static func secret(_ uuid: String, key: String, _ c: DriverContext, _ answers: ToolstackAnswers) throws -> String {
+        let read = answers.value("secret \(uuid)") {
+            guard let value = try? c.callbacks.secretValue(uuid: uuid) else { return nil }
             if let sr = try? c.srUUID() { try? SecretFile(run: c.run, sr: sr, key: key).write(value) }
             return value
         }
+        if let read { return read }
         if let sr = try? c.srUUID(), let kept = SecretFile(run: c.run, sr: sr, key: key).read() { return kept }
         throw SMAPIError(.ConfigParamsMissing, opterr: "\(key)_secret: secret \(uuid) cannot be read")
     }
@@ -108,4 +113,22 @@ struct SecretFile {
 
     /// Forgets every secret kept for SR `sr`.
     static func removeAll(run: RunDirectory, sr: String) { try? FileManager.default.removeItem(atPath: directory(run: run, sr: sr)) }
+}
+
+/// What this process asked the toolstack for an SR (its secrets, the host's initiator name), each
+/// asked once: a driver builds the configuration several times in one call.
+final class ToolstackAnswers: @unchecked Sendable {
+    private let lock = NSLock()
+    // Guarded by `lock`; nil values are answers too (nothing there).
+    private var values: [String: String?] = [:]
+
+    /// The answer for `key`, from `ask` the first time.
+    func value(_ key: String, _ ask: () -> String?) -> String? {
+        lock.withLock {
+            if let known = values[key] { return known }
+            let answer = ask()
+            values[key] = .some(answer)
+            return answer
+        }
+    }
 }

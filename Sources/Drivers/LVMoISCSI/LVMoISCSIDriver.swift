@@ -52,6 +52,8 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
 
     private let lock = NSLock()
     private var devices: [ISCSITarget: ISCSIDevice] = [:]
+    /// The toolstack's answers this process already has.
+    private let answers = ToolstackAnswers()
 
     /// Refuses VG changes on a host that is not the SR master (58).
     public func authorize(_ c: DriverContext) throws {
@@ -78,7 +80,7 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
     /// and fault 96. Without `SCSIid`: the target's disks, on stderr (`<iscsi-target>`), and
     /// fault 107. Else the `<SRlist>` of the LVHD SR on the LUN (empty when it holds none).
     public func probe(_ c: DriverContext) throws -> String {
-        let config = try LVMoISCSIConfiguration(c, requireIQN: false, requireSCSIid: false)
+        let config = try LVMoISCSIConfiguration(c, answers: answers, requireIQN: false, requireSCSIid: false)
         do {
             guard config.target.iqn != nil else {
                 let targets = try ISCSIDiscovery.sendTargets(config.target)
@@ -109,7 +111,7 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
     public func create(_ c: DriverContext, size: UInt64) throws {
         let sr = try c.srUUID()
         if (c.config("SCSIid") ?? "").contains(",") { throw SMAPIError(.LVMOneLUN, opterr: c.config("SCSIid")) }
-        let config = try LVMoISCSIConfiguration(c)
+        let config = try LVMoISCSIConfiguration(c, answers: answers)
         let store = try lun(c, config)
         let force = c.config("force") == "true"
         if let pv = try? PVDevice(store: store) {
@@ -131,7 +133,7 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
     /// Wipes the PV's label and metadata area header (`vgremove` + `pvremove`): lvm2 then sees
     /// no PV on the LUN. The service checked that the SR holds no VDI.
     public func delete(_ c: DriverContext) throws {
-        let config = try LVMoISCSIConfiguration(c)
+        let config = try LVMoISCSIConfiguration(c, answers: answers)
         let store = try lun(c, config)
         _ = try container(c, store: store, config: config)
         let wipe = [UInt8](repeating: 0, count: Int(PVDevice.defaultMetadataOffset) + 512)
@@ -146,7 +148,7 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
     /// `mpath-<SCSIid>` = `[active, total]`, PBD other-config `multipathed` and
     /// `iscsi_sessions`).
     public func attach(_ c: DriverContext) throws {
-        let config = try LVMoISCSIConfiguration(c)
+        let config = try LVMoISCSIConfiguration(c, answers: answers)
         let store = try lun(c, config)
         let container = try container(c, store: store, config: config)
         let id = store.device.info.scsiID
@@ -208,7 +210,7 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
     /// `lvhd-thin` plugin (180 when it cannot), as the Python SM's pool members do.
     public func activate(_ c: DriverContext, vdi: String, writable: Bool) throws {
         if writable {
-            let config = try LVMoISCSIConfiguration(c)
+            let config = try LVMoISCSIConfiguration(c, answers: answers)
             if config.allocation == .thin && !config.isMaster {
                 do { try askMaster(c, "attach", vdi: vdi) } catch {
                     throw SMAPIError(.LVMProvisionAttach, opterr: "the SR master did not inflate \(vdi): \(error)")
@@ -228,7 +230,7 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
         let datapaths = DatapathManager(run: c.run, log: c.log)
         try datapaths.deactivate(sr: sr, vdi: vdi)
         guard !datapaths.isActive(sr: sr, vdi: vdi) else { return }
-        let config = try LVMoISCSIConfiguration(c)
+        let config = try LVMoISCSIConfiguration(c, answers: answers)
         guard config.allocation == .thin else { return }
         let host = "host_" + (c.request.hostRef ?? "")
         let sm = (try? c.callbacks.smConfig(uuid: vdi)) ?? [:]
@@ -258,7 +260,7 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
     /// name (`localIQN`) and the multipath settings (`multipathing`, `multipathhandle`), so that
     /// `vdi_attach_from_config` logs in as this host without xapi.
     public func generateConfig(_ c: DriverContext, vdi: String) throws -> String {
-        let config = try LVMoISCSIConfiguration(c)
+        let config = try LVMoISCSIConfiguration(c, answers: answers)
         var context = c
         var dc = c.request.deviceConfig
         let multipath = config.target.portals.count > 1
@@ -272,7 +274,7 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
 
     /// The SR's VG on the LUN.
     public func container(_ c: DriverContext) throws -> any VolumeContainer {
-        let config = try LVMoISCSIConfiguration(c)
+        let config = try LVMoISCSIConfiguration(c, answers: answers)
         return try container(c, store: try lun(c, config), config: config)
     }
 

@@ -1,6 +1,6 @@
 import FakeXapi
 import Foundation
-import LVM2Support
+import TestSupport
 import LVMoISCSIDriver
 import SMCore
 import Testing
@@ -134,11 +134,20 @@ final class TestSR: @unchecked Sendable {
     func nfsServerPath(_ server: NFSTestServer) -> String { server.export + "/" + StorePath.basename(root) }
 
     /// Kills the `swiftsm-datapath` processes our calls started (found by the pid files under the
-    /// run directory, each checked to be a datapath before it is signalled).
+    /// run directory, and under any other host's run directory a test made below the root, each
+    /// checked to be a datapath before it is signalled), whether or not the test got as far as
+    /// stopping them itself.
     func stopDatapaths() {
-        for pid in datapathPIDs() {
+        for pid in Self.datapathPIDs(underRoot: root) {
             kill(pid, SIGKILL)
         }
+    }
+
+    /// Live datapath processes of every run directory directly below `root` (`r`, and the other
+    /// hosts' a test makes there).
+    static func datapathPIDs(underRoot root: String) -> [pid_t] {
+        let dirs = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).map { root + "/" + $0 }
+        return dirs.flatMap { datapathPIDs(runDir: $0) }
     }
 
     /// Live datapath processes started for this SR's run directory.
@@ -152,7 +161,7 @@ final class TestSR: @unchecked Sendable {
             guard let text = try? String(contentsOfFile: root + "/owner", encoding: .utf8),
                   let owner = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)),
                   owner != getpid(), kill(owner, 0) != 0 else { continue }
-            for pid in datapathPIDs(runDir: root + "/r") { kill(pid, SIGKILL) }
+            for pid in datapathPIDs(underRoot: root) { kill(pid, SIGKILL) }
             for point in Shell.mountPoints(under: root + "/") { _ = try? Shell.run("/bin/umount", ["-l", point]) }
             if let loops = try? Shell.run("/sbin/losetup", ["-j", root + "/ext4.img"]) {
                 for line in loops.split(separator: "\n") {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import VHD
 
 /// Where the project's test data lives, and helpers to use it.

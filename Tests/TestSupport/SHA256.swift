@@ -1,10 +1,13 @@
 /// SHA-256 (FIPS 180-4), for comparing contents with the fixtures' manifest.
-struct SHA256 {
+public struct SHA256 {
     private var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
     private var pending: [UInt8] = []
     private var length: UInt64 = 0
+
+    /// An empty digest.
+    public init() {}
     /// FIPS 180-4 round constants.
-    static let roundConstants: [UInt32] = [
+    public static let roundConstants: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
         0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
         0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -14,11 +17,11 @@ struct SHA256 {
         0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2]
 
-    mutating func update(_ data: [UInt8]) {
+    public mutating func update(_ data: [UInt8]) {
         data.withUnsafeBytes { update($0) }
     }
 
-    mutating func update(_ data: UnsafeRawBufferPointer) {
+    public mutating func update(_ data: UnsafeRawBufferPointer) {
         length += UInt64(data.count)
         var i = 0
         if !pending.isEmpty {
@@ -30,7 +33,7 @@ struct SHA256 {
         if i < data.count { pending.append(contentsOf: data[i...]) }
     }
 
-    mutating func finalize() -> String {
+    public mutating func finalize() -> String {
         let bits = length * 8
         var tail: [UInt8] = [0x80]
         while (pending.count + tail.count) % 64 != 56 { tail.append(0) }
@@ -41,7 +44,7 @@ struct SHA256 {
         return h.map { w in (0..<4).map { b in let v = (w >> UInt32(24 - 8 * b)) & 0xff; return (v < 16 ? "0" : "") + String(v, radix: 16) }.joined() }.joined()
     }
 
-    static func hex(_ data: [UInt8]) -> String { var s = SHA256(); s.update(data); return s.finalize() }
+    public static func hex(_ data: [UInt8]) -> String { var s = SHA256(); s.update(data); return s.finalize() }
 
     private mutating func compress(_ d: UnsafeRawBufferPointer, at o: Int) {
         var w = [UInt32](repeating: 0, count: 64)
