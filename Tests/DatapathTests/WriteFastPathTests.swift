@@ -59,7 +59,7 @@ import VHD
                                ((4 << 20) + 8192, false), (6 << 20, false), (4097, false)] {
             let result = worker.writeFast(ByteBuffer(bytes: pattern(4096, seed: 75)), offset: UInt64(offset), started: DispatchTime.now().uptimeNanoseconds)
             #expect((result != nil) == fast, "offset \(offset)")
-            if let result, case .done = result {} else if result != nil { Issue.record("fast write failed at \(offset)") }
+            if let result, case .answered(.done) = result {} else if result != nil { Issue.record("fast write failed at \(offset)") }
         }
         // Paused: no fast write, and after the pause none either until the map is open again.
         try worker.pauseAndWait()
@@ -82,7 +82,7 @@ import VHD
         _ = box.get()
         let first = pattern(4096, seed: 79), second = pattern(4096, seed: 80)
         let now = DispatchTime.now().uptimeNanoseconds
-        guard case .done? = worker.writeFast(ByteBuffer(bytes: first), offset: 8192, started: now) else {
+        guard case .answered(.done)? = worker.writeFast(ByteBuffer(bytes: first), offset: 8192, started: now) else {
             Issue.record("the first write should take the fast path"); return
         }
         model.replaceSubrange(8192..<12288, with: first)

@@ -356,16 +356,43 @@ public final class ChainWorker: @unchecked Sendable {
     /// Fast writes held up (for `statistics`).
     private let fastWritesStalled = Atomic<UInt64>(0)
 
-    /// A plain WRITE (no FUA) of `payload` at `offset` done on the calling thread (an event loop)
-    /// with pwrite, when the read map knows every block it touches as wholly present in the
-    /// writable leaf and no recent fast write was held up: `.done` (or the error) once the data
-    /// is in the leaf file, else nil (queue it). `started` is when it arrived.
-    func writeFast(_ payload: ByteBuffer, offset: UInt64, started: UInt64) -> NBDCommandResult? {
+    /// What `writeFast` did with a WRITE.
+    enum FastWrite {
+        /// Written on the calling thread (pwrite): its result.
+        case answered(NBDCommandResult)
+        /// Its sectors are known and present in a leaf store that may wait on the network: `send`
+        /// writes them from an I/O thread and calls the completion (the chain thread is not involved).
+        case sending(_ send: @Sendable (@escaping @Sendable (NBDCommandResult) -> Void) -> Void)
+    }
+
+    /// A plain WRITE (no FUA) of `payload` at `offset` that needs no chain thread, because the read
+    /// map knows every block it touches as wholly present in the writable leaf: done on the
+    /// calling thread (an event loop) with pwrite when the leaf is a file and no recent fast
+    /// write was held up (`.answered` once the data is in the leaf file), or handed back to be
+    /// sent from an I/O thread when the leaf is a store that takes several writers (`.sending`);
+    /// else nil (queue it). `started` is when it arrived.
+    func writeFast(_ payload: ByteBuffer, offset: UInt64, started: UInt64) -> FastWrite? {
         guard started >= fastWritesResume.load(ordering: .relaxed) else { return nil }
         let length = payload.readableBytes
         guard let plan = readMap.writeTarget(offset: offset, length: length) else { return nil }
         // The read map holds off a pause until this write is finished, so its block reaches the log.
         markChanged(offset: offset, length: UInt64(length))
+        if plan.usesStores {
+            return .sending { [ioPool, readMap] completion in
+                ioPool.submit { _ in
+                    var result = NBDCommandResult.done
+                    do {
+                        try payload.withUnsafeReadableBytes { try plan.write(from: $0) }
+                    } catch {
+                        result = .failed(ChainIO.errno(for: error))
+                    }
+                    var failed = false
+                    if case .failed = result { failed = true }
+                    readMap.writeFinished(bytes: length, micros: (DispatchTime.now().uptimeNanoseconds - started) / 1000, failed: failed)
+                    completion(result)
+                }
+            }
+        }
         var result = NBDCommandResult.done
         do {
             try payload.withUnsafeReadableBytes { try plan.write(from: $0) }
@@ -380,7 +407,7 @@ public final class ChainWorker: @unchecked Sendable {
         var failed = false
         if case .failed = result { failed = true }
         readMap.writeFinished(bytes: length, micros: (ended - started) / 1000, failed: failed)
-        return result
+        return .answered(result)
     }
 
     /// Largest WRITE an event loop runs through the engine itself (`writeInline`): larger ones
@@ -437,7 +464,7 @@ public final class ChainWorker: @unchecked Sendable {
     /// A READ planned from the read map, from the page cache on the calling thread: the data, or
     /// nil when the disk must be waited for (then `readPlanned`). `started` is when it arrived.
     func readCached(_ plan: ReadPlan, started: UInt64) -> ByteBuffer? {
-        guard case let .data(buffer, _)? = Self.executeCached(plan, headerRoom: 0) else { return nil }
+        guard !plan.usesStores, case let .data(buffer, _)? = Self.executeCached(plan, headerRoom: 0) else { return nil }
         readMap.finished(bytes: plan.length, micros: (DispatchTime.now().uptimeNanoseconds - started) / 1000, failed: false)
         return buffer
     }

@@ -46,7 +46,8 @@ public struct DatapathStats: Sendable, Codable, Equatable {
     public var pauses: UInt64 = 0
     /// Times the chain was reopened while running (`refresh`).
     public var refreshes: UInt64 = 0
-    /// Plain WRITEs the event loop wrote itself (see `ChainWorker.writeFast`).
+    /// Plain WRITEs into blocks the leaf holds that skipped the chain thread: written by the event
+    /// loop itself (a file), or sent from an I/O thread (a network store) (see `ChainWorker.writeFast`).
     public var fastWrites: UInt64 = 0
     /// Fast writes the kernel held up (dirty-page throttling), after which writes took the chain
     /// thread for a while so that the event loop stayed free (other connections, control).

@@ -338,10 +338,21 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         // A plain overwrite of sectors wholly present in the leaf: pwritten here and answered at
         // once (no chain thread, nothing in flight). FUA writes take the queue (they flush).
         // Else a small one while the chain thread is idle: through the engine, here (no hop).
+        // Into a leaf store that may wait on the network: sent from an I/O thread, the chain
+        // thread not involved.
         if !fua {
             let started = DispatchTime.now().uptimeNanoseconds
-            if let result = worker.writeFast(payload, offset: offset, started: started)
-                ?? worker.writeInline(payload, offset: offset, started: started) {
+            switch worker.writeFast(payload, offset: offset, started: started) {
+            case let .answered(result)?:
+                reply(context, cookie: cookie, offset: offset, result: result, isRead: false)
+                return
+            case let .sending(send)?:
+                submit(context, bytes: UInt64(payload.readableBytes), cookie: cookie, offset: offset, isRead: false, send)
+                return
+            case nil:
+                break
+            }
+            if let result = worker.writeInline(payload, offset: offset, started: started) {
                 reply(context, cookie: cookie, offset: offset, result: result, isRead: false)
                 return
             }

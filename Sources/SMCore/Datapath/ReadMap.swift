@@ -68,8 +68,12 @@ import VHD
 ///   itself write (writes in flight together over the same sector overlap, and NBD leaves their
 ///   order to the server).
 ///
-/// Only stores with a kernel descriptor (`DescriptorStore`) are mapped; blocks any other store
-/// holds stay with the chain thread (the generic path).
+/// Stores with a kernel descriptor (`DescriptorStore`) and stores that take several callers at
+/// once (`ConcurrentReadStore`: an NFS file, an LV on an iSCSI LUN) are mapped; blocks any other
+/// store holds stay with the chain thread (the generic path). Pieces of the second kind are read
+/// and written on I/O threads, never on an event loop (they may wait on the network), with the
+/// store's own calls instead of pread and pwrite; the rules above hold for them unchanged (the
+/// leaf's store is the one its FLUSH syncs, and `close` waits for them as for the others).
 final class ReadMap: @unchecked Sendable {
     /// Granularity of the map for images without blocks (fixed VHDs).
     static let defaultBlockSize = 2 << 20
@@ -117,7 +121,8 @@ final class ReadMap: @unchecked Sendable {
     private var blockCount = 0
     private var blockShift: UInt64 = 21
     private var size: UInt64 = 0
-    private var fds: [Int32] = []
+    /// Where each store of the chain is read, by index (nil: not mapped).
+    private var sources: [ReadPlan.Source?] = []
     private var readers = 0
     private var writers = 0
     private var leafWritable = false
@@ -136,17 +141,23 @@ final class ReadMap: @unchecked Sendable {
 
     // MARK: - Chain thread
 
-    /// Starts mapping `chain` (every entry unknown). Stores without a kernel descriptor keep the
-    /// blocks they hold off the map.
+    /// Starts mapping `chain` (every entry unknown). Stores with neither a kernel descriptor nor
+    /// concurrent reads keep the blocks they hold off the map.
     func open(_ chain: VHDChain) {
         let leaf = chain.leaf
         let block = leaf.diskType == .fixed ? Self.defaultBlockSize : leaf.blockSize
         guard block >= 4096, block.nonzeroBitCount == 1 else { return }
         var ids: [ObjectIdentifier] = []
-        var descriptors: [Int32] = []
+        var found: [ReadPlan.Source?] = []
         for store in chain.images.map(\.store) + (chain.rawParent.map { [$0] } ?? []) {
             ids.append(ObjectIdentifier(store))
-            descriptors.append((store as? any DescriptorStore)?.descriptor.rawValue ?? -1)
+            if let file = store as? any DescriptorStore {
+                found.append(.file(file.descriptor.rawValue))
+            } else if let concurrent = store as? any ConcurrentReadStore {
+                found.append(.store(ReadPlan.PlannedStore(store: concurrent)))
+            } else {
+                found.append(nil)
+            }
         }
         guard ids.count < 256 else { return }
         let size = chain.virtualSize
@@ -154,7 +165,13 @@ final class ReadMap: @unchecked Sendable {
         // calloc: pages of blocks never read stay untouched (no resident memory).
         guard let table = calloc(max(count, 1), MemoryLayout<UInt64>.size)?.assumingMemoryBound(to: UInt64.self) else { return }
         stores = ids
-        mapped = descriptors.map { $0 >= 0 }
+        mapped = found.map { $0 != nil }
+        let leafTakesWrites: Bool
+        switch found[0] {
+        case .file?: leafTakesWrites = true
+        case .store?: leafTakesWrites = leaf.store is any ConcurrentWriteStore
+        case nil: leafTakesWrites = false
+        }
         allStable = !leaf.writable
         let mixed = leaf.diskType == .fixed || !mapped[0] ? nil : MixedBlocks(sectorsPerBlock: block / 512, blocks: count)
         condition.withLock {
@@ -163,8 +180,8 @@ final class ReadMap: @unchecked Sendable {
             blockCount = count
             blockShift = UInt64(block.trailingZeroBitCount)
             self.size = size
-            fds = descriptors
-            leafWritable = leaf.writable && descriptors[0] >= 0
+            sources = found
+            leafWritable = leaf.writable && leafTakesWrites
             mixedBlocks = mixed
             generation += 1
             isOpen = true
@@ -181,7 +198,7 @@ final class ReadMap: @unchecked Sendable {
             free(entries)
             entries = nil
             blockCount = 0
-            fds = []
+            sources = []
             mixedBlocks = nil
         }
         stores = []
@@ -383,7 +400,7 @@ final class ReadMap: @unchecked Sendable {
             guard let plan = walk(e, offset: offset, length: length, { plan, entry, inBlock, at, n in
                 switch entry & Self.kindMask {
                 case Self.zero: plan.zero(at, n)
-                case Self.file: plan.add(fds[Int((entry >> 4) & 0xff)], (entry >> 12) * 512 + inBlock, at, n)
+                case Self.file: plan.add(sources[Int((entry >> 4) & 0xff)]!, (entry >> 12) * 512 + inBlock, at, n)
                 case Self.split:
                     addMixed(&plan, slot: Int(entry >> 12), inBlock: Int(inBlock), at: at, count: n)
                     usedSectorMap = true
@@ -414,11 +431,11 @@ final class ReadMap: @unchecked Sendable {
             let n = stop - position
             let into = at + position - inBlock
             if present {
-                plan.add(fds[0], leafOffset + UInt64(position), into, n)
+                plan.add(sources[0]!, leafOffset + UInt64(position), into, n)
             } else if under & Self.kindMask == Self.zero {
                 plan.zero(into, n)
             } else {
-                plan.add(fds[Int((under >> 4) & 0xff)], (under >> 12) * 512 + UInt64(position), into, n)
+                plan.add(sources[Int((under >> 4) & 0xff)]!, (under >> 12) * 512 + UInt64(position), into, n)
             }
             position = stop
         }
@@ -463,12 +480,12 @@ final class ReadMap: @unchecked Sendable {
                 case Self.file:
                     // Wholly in the leaf (store 0), stable: never forgotten while this map is open.
                     guard entry & Self.stableBit != 0, (entry >> 4) & 0xff == 0 else { return false }
-                    plan.add(fds[0], (entry >> 12) * 512 + inBlock, at, n)
+                    plan.add(sources[0]!, (entry >> 12) * 512 + inBlock, at, n)
                 case Self.split:
                     // Sectors the leaf holds already: they stay present while this map is open.
                     let slot = Int(entry >> 12)
                     guard let mixed = mixedBlocks, mixed.allPresent(slot, Int(inBlock >> 9)..<Int((inBlock + UInt64(n)) >> 9)) else { return false }
-                    plan.add(fds[0], mixed.leafOffset[slot] + inBlock, at, n)
+                    plan.add(sources[0]!, mixed.leafOffset[slot] + inBlock, at, n)
                     intoMixed = true
                 default:
                     return false

@@ -27,6 +27,14 @@ struct ReadPlan: Sendable {
         let store: any ConcurrentReadStore
     }
 
+    /// Where a piece's bytes live: a file descriptor, or a store that takes several callers at once.
+    enum Source: Sendable {
+        /// A kernel descriptor, read with pread (or from the page cache).
+        case file(Int32)
+        /// A store read and written with its own calls, from I/O threads only (it may wait on the network).
+        case store(PlannedStore)
+    }
+
     /// The pieces, covering the request exactly once.
     var pieces: [Piece] = []
     /// Bytes of the request.
@@ -64,6 +72,19 @@ struct ReadPlan: Sendable {
         } catch {
             return nil
         }
+    }
+
+    /// Adds `count` bytes at `offset` of `source` into the buffer at `at`.
+    mutating func add(_ source: Source, _ offset: UInt64, _ at: Int, _ count: Int) {
+        switch source {
+        case let .file(fd): add(fd, offset, at, count)
+        case let .store(planned): add(planned.store, offset, at, count)
+        }
+    }
+
+    /// Whether some piece is a store's (then the plan runs on an I/O thread, never on an event loop).
+    var usesStores: Bool {
+        pieces.contains { if case .store = $0 { return true } else { return false } }
     }
 
     mutating func add(_ fd: Int32, _ offset: UInt64, _ at: Int, _ count: Int) {
@@ -148,12 +169,20 @@ struct ReadPlan: Sendable {
         }
     }
 
-    /// Writes `buffer` (`length` bytes) to the file pieces with pwrite (a plan from
-    /// `ReadMap.writeTarget`, which has no zero pieces); throws `VHDError.io`.
+    /// Writes `buffer` (`length` bytes) to the pieces (a plan from `ReadMap.writeTarget`, which
+    /// has no zero pieces): file pieces with pwrite, store pieces with the store's `write` (an
+    /// I/O thread's job); throws `VHDError.io`.
     func write(from buffer: UnsafeRawBufferPointer) throws {
         precondition(buffer.count == length)
         for piece in pieces {
-            guard case let .file(fd, offset, at, count) = piece else { preconditionFailure("zero or store piece in a write plan") }
+            if case let .store(planned, offset, at, count) = piece {
+                guard let store = planned.store as? any ConcurrentWriteStore else {
+                    throw VHDError.io(path: "store", operation: "write", errno: EBADF)
+                }
+                try store.write(UnsafeRawBufferPointer(rebasing: buffer[at..<at + count]), at: offset)
+                continue
+            }
+            guard case let .file(fd, offset, at, count) = piece else { preconditionFailure("zero piece in a write plan") }
             var done = 0
             while done < count {
                 let n = pwrite(fd, buffer.baseAddress! + at + done, count - done, off_t(offset) + off_t(done))
