@@ -353,6 +353,8 @@ import VHD
         #expect(report.errors == 0 && report.mismatches == 0, "the guest saw \(report.errors) errors, \(report.mismatches) wrong blocks")
         #expect(report.writes > 50, "\(report.writes) writes")
         #expect(during?.activePaths == 1 && during?.totalPaths == 2, "\(String(describing: during))")
+        let after = try NBDGuest.stats(sr, v)
+        #expect(after.fastWrites > 0, "rewrites skip the chain thread: \(after)")
         try sr.value(try sr.call("vdi_deactivate", vdi: v, twoPaths))
         try NBDGuest.expectAcknowledgedBlocks(report, in: sr, v)
     }
@@ -377,6 +379,9 @@ import VHD
         #expect(report.errors == 0 && report.mismatches == 0, "the guest saw \(report.errors) errors, \(report.mismatches) wrong blocks")
         #expect(report.maxlat >= 2, "a write waited for the target: \(report.maxlat) s")
         #expect((held?.holdingSeconds ?? 0) > 1, "stats while the target is down: \(String(describing: held))")
+        // Rewrites of blocks the leaf holds went from I/O threads without the chain thread, through the outage too.
+        let after = try NBDGuest.stats(sr, v)
+        #expect(after.fastWrites > 0 && after.fastWrites < after.writes, "\(after)")
         try sr.value(try sr.call("vdi_deactivate", vdi: v))
         try NBDGuest.expectAcknowledgedBlocks(report, in: sr, v)
     }
@@ -436,6 +441,55 @@ import VHD
         try sr.value(try onB("sr_detach"))
         #expect(try sr.contentHash(v) == hash)
     }
+    // MARK: - The VDI records in MGT
+
+    /// The metadata in the SR's `MGT` volume.
+    func mgt(_ sr: TestSR) throws -> LVHDMetadata {
+        let store = try sr.provider.open(sr.srDirectory + "/MGT", writable: false)
+        let length = try #require(try LVHDMetadata.length(ofHeader: try store.read(count: LVHDMetadata.sectorSize, at: 0)))
+        return try LVHDMetadata(decoding: try store.read(count: length, at: 0))
+    }
+
+    @Test func mgtKeepsEveryVDIRecordAndANewPoolIntroducesTheVDIsByName() throws {
+        if let why = Self.skip { try Test.cancel(Comment(rawValue: why)) }
+        let sr = try makeSR()
+        defer { sr.cleanup() }
+        try sr.createAndAttach()
+        let v = try sr.createVDI(size: 64 << 20, label: "alpha")
+        let gone = try sr.createVDI(size: 16 << 20, label: "to delete")
+        #expect(try mgt(sr).vdi(v)?.nameLabel == "alpha" && mgt(sr).vdi(gone)?.nameLabel == "to delete")
+        let snap = try sr.vdiInfo(try sr.value(try sr.call("vdi_snapshot", vdi: v)))
+        let base = try #require(try sr.disk()[v]?.parent)
+        try sr.value(try sr.call("vdi_delete", vdi: gone))
+        // The toolstack renames the VDI, then tells the SR (vdi_update).
+        var record = try #require(sr.fake.vdi(uuid: v))
+        record.nameLabel = "renamed"
+        record.nameDescription = "a <disk> & more"
+        sr.fake.updateVDI(record)
+        try sr.value(try sr.call("vdi_update", vdi: v))
+
+        let m = try mgt(sr)
+        #expect(m.sr.uuid == sr.srUUID)
+        #expect(Set(m.vdis.map(\.uuid)) == [v, snap, base], "\(m.vdis.map(\.uuid))")
+        #expect(m.vdi(v)?.nameLabel == "renamed" && m.vdi(v)?.nameDescription == "a <disk> & more")
+        let s = try #require(m.vdi(snap))
+        #expect(s.isASnapshot && s.snapshotOf == v && s.nameLabel == "alpha", "\(s)")
+        let b = try #require(m.vdi(base))
+        #expect(b.nameLabel == "base copy" && b.readOnly && !b.managed, "\(b)")
+        #expect(m.slots.contains { $0.uuid == gone && $0.deleted }, "the deleted VDI's slot is kept for reuse, marked deleted")
+
+        // Another pool: xapi knows none of the VDIs; attaching the SR introduces them with their names.
+        for (ref, _) in sr.fake.vdis { sr.fake.removeVDI(ref: ref) }
+        try sr.value(try sr.call("sr_detach"))
+        try sr.value(try sr.call("sr_attach"))
+        #expect(sr.fake.vdi(uuid: v)?.nameLabel == "renamed" && sr.fake.vdi(uuid: v)?.nameDescription == "a <disk> & more")
+        let again = try #require(sr.fake.vdi(uuid: snap))
+        #expect(again.isASnapshot && again.snapshotOf == sr.fake.vdi(uuid: v)?.ref && again.nameLabel == "alpha", "\(again)")
+        #expect(sr.fake.vdi(uuid: base)?.managed == false && sr.fake.vdi(uuid: base)?.readOnly == true)
+        #expect(sr.fake.vdi(uuid: gone) == nil)
+        #expect(try mgt(sr).vdis.count == 3, "the attach kept every record")
+    }
+
     // MARK: - A VG lvm2 made
 
     @Test func anSRWhoseVolumeGroupLvm2MadeAttachesAndLvm2StillReadsIt() throws {
@@ -456,6 +510,12 @@ import VHD
             try #require(r.status == 0, "lvm \(args): \(r.stderr)")
         }
         pv.detach()
+        // The Python SM's records in MGT: the SR's and the VDI's, with its name.
+        var python = LVHDMetadata(sr: .init(uuid: sr.srUUID, nameLabel: "Python SR", allocation: "thick"))
+        python.update(.init(uuid: v, nameLabel: "made by the Python SM", nameDescription: "its <first> disk", type: "user"))
+        let mgt = try sr.provider.open(sr.srDirectory + "/MGT", writable: true)
+        try mgt.write(try python.encode(), at: 0)
+        try mgt.sync()
         // A 64 MiB VHD in the LV, as vhd-util writes one (footer at the LV's end), with data.
         let image = sr.root + "/made.vhd"
         try Create.dynamic(at: image, size: 64 << 20, provider: FileStoreProvider())
@@ -472,6 +532,8 @@ import VHD
         // SwiftSM attaches it, finds the VDI, serves it, and adds one.
         try sr.value(try sr.call("sr_attach"))
         #expect(sr.fake.vdi(uuid: v)?.virtualSize == String(64 << 20), "the scan after attach introduced the VDI")
+        #expect(sr.fake.vdi(uuid: v)?.nameLabel == "made by the Python SM" && sr.fake.vdi(uuid: v)?.nameDescription == "its <first> disk",
+                "introduced with the name MGT holds: \(String(describing: sr.fake.vdi(uuid: v)))")
         let attach = try sr.value(try sr.call("vdi_attach", vdi: v))
         try sr.value(try sr.call("vdi_activate", vdi: v))
         let read = try Shell.run("/usr/bin/qemu-io", ["-f", "raw", "-r", try #require(attach[member: "params_nbd"]?.stringValue),

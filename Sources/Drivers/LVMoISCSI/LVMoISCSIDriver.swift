@@ -53,7 +53,7 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
     private let lock = NSLock()
     private var devices: [ISCSITarget: ISCSIDevice] = [:]
     /// The toolstack's answers this process already has.
-    private let answers = ToolstackAnswers()
+    let answers = ToolstackAnswers()
 
     /// Refuses VG changes on a host that is not the SR master (58).
     public func authorize(_ c: DriverContext) throws {

@@ -97,8 +97,10 @@ public final class XenAPICallbackClient: XenAPICallbacks {
     }
 
     /// SR-STATS-SCAN then SCAN-SYNC: introduce what is only on disk (hidden leaves excepted),
-    /// forget what is only in the database, update what differs; matched by location.
-    public func scanSync(_ vdis: [VDIState], physicalSize: UInt64, physicalUtilisation: UInt64) throws {
+    /// with its kept record when the SR has one (snapshots after the VDIs they are of, so that
+    /// `snapshot_of` finds its ref), forget what is only in the database, update what differs;
+    /// matched by location.
+    public func scanSync(_ vdis: [VDIState], kept: [String: KeptVDIRecord], physicalSize: UInt64, physicalUtilisation: UInt64) throws {
         try wrap {
             let sr = try client.srGetByUUID(srUUID)
             let visible = vdis.filter { !$0.hidden }
@@ -109,7 +111,12 @@ public final class XenAPICallbackClient: XenAPICallbacks {
             for r in try client.vdiGetAllRecordsWhere("field \"SR\" = \"\(srRef)\"").values { known[r.location] = r }
             let parents = Set(vdis.compactMap(\.parent))
             var updates: [VDIState] = []
-            for v in vdis.sorted(by: { $0.uuid < $1.uuid }) {
+            // Snapshots last: the VDI a kept record says they are of is introduced first.
+            let ordered = vdis.sorted { a, b in
+                let (sa, sb) = (kept[a.uuid]?.isASnapshot ?? false, kept[b.uuid]?.isASnapshot ?? false)
+                return sa != sb ? !sa : a.uuid < b.uuid
+            }
+            for v in ordered {
                 if let r = known[v.location] {
                     let sm = v.smConfig.filter { $0.key != "vdi_type" }
                     if r.virtualSize != Int64(v.virtualSize) || r.physicalUtilisation != Int64(v.physicalUtilisation)
@@ -120,10 +127,11 @@ public final class XenAPICallbackClient: XenAPICallbacks {
                 }
                 // Hidden leaves are garbage awaiting the collector; never introduced.
                 if v.hidden && !parents.contains(v.uuid) { continue }
-                var f = VDIRecordFields()
-                f.readOnly = v.readOnly
-                f.managed = !v.hidden
-                if v.hidden { f.nameLabel = "base copy" }
+                var f = kept[v.uuid]?.fields ?? VDIRecordFields()
+                f.readOnly = f.readOnly || v.readOnly
+                f.managed = f.managed && !v.hidden
+                if v.hidden && kept[v.uuid] == nil { f.nameLabel = "base copy" }
+                if let of = kept[v.uuid]?.snapshotOf, !of.isEmpty, let ref = try? client.vdiGetByUUID(of) { f.snapshotOf = ref }
                 if v.cbtMetadata { f.type = "cbt_metadata" }
                 f.cbtEnabled = v.cbtEnabled || v.cbtMetadata
                 try introduceRaw(v, f)
@@ -134,6 +142,22 @@ public final class XenAPICallbackClient: XenAPICallbacks {
             }
             for v in updates { try update(v) }
         }
+    }
+
+    /// The SR's VDI records (`VDI.get_all_records_where`), `snapshot_of` turned into a uuid.
+    public func srVDIRecords() throws -> [String: KeptVDIRecord] {
+        var out: [String: KeptVDIRecord] = [:]
+        try wrap {
+            let records = try client.vdiGetAllRecordsWhere("field \"SR\" = \"\(srRef)\"")
+            for r in records.values {
+                var f = VDIRecordFields()
+                f.nameLabel = r.nameLabel; f.nameDescription = r.nameDescription; f.type = r.type
+                f.readOnly = r.readOnly; f.managed = r.managed; f.isASnapshot = r.isASnapshot
+                f.snapshotTime = r.snapshotTime; f.metadataOfPool = r.metadataOfPool
+                out[r.uuid] = KeptVDIRecord(uuid: r.uuid, fields: f, snapshotOf: records[r.snapshotOf]?.uuid ?? "")
+            }
+        }
+        return out
     }
 
     private func introduceRaw(_ v: VDIState, _ f: VDIRecordFields) throws {

@@ -12,8 +12,11 @@ public protocol XenAPICallbacks {
     func setManaged(uuid: String, _ managed: Bool) throws
     /// SR-STATS: virtual allocation moved by `delta`, physical size and utilisation now.
     func srStats(virtualAllocationDelta delta: Int64, physicalSize: UInt64, physicalUtilisation: UInt64) throws
-    /// SR-STATS-SCAN and SCAN-SYNC after a scan: records matched by location.
-    func scanSync(_ vdis: [VDIState], physicalSize: UInt64, physicalUtilisation: UInt64) throws
+    /// SR-STATS-SCAN and SCAN-SYNC after a scan: records matched by location; a VDI xapi does
+    /// not know is introduced with its record in `kept` (the SR's own copy) when there is one.
+    func scanSync(_ vdis: [VDIState], kept: [String: KeptVDIRecord], physicalSize: UInt64, physicalUtilisation: UInt64) throws
+    /// xapi's records of the SR's VDIs, by uuid, as the SR keeps them (`snapshotOf` a uuid).
+    func srVDIRecords() throws -> [String: KeptVDIRecord]
     /// `SR.add_to_other_config(dirty)` at attach on the master.
     func markDirty() throws
     /// `VDI.get_uuid(ref)` (nil when unknown or without a session).
@@ -95,7 +98,9 @@ public struct NoCallbacks: XenAPICallbacks {
     /// Nothing.
     public func srStats(virtualAllocationDelta delta: Int64, physicalSize: UInt64, physicalUtilisation: UInt64) throws {}
     /// Nothing.
-    public func scanSync(_ vdis: [VDIState], physicalSize: UInt64, physicalUtilisation: UInt64) throws {}
+    public func scanSync(_ vdis: [VDIState], kept: [String: KeptVDIRecord], physicalSize: UInt64, physicalUtilisation: UInt64) throws {}
+    /// None known.
+    public func srVDIRecords() throws -> [String: KeptVDIRecord] { [:] }
     /// Nothing.
     public func markDirty() throws {}
     /// Unknown without a toolstack.

@@ -157,6 +157,7 @@ public struct SMAPIService {
             }
             if r.isMaster {
                 try c.callbacks.markDirty()
+                reconcileKept(c)
                 do { try scan(c) } catch { c.log.warning("post-attach scan failed: \(error)") }
             }
             return SMAPIResponse.unit()
@@ -182,13 +183,16 @@ public struct SMAPIService {
         case .vdiResize:
             return try resizeVDI(c)
         case .vdiUpdate:
-            try c.callbacks.update(try repository(c).state(try vdiUUID(c)))
+            let uuid = try vdiUUID(c)
+            try c.callbacks.update(try repository(c).state(uuid))
+            keepFromXapi(c, uuid)
             return SMAPIResponse.unit()
         case .vdiIntroduce:
             let repo = try repository(c)
             guard let uuid = r.newUUID, VDIName.isUUID(uuid) else { throw SMAPIError(.VDIUnavailable, opterr: "new_uuid") }
             let s = try repo.state(uuid)
             try c.callbacks.introduce(s, record: VDIRecordFields())
+            keep(c, [KeptVDIRecord(uuid: s.uuid)])
             return SMAPIResponse.vdiInfo(uuid: s.uuid, location: s.location)
         case .vdiGenerateConfig:
             return SMAPIResponse.string(try generateConfig(c))
@@ -284,7 +288,7 @@ public struct SMAPIService {
         for i in states.indices where logged.contains(states[i].uuid) { states[i].cbtEnabled = true }
         states += cbtMetadataStates(repo, excluding: Set(states.map(\.uuid)), c)
         let (size, used) = try container.capacity()
-        try c.callbacks.scanSync(states, physicalSize: size, physicalUtilisation: used)
+        try c.callbacks.scanSync(states, kept: keptRecords(c), physicalSize: size, physicalUtilisation: used)
     }
 
     func createVDI(_ c: DriverContext) throws -> XMLRPCMethodResponse {
@@ -306,6 +310,8 @@ public struct SMAPIService {
         f.type = r.vdiType ?? "user"
         for k in ["key_hash", "base_mirror"] { if let v = r.vdiSMConfig?[k] { f.extraSMConfig[k] = v } }
         try c.callbacks.introduce(s, record: f)
+        let snapshotOf = f.snapshotOf == XenAPIClient.nullRef ? nil : try? c.callbacks.vdiUUID(ref: f.snapshotOf)
+        keep(c, [KeptVDIRecord(uuid: s.uuid, fields: f, snapshotOf: (snapshotOf ?? nil) ?? "")])
         let (total, used) = try repo.container.capacity()
         try c.callbacks.srStats(virtualAllocationDelta: Int64(s.virtualSize), physicalSize: total, physicalUtilisation: used)
         return SMAPIResponse.vdiInfo(uuid: s.uuid, location: s.location)
@@ -321,6 +327,7 @@ public struct SMAPIService {
         try removeCBTLog(c, repo, uuid)
         if hasVHD { try repo.delete(uuid: uuid) }
         try c.callbacks.forget(uuid: uuid)
+        dropKept(c, uuid)
         let (total, used) = try repo.container.capacity()
         try c.callbacks.srStats(virtualAllocationDelta: -Int64(s?.virtualSize ?? 0), physicalSize: total, physicalUtilisation: used)
         kickCollector(c)
@@ -336,10 +343,20 @@ public struct SMAPIService {
         let result = try withDatapathPaused(c, uuid) {
             try repo.snapshot(uuid: uuid, copyUUID: copy, linkCBT: r.command == .vdiSnapshot)
         }
+        var kept: [KeptVDIRecord] = []
         if let leaf = result.copy {
             var f = VDIRecordFields()
             f.cbtEnabled = repo.cbtLogs.exists(leaf.uuid)
             try c.callbacks.introduce(leaf, record: f)
+            // As xapi goes on to make it: the source's names, a snapshot of it or a clone.
+            var record = keptRecords(c)[uuid] ?? KeptVDIRecord(uuid: uuid)
+            record.uuid = leaf.uuid
+            record.readOnly = leaf.readOnly
+            record.managed = true
+            record.isASnapshot = r.command == .vdiSnapshot
+            record.snapshotOf = record.isASnapshot ? uuid : ""
+            record.snapshotTime = record.isASnapshot ? XenAPIDateTime.string(from: Date()) : ""
+            kept.append(record)
         }
         if let base = result.base {
             var f = VDIRecordFields()
@@ -347,7 +364,10 @@ public struct SMAPIService {
             try c.callbacks.introduce(base, record: f)
             try c.callbacks.setManaged(uuid: base.uuid, false)
             try c.callbacks.update(result.vdi)
+            f.managed = false
+            kept.append(KeptVDIRecord(uuid: base.uuid, fields: f))
         }
+        keep(c, kept)
         if type != "internal" {
             let (total, used) = try repo.container.capacity()
             try c.callbacks.srStats(virtualAllocationDelta: Int64(result.vdi.virtualSize), physicalSize: total, physicalUtilisation: used)
