@@ -270,6 +270,39 @@ final class ISCSIConnection: @unchecked Sendable {
         return Array(UnsafeBufferPointer(start: p, count: Int(d.size)))
     }
 
+    // MARK: Pipelined use (`ISCSIPipeline`)
+
+    /// What to poll for this connection (nil when not connected): its socket and the events
+    /// libiscsi waits for.
+    var pollRequest: pollfd? {
+        guard let ctx = context else { return nil }
+        return pollfd(fd: iscsi_get_fd(ctx), events: Int16(truncatingIfNeeded: iscsi_which_events(ctx)), revents: 0)
+    }
+
+    /// Lets libiscsi read, write and check its timeouts after poll reported `revents` (0: only
+    /// the timeouts); false when the connection failed (the caller drops it).
+    func service(_ revents: Int16) -> Bool {
+        guard let ctx = context else { return false }
+        return iscsi_service(ctx, Int32(revents)) >= 0
+    }
+
+    /// Starts `command` without waiting for it; `end` takes its result once it is `done`.
+    func begin(_ command: Command) throws -> ISCSICompletion {
+        try start(command)
+    }
+
+    /// Ends a call started by `begin` that is `done`: nil when it succeeded, else why (a status
+    /// the blocking path retries, such as UNIT ATTENTION, counts as a failure here too).
+    func end(_ c: ISCSICompletion, _ name: String) -> ISCSIError? {
+        outstanding.removeAll { $0 === c }
+        defer { c.release() }
+        switch outcome(c, name) {
+        case .good: return nil
+        case .retry: return scsiError(c, name)
+        case let .failed(e): return e
+        }
+    }
+
     // MARK: Discovery
 
     /// SendTargets on a discovery session (made by `connect(discovery: true)`).

@@ -22,6 +22,8 @@ public final class ISCSIDevice: @unchecked Sendable {
     private let outage = OutageTracker()
     private var reconnectCount: UInt64 = 0
     private var closed = false
+    /// The pipeline of READs and WRITEs, made at first use.
+    private var pipelineValue: ISCSIPipeline?
 
     /// Logs in on the first portal that lets it (an unreachable one is skipped; a refused login
     /// is the error when no portal works), finds the LUN (by `target.lun`, else by
@@ -66,6 +68,8 @@ public final class ISCSIDevice: @unchecked Sendable {
     public func close() {
         condition.withLock {
             closed = true
+            pipelineValue?.close()
+            pipelineValue = nil
             for c in idle { c.disconnect() }
             idle.removeAll()
             condition.broadcast()
@@ -184,6 +188,37 @@ public final class ISCSIDevice: @unchecked Sendable {
 
 
 
+
+    /// Requests the pipeline had answered GOOD, and requests it gave to the blocking path (a
+    /// lost session, a timeout, a status to retry, no session up yet).
+    public var pipelinedRequests: (answered: UInt64, fellBack: UInt64) {
+        condition.withLock { pipelineValue }?.counts ?? (0, 0)
+    }
+
+    /// The pipeline that sends READs and WRITEs without a waiting thread (`ISCSIPipeline`), its
+    /// lanes borrowed from this device's sessions; nil once the device is closed.
+    var pipeline: ISCSIPipeline? {
+        condition.withLock {
+            guard !closed else { return nil }
+            if let p = pipelineValue { return p }
+            let p = ISCSIPipeline(lun: info.lun, blockSize: info.blockSize, paths: target.portals.count, open: { [weak self] in
+                guard let self else { throw ISCSIError.transport(operation: "request", reason: "the device is closed") }
+                let c = try self.checkOut()
+                do {
+                    if !c.isConnected { try self.connectChecked(c) }
+                    return c
+                } catch {
+                    c.disconnect()
+                    self.checkIn(c)
+                    throw error
+                }
+            }, giveBack: { [weak self] c in
+                if let self { self.checkIn(c) } else { c.disconnect() }
+            })
+            pipelineValue = p
+            return p
+        }
+    }
 
     /// An idle session (one on a working path first), a new one on the next working path
     /// while fewer than `sessionsPerPath` × paths are open, else the next one handed back.

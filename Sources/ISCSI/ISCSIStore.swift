@@ -197,3 +197,37 @@ public final class ISCSIStore: OutageReportingStore, ConcurrentReadStore, @unche
         try zeros.withUnsafeBytes { try write($0, at: offset) }
     }
 }
+
+/// READs and WRITEs of whole blocks, at most one command each, go through the device's pipeline
+/// (`ISCSIPipeline`): no thread waits for them. What the pipeline cannot do (a request of
+/// another shape, no session up yet, a failure) runs the blocking way on a thread of its own,
+/// under the device's hold and multipath policy.
+extension ISCSIStore: AsyncBlockStore {
+    /// Starts a read of `buffer.count` bytes at `offset`.
+    public func startRead(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64, completion: @escaping @Sendable (Error?) -> Void) {
+        let b = TransferredBuffer(buffer)
+        let blocking: @Sendable () throws -> Void = { try self.read(into: b.bytes, at: offset) }
+        guard let pipeline = pipeline(for: buffer.count, at: offset) else { return runDetached(blocking, completion: completion) }
+        pipeline.submit(.init(lba: offset / UInt64(blockSize), length: buffer.count, buffer: buffer.baseAddress!, isWrite: false) { ok in
+            if ok { completion(nil) } else { runDetached(blocking, completion: completion) }
+        })
+    }
+
+    /// Starts a write of `buffer` at `offset`.
+    public func startWrite(_ buffer: UnsafeRawBufferPointer, at offset: UInt64, completion: @escaping @Sendable (Error?) -> Void) {
+        let b = TransferredBuffer(buffer)
+        let blocking: @Sendable () throws -> Void = { try self.write(UnsafeRawBufferPointer(b.bytes), at: offset) }
+        guard writable, let pipeline = pipeline(for: buffer.count, at: offset) else { return runDetached(blocking, completion: completion) }
+        pipeline.submit(.init(lba: offset / UInt64(blockSize), length: buffer.count, buffer: b.bytes.baseAddress!, isWrite: true) { ok in
+            if ok { completion(nil) } else { runDetached(blocking, completion: completion) }
+        })
+    }
+
+    /// The pipeline, when `count` bytes at `offset` are whole blocks inside the LUN that one
+    /// command moves and a lane is up.
+    private func pipeline(for count: Int, at offset: UInt64) -> ISCSIPipeline? {
+        guard count > 0, count <= commandBytes, count % blockSize == 0, offset % UInt64(blockSize) == 0,
+              offset <= size, UInt64(count) <= size - offset, let p = device.pipeline, p.isUp else { return nil }
+        return p
+    }
+}

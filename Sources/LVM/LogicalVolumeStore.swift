@@ -65,6 +65,14 @@ public final class LogicalVolumeStore: BlockStore {
         return lo
     }
 
+    /// Where `[offset, offset + count)` lies on the PV: for each piece it touches, the PV offset
+    /// and the range of the request's bytes (checked against the LV's size by the caller).
+    public func pieces(at offset: UInt64, count: Int) -> [(pvOffset: UInt64, range: Range<Int>)] {
+        var out: [(pvOffset: UInt64, range: Range<Int>)] = []
+        forEachPiece(offset, count) { out.append(($0, $1)) }
+        return out
+    }
+
     /// Calls `body(pvOffset, range in the buffer)` for each piece `[offset, offset + count)` touches.
     private func forEachPiece(_ offset: UInt64, _ count: Int, _ body: (UInt64, Range<Int>) throws -> Void) rethrows {
         var done = 0

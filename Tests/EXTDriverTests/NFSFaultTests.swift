@@ -172,6 +172,15 @@ import VHD
         #expect(sr.fault(r)?.code == 44, "\(r)")
         #expect(try sr.disk() == before && sr.strayFiles().isEmpty, "\(sr.files())")
         try FileManager.default.removeItem(atPath: filler)
+        // ext4 gives a removed file's blocks back when its journal commits: sync, and wait until
+        // statfs shows room for the new VHD's metadata again.
+        sync()
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            var st = statvfs()
+            if statvfs(server.export, &st) == 0 && UInt64(st.f_bavail) * UInt64(st.f_frsize) > 32 << 20 { break }
+            usleep(200_000)
+        }
         _ = try sr.createVDI(size: 1 << 30)
         #expect(sr.treeProblems().isEmpty)
     }

@@ -36,3 +36,33 @@ final class RemoteVolumeStore: ConcurrentReadStore, ConcurrentWriteStore, Outage
     /// The PV's paths.
     var paths: (active: Int, total: Int)? { pv.paths }
 }
+
+/// Reads and writes of the LV start on the PV's pipeline when it has one (an iSCSI LUN), one
+/// request per piece of the LV's mapping they touch, ended together.
+extension RemoteVolumeStore: AsyncBlockStore {
+    /// Starts a read through the LV's mapping.
+    func startRead(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64, completion: @escaping @Sendable (Error?) -> Void) {
+        let b = TransferredBuffer(buffer)
+        guard let pv = pv as? any AsyncBlockStore, offset <= volume.size, UInt64(buffer.count) <= volume.size - offset else {
+            return runDetached({ try self.read(into: b.bytes, at: offset) }, completion: completion)
+        }
+        let pieces = volume.pieces(at: offset, count: buffer.count)
+        let countdown = PartCountdown(parts: pieces.count, completion: completion)
+        for (pvOffset, range) in pieces {
+            pv.startRead(into: UnsafeMutableRawBufferPointer(rebasing: b.bytes[range]), at: pvOffset, completion: countdown.end)
+        }
+    }
+
+    /// Starts a write through the LV's mapping.
+    func startWrite(_ buffer: UnsafeRawBufferPointer, at offset: UInt64, completion: @escaping @Sendable (Error?) -> Void) {
+        let b = TransferredBuffer(buffer)
+        guard let pv = pv as? any AsyncBlockStore, !volume.readOnly, offset <= volume.size, UInt64(buffer.count) <= volume.size - offset else {
+            return runDetached({ try self.write(UnsafeRawBufferPointer(b.bytes), at: offset) }, completion: completion)
+        }
+        let pieces = volume.pieces(at: offset, count: buffer.count)
+        let countdown = PartCountdown(parts: pieces.count, completion: completion)
+        for (pvOffset, range) in pieces {
+            pv.startWrite(UnsafeRawBufferPointer(rebasing: b.bytes[range]), at: pvOffset, completion: countdown.end)
+        }
+    }
+}

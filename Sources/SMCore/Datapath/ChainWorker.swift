@@ -377,6 +377,17 @@ public final class ChainWorker: @unchecked Sendable {
         guard let plan = readMap.writeTarget(offset: offset, length: length) else { return nil }
         // The read map holds off a pause until this write is finished, so its block reaches the log.
         markChanged(offset: offset, length: UInt64(length))
+        if plan.runsAsync {
+            // No thread waits: the payload stays alive (and unchanged) in this closure until the end.
+            return .sending { [readMap] completion in
+                let bytes = payload.withUnsafeReadableBytes { TransferredBuffer($0) }
+                plan.writeAsync(from: bytes) { error in
+                    withExtendedLifetime(payload) {}
+                    readMap.writeFinished(bytes: length, micros: (DispatchTime.now().uptimeNanoseconds - started) / 1000, failed: error != nil)
+                    completion(error.map { .failed(ChainIO.errno(for: $0)) } ?? .done)
+                }
+            }
+        }
         if plan.usesStores {
             return .sending { [ioPool, readMap] completion in
                 ioPool.submit { _ in
@@ -469,8 +480,27 @@ public final class ChainWorker: @unchecked Sendable {
         return buffer
     }
 
-    /// A READ planned from the read map, on an I/O thread.
+    /// Largest READ started without a waiting thread (its data is copied into the reply once read).
+    static let asyncReadLimit = 256 << 10
+
+    /// A READ planned from the read map: started without a waiting thread when its stores can
+    /// (`ReadPlan.runsAsync`), else on an I/O thread.
     func readPlanned(_ plan: ReadPlan, started: UInt64, completion: @escaping @Sendable (NBDCommandResult) -> Void) {
+        if plan.length <= Self.asyncReadLimit && plan.runsAsync {
+            let raw = TransferredBuffer(UnsafeMutableRawBufferPointer.allocate(byteCount: plan.length, alignment: 4096))
+            plan.executeAsync(into: raw) { [readMap] error in
+                var result = NBDCommandResult.failed(error.map { ChainIO.errno(for: $0) } ?? NBD.Errno.eio)
+                if error == nil {
+                    var buffer = ByteBufferAllocator().buffer(capacity: plan.length)
+                    buffer.writeBytes(UnsafeRawBufferPointer(raw.bytes))
+                    result = .data(buffer, headerRoom: 0)
+                }
+                raw.bytes.deallocate()
+                readMap.finished(bytes: plan.length, micros: (DispatchTime.now().uptimeNanoseconds - started) / 1000, failed: error != nil)
+                completion(result)
+            }
+            return
+        }
         ioPool.submit { [readMap] _ in
             let result = Self.execute(plan, headerRoom: 0)
             var failed = false

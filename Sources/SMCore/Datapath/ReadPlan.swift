@@ -87,6 +87,51 @@ struct ReadPlan: Sendable {
         pieces.contains { if case .store = $0 { return true } else { return false } }
     }
 
+    /// Whether the plan runs without a waiting thread: some piece is a store that starts its
+    /// requests asynchronously (`AsyncBlockStore`), every other one zeros.
+    var runsAsync: Bool {
+        var some = false
+        for piece in pieces {
+            switch piece {
+            case .file: return false
+            case let .store(planned, _, _, _):
+                guard planned.store is any AsyncBlockStore else { return false }
+                some = true
+            case .zero: break
+            }
+        }
+        return some
+    }
+
+    /// Reads every piece into `buffer` (`length` bytes) without waiting (a plan that `runsAsync`):
+    /// zeros at once, the stores' reads started; `completion` once all of them ended.
+    func executeAsync(into buffer: TransferredBuffer, completion: @escaping @Sendable (Error?) -> Void) {
+        let parts = pieces.filter { if case .store = $0 { return true } else { return false } }.count
+        let countdown = PartCountdown(parts: parts, completion: completion)
+        for piece in pieces {
+            switch piece {
+            case let .zero(at, count):
+                UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[at..<at + count]).initializeMemory(as: UInt8.self, repeating: 0)
+            case let .store(planned, offset, at, count):
+                (planned.store as! any AsyncBlockStore).startRead(into: UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[at..<at + count]),
+                                                                   at: offset, completion: countdown.end)
+            case .file:
+                preconditionFailure("a file piece in an asynchronous plan")
+            }
+        }
+    }
+
+    /// Writes `buffer` (`length` bytes) to the pieces without waiting (a plan from
+    /// `ReadMap.writeTarget` that `runsAsync`); `completion` once every write ended.
+    func writeAsync(from buffer: TransferredBuffer, completion: @escaping @Sendable (Error?) -> Void) {
+        let countdown = PartCountdown(parts: pieces.count, completion: completion)
+        for piece in pieces {
+            guard case let .store(planned, offset, at, count) = piece else { preconditionFailure("a file or zero piece in an asynchronous write") }
+            (planned.store as! any AsyncBlockStore).startWrite(UnsafeRawBufferPointer(rebasing: buffer.bytes[at..<at + count]),
+                                                                at: offset, completion: countdown.end)
+        }
+    }
+
     mutating func add(_ fd: Int32, _ offset: UInt64, _ at: Int, _ count: Int) {
         if case let .file(lfd, loff, lat, lcount)? = pieces.last, lfd == fd, loff + UInt64(lcount) == offset, lat + lcount == at {
             pieces[pieces.count - 1] = .file(fd: fd, offset: loff, at: lat, count: lcount + count)
