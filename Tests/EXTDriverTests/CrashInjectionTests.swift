@@ -8,7 +8,8 @@ import VHD
 /// armed with `SWIFTSM_FAULT=<step>` (the process exits 203 there, as a crash would), then the SR
 /// is scanned (or attached), which runs recovery. Afterwards the SR holds no journal or half-made
 /// file, every VHD passes `Check` with its parents, every VDI that existed reads back the same, and
-/// the set of VDIs is the one before or the one after the operation. Local file SRs and NFS SRs.
+/// the set of VDIs is the one before or the one after the operation. Local file SRs, NFS SRs and
+/// LVHD SRs over iSCSI.
 @Suite struct CrashInjectionTests {
     /// An operation with fault points.
     enum Operation: String, Sendable, CaseIterable {
@@ -77,9 +78,12 @@ import VHD
                 "fault points without a crash test: \(inSources.subtracting(Self.crashes.map(\.step)))")
     }
 
-    /// On a local file SR and on an NFS SR (the journals and renames go over the network there).
-    @Test(arguments: crashes, [SRMode.path, .nfs])
+    /// On a local file SR, on an NFS SR (the journals and renames go over the network there) and
+    /// on an LVHD SR over iSCSI (journals are LVs, every step a VG commit, leaves inflated and
+    /// base copies deflated on the way).
+    @Test(arguments: crashes, [SRMode.path, .nfs, .lvmoiscsi])
     func crashThenRecover(_ crash: Crash, _ mode: SRMode) throws {
+        if mode == .lvmoiscsi, let why = ISCSITestTarget.unavailableReason { try Test.cancel(Comment(rawValue: why)) }
         let sr = try TestSR(mode: mode)
         defer { sr.cleanup() }
         try sr.createAndAttach()

@@ -320,6 +320,54 @@ import VHD
         #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
     }
 
+    @Test func thePythonSMsInterruptedSnapshotsAreFinishedOrUndone() throws {
+        if let why = Self.skip { try Test.cancel(Comment(rawValue: why)) }
+        let sr = try makeSR()
+        defer { sr.cleanup() }
+        try sr.createAndAttach()
+        let finished = try sr.createVDI(size: 64 << 20), undone = try sr.createVDI(size: 64 << 20)
+        for (i, v) in [finished, undone].enumerated() {
+            let chain = try VHDChain(path: sr.path(v), provider: sr.provider, writable: true)
+            try chain.write([UInt8](repeating: UInt8(0x30 + i), count: 3 << 20), at: 1 << 20)
+            try chain.flush()
+        }
+        let hashes = [finished: try sr.contentHash(finished), undone: try sr.contentHash(undone)]
+        let provider = try #require(sr.provider as? LVHDStoreProvider)
+        // The Python SM's snapshot, killed: its journal LV (value inside), then the rename of the
+        // VDI's LV to the base copy's.
+        func interrupted(_ v: String, base: String) throws {
+            let journal = "clone_\(v)_1"
+            try provider.group.update("python clone journal") { vg in
+                try vg.createLV(name: journal, extents: 1, tags: ["journaler"])
+                let value = Array("\(base)_".utf8)
+                let store = try provider.group.store(of: journal, in: vg, writable: true)
+                try store.write(Array("\(value.count) ".utf8) + value, at: 0)
+                try store.sync()
+            }
+            try provider.group.update("python rename") { vg in try vg.renameLV("VHD-" + v, to: "VHD-" + base) }
+        }
+        let finishedBase = UUID().uuidString.lowercased(), undoneBase = UUID().uuidString.lowercased()
+        // Killed after the new leaf was made over the base, before the base was hidden.
+        try interrupted(finished, base: finishedBase)
+        try Snapshot.create(child: sr.path(finished), parent: sr.path(finishedBase), provider: sr.provider)
+        // Killed after lvcreate of the new leaf, before vhd-util snapshot wrote it.
+        try interrupted(undone, base: undoneBase)
+        try provider.group.update("python lvcreate") { vg in try vg.createLV(name: "VHD-" + undone, extents: 2, tags: []) }
+
+        // The next command on the master settles both.
+        try sr.value(try sr.call("sr_scan"))
+        #expect(!sr.files().contains { $0.hasPrefix("clone_") }, "\(sr.files())")
+        let disk = try sr.disk()
+        #expect(disk[finished]?.parent == finishedBase && disk[finishedBase]?.hidden == true, "\(disk)")
+        #expect(try provider.group.current().lv("VHD-" + finishedBase)?.isReadOnly == true, "the base copy is read-only")
+        #expect(disk[undone]?.parent == nil && disk[undoneBase] == nil, "\(disk)")
+        #expect(try provider.group.current().lv("VHD-" + undone)?.isReadOnly == false)
+        #expect((disk[undone]?.fileSize ?? 0) >= 64 << 20, "inflated again as a thick leaf")
+        #expect(try sr.contentHash(finished) == hashes[finished] && sr.contentHash(undone) == hashes[undone])
+        #expect(sr.fake.vdi(uuid: finishedBase)?.managed == false && sr.fake.vdi(uuid: undoneBase) == nil)
+        #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
+    }
+
     // MARK: - Multipath, outages
 
     @Test func multipathCountsPathsAndWritesOnThroughALostOne() throws {

@@ -64,7 +64,7 @@ extension LVHDContainer {
 
     /// The value of a Python SM journal LV: `"<length> <value>"` inside it, else the part of its
     /// name after `<type>_<id>_`.
-    private func foreignValue(_ lv: String, in vg: VolumeGroup) -> [UInt8] {
+    func foreignValue(_ lv: String, in vg: VolumeGroup) -> [UInt8] {
         if let inside = try? read(lv, in: vg) { return inside }
         let parts = lv.split(separator: "_", maxSplits: 2, omittingEmptySubsequences: false)
         return parts.count == 3 ? Array(parts[2].utf8) : []

@@ -3,7 +3,7 @@ import VHD
 
 /// The SR metadata in the `MGT` LV, in the Python SM's format (`LVHDMetadata`), so either SM
 /// finds the SR's name, allocation and VDI records the other wrote. Writes go through the LV's
-/// store: the slots first, then the header that says how many are in use, each synced.
+/// store: the slots first, then the header that says how many are in use, then one sync.
 extension LVHDContainer {
     /// The metadata in `MGT`; nil when its header was never written (all zeros).
     public func readMetadata() throws -> LVHDMetadata? {
@@ -24,9 +24,11 @@ extension LVHDContainer {
         guard UInt64(bytes.count) <= store.size else {
             throw LVHDError.metadataTooLarge("\(metadata.slots.count) VDI slots need \(bytes.count) bytes, \(LVHDLayout.managementVolume) has \(store.size)")
         }
+        // The slots, then the header that counts them, then one SYNCHRONIZE CACHE. The records
+        // are a copy of xapi's: a crash that leaves the header without its slots makes MGT
+        // unreadable until the next sr_attach writes it anew (as the Python SM's unsynced writes).
         let sector = LVHDMetadata.sectorSize
         try store.write(Array(bytes[sector...]), at: UInt64(sector))
-        try store.sync()
         try store.write(Array(bytes[..<sector]), at: 0)
         try store.sync()
     }

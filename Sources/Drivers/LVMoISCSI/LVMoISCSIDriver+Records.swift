@@ -10,17 +10,27 @@ extension LVMoISCSIDriver: VDIRecordKeeper {
         return try container(c, store: try lun(c, config), config: config)
     }
 
-    /// The metadata in `MGT`, or a new one for this SR when none was written.
-    private func metadata(_ c: DriverContext, _ container: LVHDContainer) throws -> LVHDMetadata {
-        if let m = try container.readMetadata() { return m }
+    /// The metadata in `MGT`, or a new one for this SR when none was written. What cannot be
+    /// read is an error (nothing overwrites records it could not read), except when `rebuilding`
+    /// (`sr_attach`, which fills the records in again from xapi's and the LVs).
+    private func metadata(_ c: DriverContext, _ container: LVHDContainer, rebuilding: Bool = false) throws -> LVHDMetadata {
+        do {
+            if let m = try container.readMetadata() { return m }
+        } catch let e as LVHDError where rebuilding {
+            c.log.warning("the SR metadata in MGT cannot be read (\(e)); writing it anew")
+        }
         let config = try LVMoISCSIConfiguration(c, answers: answers)
         return LVHDMetadata(sr: .init(uuid: try c.srUUID(), allocation: config.allocation.rawValue))
     }
 
-    /// Adds or replaces the slots of `records`, in one write.
-    public func keep(_ c: DriverContext, _ records: [KeptVDIRecord]) throws {
+    /// Adds or replaces the slots of the records `make` derives from the kept ones, in one write.
+    public func keep(_ c: DriverContext, _ make: ([String: KeptVDIRecord]) -> [KeptVDIRecord]) throws {
         let container = try lvhd(c)
         var m = try metadata(c, container)
+        var kept: [String: KeptVDIRecord] = [:]
+        for e in m.vdis { kept[e.uuid] = Self.record(e) }
+        let records = make(kept)
+        guard !records.isEmpty else { return }
         for r in records { m.update(Self.entry(r)) }
         try container.writeMetadata(m)
     }
@@ -42,7 +52,7 @@ extension LVMoISCSIDriver: VDIRecordKeeper {
     /// none for any other; one write, and none when nothing changes.
     public func reconcile(_ c: DriverContext, xapi: [String: KeptVDIRecord], volumes: Set<String>) throws {
         let container = try lvhd(c)
-        let before = try metadata(c, container)
+        let before = try metadata(c, container, rebuilding: true)
         var m = before
         for e in m.vdis where !volumes.contains(e.uuid) { m.remove(uuid: e.uuid) }
         for uuid in volumes.sorted() {

@@ -295,6 +295,11 @@ public final class LVMoISCSIDriver: SRDriver, @unchecked Sendable {
         if config.isMaster && !c.servesDataPath, try container.undoPythonInflates().count > 0 {
             c.log.notice("undid the Python SM's interrupted inflates")
         }
+        // And its interrupted snapshots and clones (finished when their leaves are whole, else undone).
+        if config.isMaster && !c.servesDataPath {
+            let settled = try container.settlePythonClones()
+            if !settled.isEmpty { c.log.notice("settled the Python SM's interrupted snapshots of \(settled)") }
+        }
         // Thin: VDI commands keep inactive leaves deflated. The collector and the data path
         // (SR-scoped contexts) write data, so their leaves and parents are always inflated.
         if config.allocation == .thin && !c.request.command.isSRCommand && !c.servesDataPath {

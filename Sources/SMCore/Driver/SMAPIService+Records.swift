@@ -10,8 +10,14 @@ extension SMAPIService {
 
     /// Keeps `records` (new or changed).
     func keep(_ c: DriverContext, _ records: [KeptVDIRecord]) {
-        guard let keeper = keeper(c), !records.isEmpty else { return }
-        do { try keeper.keep(c, records) } catch { c.log.warning("keeping VDI records on the SR failed: \(error)") }
+        guard !records.isEmpty else { return }
+        keep(c) { _ in records }
+    }
+
+    /// Keeps the records `make` derives from the kept ones.
+    func keep(_ c: DriverContext, _ make: ([String: KeptVDIRecord]) -> [KeptVDIRecord]) {
+        guard let keeper = keeper(c) else { return }
+        do { try keeper.keep(c, make) } catch { c.log.warning("keeping VDI records on the SR failed: \(error)") }
     }
 
     /// Drops VDI `uuid`'s kept record.

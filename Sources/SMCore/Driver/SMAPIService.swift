@@ -343,20 +343,10 @@ public struct SMAPIService {
         let result = try withDatapathPaused(c, uuid) {
             try repo.snapshot(uuid: uuid, copyUUID: copy, linkCBT: r.command == .vdiSnapshot)
         }
-        var kept: [KeptVDIRecord] = []
         if let leaf = result.copy {
             var f = VDIRecordFields()
             f.cbtEnabled = repo.cbtLogs.exists(leaf.uuid)
             try c.callbacks.introduce(leaf, record: f)
-            // As xapi goes on to make it: the source's names, a snapshot of it or a clone.
-            var record = keptRecords(c)[uuid] ?? KeptVDIRecord(uuid: uuid)
-            record.uuid = leaf.uuid
-            record.readOnly = leaf.readOnly
-            record.managed = true
-            record.isASnapshot = r.command == .vdiSnapshot
-            record.snapshotOf = record.isASnapshot ? uuid : ""
-            record.snapshotTime = record.isASnapshot ? XenAPIDateTime.string(from: Date()) : ""
-            kept.append(record)
         }
         if let base = result.base {
             var f = VDIRecordFields()
@@ -364,10 +354,32 @@ public struct SMAPIService {
             try c.callbacks.introduce(base, record: f)
             try c.callbacks.setManaged(uuid: base.uuid, false)
             try c.callbacks.update(result.vdi)
-            f.managed = false
-            kept.append(KeptVDIRecord(uuid: base.uuid, fields: f))
         }
-        keep(c, kept)
+        if result.copy != nil || result.base != nil {
+            let snapshot = r.command == .vdiSnapshot
+            keep(c) { kept in
+                var records: [KeptVDIRecord] = []
+                if let leaf = result.copy {
+                    // As xapi goes on to make it: the source's names, a snapshot of it or a clone.
+                    var record = kept[uuid] ?? KeptVDIRecord(uuid: uuid)
+                    record.uuid = leaf.uuid
+                    record.readOnly = leaf.readOnly
+                    record.managed = true
+                    record.isASnapshot = snapshot
+                    record.snapshotOf = snapshot ? uuid : ""
+                    record.snapshotTime = snapshot ? XenAPIDateTime.string(from: Date()) : ""
+                    records.append(record)
+                }
+                if let base = result.base {
+                    var record = KeptVDIRecord(uuid: base.uuid)
+                    record.nameLabel = "base copy"
+                    record.readOnly = true
+                    record.managed = false
+                    records.append(record)
+                }
+                return records
+            }
+        }
         if type != "internal" {
             let (total, used) = try repo.container.capacity()
             try c.callbacks.srStats(virtualAllocationDelta: Int64(result.vdi.virtualSize), physicalSize: total, physicalUtilisation: used)

@@ -61,8 +61,9 @@ public struct KeptVDIRecord: Sendable, Equatable {
 /// `sr_attach` reconciles the kept records with xapi's and with the volumes there are; `sr_scan`
 /// introduces VDIs xapi does not know with the kept record.
 public protocol VDIRecordKeeper {
-    /// Adds these records, or replaces the kept ones of the same VDIs.
-    func keep(_ context: DriverContext, _ records: [KeptVDIRecord]) throws
+    /// Adds the records `make` derives from the kept ones (by uuid), or replaces the kept ones of
+    /// the same VDIs: one read and one write of the SR's copy.
+    func keep(_ context: DriverContext, _ make: ([String: KeptVDIRecord]) -> [KeptVDIRecord]) throws
     /// Removes VDI `uuid`'s record (nothing when it has none).
     func drop(_ context: DriverContext, vdi uuid: String) throws
     /// The kept records, by VDI uuid.
