@@ -1,4 +1,3 @@
-import CISCSI
 import Foundation
 
 /// READs and WRITEs of one LUN sent without a thread waiting for each: one thread owns a few
@@ -230,21 +229,8 @@ final class ISCSIPipeline: @unchecked Sendable {
 
     /// The READ(16) or WRITE(16) of `r`.
     private func command(_ r: Request) -> ISCSIConnection.Command {
-        let lun = Int32(self.lun), blockSize = Int32(self.blockSize)
-        let length = r.length, lba = r.lba, buffer = r.buffer
-        if r.isWrite {
-            return .init(name: "WRITE(16)", start: { ctx, c in
-                iscsi_write16_task(ctx, lun, lba, buffer.assumingMemoryBound(to: UInt8.self), UInt32(length), blockSize, 0, 0, 0, 0, 0,
-                                   ISCSICompletion.callback, c.opaque)
-            })
-        }
-        return .init(name: "READ(16)", start: { ctx, c in
-            let iov = UnsafeMutablePointer<scsi_iovec>.allocate(capacity: 1)
-            iov.initialize(to: scsi_iovec(iov_base: buffer, iov_len: length))
-            c.iovec = iov
-            return iscsi_read16_iov_task(ctx, lun, lba, UInt32(length), blockSize, 0, 0, 0, 0, 0,
-                                         ISCSICompletion.callback, c.opaque, iov, 1)
-        })
+        r.isWrite ? ISCSIConnection.write16(lun: lun, lba: r.lba, from: r.buffer, length: r.length, blockSize: blockSize)
+                  : ISCSIConnection.read16(lun: lun, lba: r.lba, into: r.buffer, length: r.length, blockSize: blockSize)
     }
 }
 

@@ -47,16 +47,8 @@ extension ISCSIConnection {
         var done = 0
         while done < blocks {
             let n = min(maxBlocks, blocks - done)
-            let base = buffer.baseAddress! + done * blockSize
-            let length = n * blockSize
-            let at = lba + UInt64(done)
-            commands.append(Command(name: "READ(16)", start: { ctx, c in
-                let iov = UnsafeMutablePointer<scsi_iovec>.allocate(capacity: 1)
-                iov.initialize(to: scsi_iovec(iov_base: base, iov_len: length))
-                c.iovec = iov
-                return iscsi_read16_iov_task(ctx, Int32(lun), at, UInt32(length), Int32(blockSize), 0, 0, 0, 0, 0,
-                                             ISCSICompletion.callback, c.opaque, iov, 1)
-            }))
+            commands.append(Self.read16(lun: lun, lba: lba + UInt64(done), into: buffer.baseAddress! + done * blockSize,
+                                        length: n * blockSize, blockSize: blockSize))
             done += n
         }
         try runAll(commands)
@@ -69,16 +61,32 @@ extension ISCSIConnection {
         var done = 0
         while done < blocks {
             let n = min(maxBlocks, blocks - done)
-            let base = UnsafeMutablePointer(mutating: buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)) + done * blockSize
-            let length = n * blockSize
-            let at = lba + UInt64(done)
-            commands.append(Command(name: "WRITE(16)", start: { ctx, c in
-                iscsi_write16_task(ctx, Int32(lun), at, base, UInt32(length), Int32(blockSize), 0, 0, 0, 0, 0,
-                                   ISCSICompletion.callback, c.opaque)
-            }))
+            commands.append(Self.write16(lun: lun, lba: lba + UInt64(done), from: UnsafeMutableRawPointer(mutating: buffer.baseAddress! + done * blockSize),
+                                         length: n * blockSize, blockSize: blockSize))
             done += n
         }
         try runAll(commands)
+    }
+
+    /// READ(16) of `length` bytes (whole blocks) at `lba`, the data landing straight in `base`
+    /// (an iovec libiscsi fills), which must stay valid until the command ends.
+    static func read16(lun: Int, lba: UInt64, into base: UnsafeMutableRawPointer, length: Int, blockSize: Int) -> Command {
+        Command(name: "READ(16)", start: { ctx, c in
+            let iov = UnsafeMutablePointer<scsi_iovec>.allocate(capacity: 1)
+            iov.initialize(to: scsi_iovec(iov_base: base, iov_len: length))
+            c.iovec = iov
+            return iscsi_read16_iov_task(ctx, Int32(lun), lba, UInt32(length), Int32(blockSize), 0, 0, 0, 0, 0,
+                                         ISCSICompletion.callback, c.opaque, iov, 1)
+        })
+    }
+
+    /// WRITE(16) of `length` bytes (whole blocks) from `base` at `lba`; libiscsi sends them from
+    /// there, so they must stay valid until the command ends.
+    static func write16(lun: Int, lba: UInt64, from base: UnsafeMutableRawPointer, length: Int, blockSize: Int) -> Command {
+        Command(name: "WRITE(16)", start: { ctx, c in
+            iscsi_write16_task(ctx, Int32(lun), lba, base.assumingMemoryBound(to: UInt8.self), UInt32(length), Int32(blockSize),
+                               0, 0, 0, 0, 0, ISCSICompletion.callback, c.opaque)
+        })
     }
 
     /// SYNCHRONIZE CACHE(16) of the whole LUN.
