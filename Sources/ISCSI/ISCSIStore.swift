@@ -203,6 +203,10 @@ public final class ISCSIStore: OutageReportingStore, ConcurrentReadStore, @unche
 /// another shape, no session up yet, a failure) runs the blocking way on a thread of its own,
 /// under the device's hold and multipath policy.
 extension ISCSIStore: AsyncBlockStore {
+    /// Whether the device's pipeline has a session up (asking makes the pipeline, which opens
+    /// its sessions in the background).
+    public var startsAsynchronously: Bool { device.pipeline?.isUp ?? false }
+
     /// Starts a read of `buffer.count` bytes at `offset`.
     public func startRead(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64, completion: @escaping @Sendable (Error?) -> Void) {
         let b = TransferredBuffer(buffer)

@@ -40,6 +40,9 @@ final class RemoteVolumeStore: ConcurrentReadStore, ConcurrentWriteStore, Outage
 /// Reads and writes of the LV start on the PV's pipeline when it has one (an iSCSI LUN), one
 /// request per piece of the LV's mapping they touch, ended together.
 extension RemoteVolumeStore: AsyncBlockStore {
+    /// Whether the PV starts requests with no thread waiting.
+    var startsAsynchronously: Bool { (pv as? any AsyncBlockStore)?.startsAsynchronously ?? false }
+
     /// Starts a read through the LV's mapping.
     func startRead(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64, completion: @escaping @Sendable (Error?) -> Void) {
         let b = TransferredBuffer(buffer)

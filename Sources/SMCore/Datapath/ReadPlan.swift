@@ -88,14 +88,14 @@ struct ReadPlan: Sendable {
     }
 
     /// Whether the plan runs without a waiting thread: some piece is a store that starts its
-    /// requests asynchronously (`AsyncBlockStore`), every other one zeros.
+    /// requests asynchronously now (`AsyncBlockStore.startsAsynchronously`), every other one zeros.
     var runsAsync: Bool {
         var some = false
         for piece in pieces {
             switch piece {
             case .file: return false
             case let .store(planned, _, _, _):
-                guard planned.store is any AsyncBlockStore else { return false }
+                guard (planned.store as? any AsyncBlockStore)?.startsAsynchronously == true else { return false }
                 some = true
             case .zero: break
             }

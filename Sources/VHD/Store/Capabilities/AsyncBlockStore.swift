@@ -7,6 +7,9 @@ import Foundation
 /// the store's own threads and must not block. A request the store cannot start that way is
 /// still done (on a thread of its own), so callers need no second path.
 public protocol AsyncBlockStore: ConcurrentReadStore {
+    /// Whether requests started now go out with no thread waiting (an iSCSI LUN's pipeline has a
+    /// session up); when false, callers had better use their own threads and the blocking calls.
+    var startsAsynchronously: Bool { get }
     /// Reads `buffer.count` bytes at `offset` into `buffer`; `completion` gets nil or the error.
     func startRead(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64, completion: @escaping @Sendable (Error?) -> Void)
     /// Writes `buffer` at `offset` (durable after `sync`); `completion` gets nil or the error.
