@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// READs and WRITEs of one LUN sent without a thread waiting for each: one thread owns a few
 /// sessions ("lanes", borrowed from the device's pool) and keeps many commands in flight on
@@ -51,8 +52,8 @@ final class ISCSIPipeline: @unchecked Sendable {
     private var sleeping = false
     private var closed = false
     private var laneCount = 0
-    private var answeredCount: UInt64 = 0
-    private var fellBackCount: UInt64 = 0
+    private let answeredCount = Atomic<UInt64>(0)
+    private let fellBackCount = Atomic<UInt64>(0)
     private let wakeRead: Int32
     private let wakeWrite: Int32
 
@@ -81,16 +82,18 @@ final class ISCSIPipeline: @unchecked Sendable {
     var isUp: Bool { lock.withLock { laneCount + adopted.count > 0 && !closed } }
 
     /// Requests the target answered GOOD, and requests ended with false (sent again the blocking way).
-    var counts: (answered: UInt64, fellBack: UInt64) { lock.withLock { (answeredCount, fellBackCount) } }
+    var counts: (answered: UInt64, fellBack: UInt64) {
+        (answeredCount.load(ordering: .relaxed), fellBackCount.load(ordering: .relaxed))
+    }
+
+    /// Ends `request`: counted, and its `done` called with `ok`.
+    private func end(_ request: Request, _ ok: Bool) {
+        if ok { answeredCount.add(1, ordering: .relaxed) } else { fellBackCount.add(1, ordering: .relaxed) }
+        request.done(ok)
+    }
 
     /// Queues `request`; its `done` runs on the pipeline's thread.
     func submit(_ request: Request) {
-        let counted = request.done
-        var request = request
-        request.done = { [self] ok in
-            lock.withLock { if ok { answeredCount += 1 } else { fellBackCount += 1 } }
-            counted(ok)
-        }
         let (accepted, wake): (Bool, Bool) = lock.withLock {
             guard !closed else { return (false, false) }
             incoming.append(request)
@@ -98,7 +101,7 @@ final class ISCSIPipeline: @unchecked Sendable {
             sleeping = false
             return (true, wake)
         }
-        if !accepted { request.done(false); return }
+        if !accepted { end(request, false); return }
         if wake { poke() }
     }
 
@@ -151,11 +154,11 @@ final class ISCSIPipeline: @unchecked Sendable {
         var backlog: [Request] = []
         defer {
             for lane in lanes {
-                for entry in lane.inFlight { entry.request.done(false) }
+                for entry in lane.inFlight { end(entry.request, false) }
                 lane.connection.disconnect()
                 returnLane(lane.connection)
             }
-            for r in backlog { r.done(false) }
+            for r in backlog { end(r, false) }
             closeDescriptor(wakeRead)
             closeDescriptor(wakeWrite)
         }
@@ -166,7 +169,7 @@ final class ISCSIPipeline: @unchecked Sendable {
             }
             for c in newLanes { lanes.append(Lane(c)) }
             if isClosed {
-                for r in taken { r.done(false) }
+                for r in taken { end(r, false) }
                 lock.withLock { laneCount = lanes.count }
                 return
             }
@@ -174,12 +177,12 @@ final class ISCSIPipeline: @unchecked Sendable {
             // Each request on the lane with the fewest in flight; none up: the blocking way.
             var waiting: [Request] = []
             for r in backlog {
-                guard let lane = lanes.min(by: { $0.inFlight.count < $1.inFlight.count }) else { r.done(false); continue }
+                guard let lane = lanes.min(by: { $0.inFlight.count < $1.inFlight.count }) else { end(r, false); continue }
                 guard lane.inFlight.count < Self.laneDepth else { waiting.append(r); continue }
                 do {
                     lane.inFlight.append((try lane.connection.begin(command(r)), r))
                 } catch {
-                    r.done(false)
+                    end(r, false)
                 }
             }
             backlog = waiting
@@ -209,14 +212,14 @@ final class ISCSIPipeline: @unchecked Sendable {
                 for entry in lane.inFlight {
                     guard entry.completion.done else { still.append(entry); continue }
                     let error = lane.connection.end(entry.completion, entry.request.isWrite ? "WRITE(16)" : "READ(16)")
-                    entry.request.done(error == nil)
+                    end(entry.request, error == nil)
                 }
                 lane.inFlight = still
                 if !ok { failed.append(i) }
             }
             for i in failed.reversed() {
                 let lane = lanes.remove(at: i)
-                for entry in lane.inFlight { entry.request.done(false) }
+                for entry in lane.inFlight { end(entry.request, false) }
                 lane.connection.disconnect()
                 returnLane(lane.connection)
             }

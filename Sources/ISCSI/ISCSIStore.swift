@@ -210,19 +210,23 @@ extension ISCSIStore: AsyncBlockStore {
     /// Starts a read of `buffer.count` bytes at `offset`.
     public func startRead(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64, completion: @escaping @Sendable (Error?) -> Void) {
         let b = TransferredBuffer(buffer)
-        let blocking: @Sendable () throws -> Void = { try self.read(into: b.bytes, at: offset) }
-        guard let pipeline = pipeline(for: buffer.count, at: offset) else { return runDetached(blocking, completion: completion) }
-        pipeline.submit(.init(lba: offset / UInt64(blockSize), length: buffer.count, buffer: buffer.baseAddress!, isWrite: false) { ok in
-            if ok { completion(nil) } else { runDetached(blocking, completion: completion) }
-        })
+        start(b, at: offset, isWrite: false, blocking: { try self.read(into: b.bytes, at: offset) }, completion: completion)
     }
 
     /// Starts a write of `buffer` at `offset`.
     public func startWrite(_ buffer: UnsafeRawBufferPointer, at offset: UInt64, completion: @escaping @Sendable (Error?) -> Void) {
         let b = TransferredBuffer(buffer)
-        let blocking: @Sendable () throws -> Void = { try self.write(UnsafeRawBufferPointer(b.bytes), at: offset) }
-        guard writable, let pipeline = pipeline(for: buffer.count, at: offset) else { return runDetached(blocking, completion: completion) }
-        pipeline.submit(.init(lba: offset / UInt64(blockSize), length: buffer.count, buffer: b.bytes.baseAddress!, isWrite: true) { ok in
+        start(b, at: offset, isWrite: true, blocking: { try self.write(UnsafeRawBufferPointer(b.bytes), at: offset) }, completion: completion)
+    }
+
+    /// Queues `buffer` at `offset` on the pipeline, or runs `blocking` on a thread of its own
+    /// when the pipeline cannot take it or did not finish it GOOD.
+    private func start(_ buffer: TransferredBuffer, at offset: UInt64, isWrite: Bool, blocking: @escaping @Sendable () throws -> Void,
+                       completion: @escaping @Sendable (Error?) -> Void) {
+        guard !isWrite || writable, let pipeline = pipeline(for: buffer.bytes.count, at: offset) else {
+            return runDetached(blocking, completion: completion)
+        }
+        pipeline.submit(.init(lba: offset / UInt64(blockSize), length: buffer.bytes.count, buffer: buffer.bytes.baseAddress!, isWrite: isWrite) { ok in
             if ok { completion(nil) } else { runDetached(blocking, completion: completion) }
         })
     }

@@ -46,26 +46,33 @@ extension RemoteVolumeStore: AsyncBlockStore {
     /// Starts a read through the LV's mapping.
     func startRead(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64, completion: @escaping @Sendable (Error?) -> Void) {
         let b = TransferredBuffer(buffer)
-        guard let pv = pv as? any AsyncBlockStore, offset <= volume.size, UInt64(buffer.count) <= volume.size - offset else {
-            return runDetached({ try self.read(into: b.bytes, at: offset) }, completion: completion)
-        }
-        let pieces = volume.pieces(at: offset, count: buffer.count)
-        let countdown = PartCountdown(parts: pieces.count, completion: completion)
-        for (pvOffset, range) in pieces {
-            pv.startRead(into: UnsafeMutableRawBufferPointer(rebasing: b.bytes[range]), at: pvOffset, completion: countdown.end)
+        start(b, at: offset, writing: false, blocking: { try self.read(into: b.bytes, at: offset) }, completion: completion) { pv, part, at, done in
+            pv.startRead(into: part, at: at, completion: done)
         }
     }
 
     /// Starts a write through the LV's mapping.
     func startWrite(_ buffer: UnsafeRawBufferPointer, at offset: UInt64, completion: @escaping @Sendable (Error?) -> Void) {
         let b = TransferredBuffer(buffer)
-        guard let pv = pv as? any AsyncBlockStore, !volume.readOnly, offset <= volume.size, UInt64(buffer.count) <= volume.size - offset else {
-            return runDetached({ try self.write(UnsafeRawBufferPointer(b.bytes), at: offset) }, completion: completion)
+        start(b, at: offset, writing: true, blocking: { try self.write(UnsafeRawBufferPointer(b.bytes), at: offset) },
+              completion: completion) { pv, part, at, done in
+            pv.startWrite(UnsafeRawBufferPointer(part), at: at, completion: done)
         }
-        let pieces = volume.pieces(at: offset, count: buffer.count)
+    }
+
+    /// Starts `each` for every piece of the LV's mapping that `buffer` at `offset` touches, ended
+    /// together; `blocking` on a thread of its own when the PV starts nothing asynchronously or
+    /// the request is out of the LV (its error).
+    private func start(_ buffer: TransferredBuffer, at offset: UInt64, writing: Bool, blocking: @escaping @Sendable () throws -> Void,
+                       completion: @escaping @Sendable (Error?) -> Void,
+                       _ each: (any AsyncBlockStore, UnsafeMutableRawBufferPointer, UInt64, @escaping @Sendable (Error?) -> Void) -> Void) {
+        let count = buffer.bytes.count
+        guard let pv = pv as? any AsyncBlockStore, !(writing && volume.readOnly), offset <= volume.size,
+              UInt64(count) <= volume.size - offset else { return runDetached(blocking, completion: completion) }
+        let pieces = volume.pieces(at: offset, count: count)
         let countdown = PartCountdown(parts: pieces.count, completion: completion)
         for (pvOffset, range) in pieces {
-            pv.startWrite(UnsafeRawBufferPointer(rebasing: b.bytes[range]), at: pvOffset, completion: countdown.end)
+            each(pv, UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[range]), pvOffset, countdown.end)
         }
     }
 }

@@ -383,42 +383,32 @@ public final class ChainWorker: @unchecked Sendable {
                 let bytes = payload.withUnsafeReadableBytes { TransferredBuffer($0) }
                 plan.writeAsync(from: bytes) { error in
                     withExtendedLifetime(payload) {}
-                    readMap.writeFinished(bytes: length, micros: (DispatchTime.now().uptimeNanoseconds - started) / 1000, failed: error != nil)
-                    completion(error.map { .failed(ChainIO.errno(for: $0)) } ?? .done)
+                    completion(Self.endFastWrite(readMap, length: length, started: started, error: error))
                 }
             }
+        }
+        let write: @Sendable () -> Error? = {
+            do { try payload.withUnsafeReadableBytes { try plan.write(from: $0) }; return nil } catch { return error }
         }
         if plan.usesStores {
             return .sending { [ioPool, readMap] completion in
-                ioPool.submit { _ in
-                    var result = NBDCommandResult.done
-                    do {
-                        try payload.withUnsafeReadableBytes { try plan.write(from: $0) }
-                    } catch {
-                        result = .failed(ChainIO.errno(for: error))
-                    }
-                    var failed = false
-                    if case .failed = result { failed = true }
-                    readMap.writeFinished(bytes: length, micros: (DispatchTime.now().uptimeNanoseconds - started) / 1000, failed: failed)
-                    completion(result)
-                }
+                ioPool.submit { _ in completion(Self.endFastWrite(readMap, length: length, started: started, error: write())) }
             }
         }
-        var result = NBDCommandResult.done
-        do {
-            try payload.withUnsafeReadableBytes { try plan.write(from: $0) }
-        } catch {
-            result = .failed(ChainIO.errno(for: error))
-        }
+        let error = write()
         let ended = DispatchTime.now().uptimeNanoseconds
         if ended - started > stallThreshold + UInt64(length) {
             fastWritesResume.store(ended + Self.stallBackoff, ordering: .relaxed)
             fastWritesStalled.add(1, ordering: .relaxed)
         }
-        var failed = false
-        if case .failed = result { failed = true }
-        readMap.writeFinished(bytes: length, micros: (ended - started) / 1000, failed: failed)
-        return .answered(result)
+        return .answered(Self.endFastWrite(readMap, length: length, started: started, error: error, ended: ended))
+    }
+
+    /// Ends a fast write of `length` bytes that arrived at `started`: counted in `map`, its result.
+    private static func endFastWrite(_ map: ReadMap, length: Int, started: UInt64, error: Error?,
+                                     ended: UInt64 = DispatchTime.now().uptimeNanoseconds) -> NBDCommandResult {
+        map.writeFinished(bytes: length, micros: (ended - started) / 1000, failed: error != nil)
+        return error.map { .failed(ChainIO.errno(for: $0)) } ?? .done
     }
 
     /// Largest WRITE an event loop runs through the engine itself (`writeInline`): larger ones

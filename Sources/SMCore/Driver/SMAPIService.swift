@@ -310,8 +310,11 @@ public struct SMAPIService {
         f.type = r.vdiType ?? "user"
         for k in ["key_hash", "base_mirror"] { if let v = r.vdiSMConfig?[k] { f.extraSMConfig[k] = v } }
         try c.callbacks.introduce(s, record: f)
-        let snapshotOf = f.snapshotOf == XenAPIClient.nullRef ? nil : try? c.callbacks.vdiUUID(ref: f.snapshotOf)
-        keep(c, [KeptVDIRecord(uuid: s.uuid, fields: f, snapshotOf: (snapshotOf ?? nil) ?? "")])
+        keep(c) { _ in
+            // Only a driver that keeps records asks xapi for the uuid of the VDI it is a snapshot of.
+            let of = f.snapshotOf == XenAPIClient.nullRef ? nil : (try? c.callbacks.vdiUUID(ref: f.snapshotOf)) ?? nil
+            return [KeptVDIRecord(uuid: s.uuid, fields: f, snapshotOf: of ?? "")]
+        }
         let (total, used) = try repo.container.capacity()
         try c.callbacks.srStats(virtualAllocationDelta: Int64(s.virtualSize), physicalSize: total, physicalUtilisation: used)
         return SMAPIResponse.vdiInfo(uuid: s.uuid, location: s.location)
