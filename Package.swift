@@ -63,7 +63,7 @@ let package = Package(
         // Every driver by name, for the executables that must find one again (smdriver, the data path).
         .target(name: "DriverRegistry", dependencies: ["SMCore", "EXTDriver", "NFSDriver", "LVMoISCSIDriver", .product(name: "Logging", package: "swift-log")], path: "Sources/Drivers/Registry"),
         // The thin toolstack on top of SMAPIv1.
-        .target(name: "Toolstack", dependencies: ["XenAPIWire", "CNBD", .product(name: "GRDB", package: "GRDB.swift"),
+        .target(name: "Toolstack", dependencies: ["XenAPIWire", "CNBD", "VHD", .product(name: "GRDB", package: "GRDB.swift"),
                                                   .product(name: "Logging", package: "swift-log"),
                                                   .product(name: "NIOCore", package: "swift-nio"),
                                                   .product(name: "NIOPosix", package: "swift-nio"),

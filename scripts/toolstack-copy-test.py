@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
-"""VDI.copy end to end, against a toolstackd of its own (started, SIGKILLed and restarted here)
-with the real EXT and NFS plugins: full copies EXT->EXT and EXT->NFS, a delta copy against a
-snapshot, VDI_TOO_SMALL and the read-only refusal, a cancel midway, a daemon killed midway, and
-xe vdi-copy. Data is written and read back through the data path's NBD export (python3-libnbd)
-on a VBD of the control domain; contents are compared by SHA-256 of the whole disk.
-Usage: toolstack-copy-test.py TOOLSTACKD XE SMDIR ROOT [NFS host:port:mountport:export]
+"""VDI.copy and VDI export/import end to end, against a toolstackd of its own (started,
+SIGKILLed and restarted here) with the real EXT and NFS plugins: full copies EXT->EXT and
+EXT->NFS, a delta copy against a snapshot, VDI_TOO_SMALL and the read-only refusal, a cancel
+midway, a daemon killed midway, and xe vdi-copy; then /export_raw_vdi and /import_raw_vdi (raw,
+VHD, a VHD of the differences against a base) through HTTP and xe vdi-export/vdi-import, the
+VHDs checked by our vhd tool and qemu-img, bad uploads refused with the VDI unchanged, and a
+daemon killed mid-export. Data is written and read back through the data path's NBD export
+(python3-libnbd) on a VBD of the control domain; contents are compared by SHA-256.
+Usage: toolstack-copy-test.py TOOLSTACKD XE SMDIR ROOT [NFS host:port:mountport:export] [VHD]
 Prints one line per check and 'N passed, M failed'."""
 import glob
 import hashlib
+import http.client
+import socket
 import os
 import random
 import shutil
@@ -26,6 +31,7 @@ import XenAPI
 
 toolstackd, xe, sm_dir, root = sys.argv[1:5]
 nfs = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] else None
+vhd_tool = sys.argv[6] if len(sys.argv) > 6 else None
 passed = failed = 0
 MiB = 1 << 20
 BLOCK = 2 * MiB
@@ -62,6 +68,8 @@ def start():
         time.sleep(0.1)
     s = XenAPI.Session("http://" + sock.replace("/", "_"), transport=XenAPI.UDSTransport())
     s.xenapi.login_with_password("root", "", "1.0", "copy-test")
+    global session_ref
+    session_ref = s._session
     return s.xenapi
 
 
@@ -311,6 +319,174 @@ rc, out2, err = xe_("vdi-copy", "uuid=" + x.VDI.get_uuid(big), "sr-uuid=" + x.SR
                     "base-vdi-uuid=" + x.VDI.get_uuid(snap), "into-vdi-uuid=" + (out or "none"))
 check("xe vdi-copy base-vdi-uuid= into-vdi-uuid=: a delta onto an earlier copy gives the source's hash",
       full is not None and rc == 0 and out2 == out and disk_hash(full) == h_big2, (rc, out2, err))
+
+# 9. Export and import over HTTP, as xapi serves them.
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self):
+        super().__init__("localhost", timeout=120)
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(sock)
+
+
+
+
+def http(method, path, body=None, headers=None):
+    """One request to toolstackd's socket: (status, body bytes)."""
+    c = UnixHTTP()
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
+
+
+auth = {"Authorization": "Basic cm9vdDo="}    # root, empty password: trusted on the local socket
+xdir = root + "/xfer"
+os.makedirs(xdir, exist_ok=True)
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def whole(vdi):
+    with Plugged(vdi, "RO") as h:
+        return read_range(h, 0, h.get_size())
+
+
+src_uuid = x.VDI.get_uuid(src)
+status, data = http("GET", "/export_raw_vdi?vdi=%s&format=raw" % src_uuid, headers=auth)
+check("GET /export_raw_vdi (Basic credentials): 200, the whole disk, hash equal", status == 200 and len(data) == 64 * MiB
+      and hashlib.sha256(data).hexdigest() == h_src, (status, len(data)))
+open(xdir + "/src.raw", "wb").write(data)
+rc, out, err = xe_("vdi-export", "uuid=" + src_uuid, "filename=" + xdir + "/src-xe.raw")
+check("xe vdi-export: the file's hash equals the disk's, and it is sparse",
+      rc == 0 and sha(xdir + "/src-xe.raw") == h_src and os.stat(xdir + "/src-xe.raw").st_blocks * 512 < 16 * MiB, (rc, err))
+rc, out, err = xe_("vdi-export", "uuid=" + src_uuid, "filename=" + xdir + "/src.vhd", "format=vhd")
+vhd_size = os.path.getsize(xdir + "/src.vhd") if rc == 0 else 0
+check("xe vdi-export format=vhd: only the 7 allocated blocks are in the VHD", rc == 0 and 7 * BLOCK < vhd_size < 8 * BLOCK, (rc, err, vhd_size))
+q = subprocess.run(["qemu-img", "compare", "-f", "vpc", "-F", "raw", xdir + "/src.vhd", xdir + "/src.raw"], capture_output=True, text=True)
+check("qemu-img reads the exported VHD as the disk (qemu-img compare)", q.returncode == 0, q.stdout + q.stderr)
+if vhd_tool:
+    v = subprocess.run([vhd_tool, "check", "-n", xdir + "/src.vhd"], capture_output=True, text=True)
+    check("vhd check accepts the exported VHD", v.returncode == 0 and "is valid" in v.stdout, v.stdout + v.stderr)
+
+# A VHD of the differences against a base: big's snapshot, then big as it is now.
+snap_uuid = x.VDI.get_uuid(snap)
+h_now = disk_hash(big)
+rc1, _, err1 = xe_("vdi-export", "uuid=" + snap_uuid, "filename=%s/%s.vhd" % (xdir, snap_uuid), "format=vhd")
+rc2, _, err2 = xe_("vdi-export", "uuid=" + x.VDI.get_uuid(big), "filename=" + xdir + "/delta.vhd", "format=vhd", "base=" + snap_uuid)
+delta_size = os.path.getsize(xdir + "/delta.vhd") if rc2 == 0 else 0
+differ = len(set(changed) | {5, 6})
+check("xe vdi-export base=: a differencing VHD holding only the %d blocks that differ" % differ,
+      rc1 == 0 and rc2 == 0 and differ * BLOCK < delta_size < (differ + 1) * BLOCK, (err1, err2, delta_size))
+if vhd_tool:
+    v = subprocess.run([vhd_tool, "check", "-n", xdir + "/delta.vhd"], capture_output=True, text=True)
+    check("vhd check accepts the differencing VHD over the base's export (parent uuid and locators)",
+          v.returncode == 0 and "is valid" in v.stdout, v.stdout + v.stderr)
+    cat = subprocess.run([vhd_tool, "cat", xdir + "/delta.vhd"], capture_output=True)
+    check("the base's export plus the differences read as the disk", hashlib.sha256(cat.stdout).hexdigest() == h_now,
+          cat.stderr[-300:])
+
+# Imports: raw (HTTP, session_id, chunked transfer-encoding), qemu-img's dynamic VHD, ours, a delta.
+target = nfs_sr or ext2
+imp = new_vdi(target, 64 * MiB, "import-raw")
+
+
+def chunks(path):
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                return
+            yield b
+
+
+status, data = http("PUT", "/import_raw_vdi?session_id=%s&vdi=%s&format=raw" % (session_ref, imp), body=chunks(xdir + "/src.raw"),
+                    headers={})   # http.client sends an iterable body with chunked transfer-encoding
+check("PUT /import_raw_vdi (chunked transfer-encoding) into a VDI on %s: its hash equals the source's"
+      % ("NFS" if nfs_sr else "EXT"), status == 200 and disk_hash(imp) == h_src, (status, data))
+subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic", xdir + "/src.raw", xdir + "/qemu.vhd"], check=True)
+imp2 = new_vdi(target, 64 * MiB, "import-qemu-vhd")
+rc, out, err = xe_("vdi-import", "uuid=" + x.VDI.get_uuid(imp2), "filename=" + xdir + "/qemu.vhd", "format=vhd")
+check("xe vdi-import format=vhd of qemu-img's VHD (a little larger: CHS rounding): hash equal",
+      rc == 0 and disk_hash(imp2) == h_src, (rc, err))
+imp3 = new_vdi(ext2, 80 * MiB, "import-over-data")
+write_blocks(imp3, [1, 2, 35], 41)
+tail_before = hashlib.sha256(whole(imp3)[64 * MiB:]).hexdigest()
+rc, out, err = xe_("vdi-import", "uuid=" + x.VDI.get_uuid(imp3), "filename=" + xdir + "/src.vhd", "format=vhd")
+after = whole(imp3)
+check("xe vdi-import of our VHD over a VDI holding data: its first 64 MiB are the source (old data zeroed), the rest kept",
+      rc == 0 and hashlib.sha256(after[:64 * MiB]).hexdigest() == h_src and hashlib.sha256(after[64 * MiB:]).hexdigest() == tail_before, (rc, err))
+base_copy2 = x.VDI.copy(snap, ext2)
+rc, out, err = xe_("vdi-import", "uuid=" + x.VDI.get_uuid(base_copy2), "filename=" + xdir + "/delta.vhd", "format=vhd")
+check("xe vdi-import of the differencing VHD onto a copy of the base gives the disk's hash",
+      rc == 0 and disk_hash(base_copy2) == h_now, (rc, err))
+
+# Bad uploads: refused with a typed error, the VDI unchanged, nothing left plugged.
+victim = new_vdi(ext2, 64 * MiB, "victim")
+write_blocks(victim, [0, 9], 51)
+h_victim = disk_hash(victim)
+raw_delta = open(xdir + "/delta.vhd", "rb").read()
+corrupt = bytearray(open(xdir + "/src.vhd", "rb").read())
+corrupt[512 + 40] ^= 0xff                                  # the dynamic header's checksum no longer holds
+overlap = bytearray(open(xdir + "/src.vhd", "rb").read())
+hdr_bat = int.from_bytes(overlap[512 + 16:512 + 24], "big")
+first = overlap[hdr_bat:hdr_bat + 4]
+for i in range(1, 32):                                      # two BAT entries pointing at one block
+    if overlap[hdr_bat + 4 * i:hdr_bat + 4 * i + 4] == b"\xff\xff\xff\xff":
+        overlap[hdr_bat + 4 * i:hdr_bat + 4 * i + 4] = first
+        break
+cases = [
+    ("a VHD whose header checksum is wrong", "format=vhd", bytes(corrupt), 400, "VDI_IO_ERROR"),
+    ("a VHD whose BAT has two blocks at one place", "format=vhd", bytes(overlap), 400, "VDI_IO_ERROR"),
+    ("a raw disk larger than the VDI", "format=raw", open(xdir + "/src.raw", "rb").read() + bytes(MiB), 400, "VDI_IO_ERROR"),
+    ("raw bytes sent as format=vhd", "format=vhd", open(xdir + "/src.raw", "rb").read(), 400, "VDI_IO_ERROR"),
+    ("an unknown format", "format=qcow2", b"x" * 512, 404, "INTERNAL_ERROR"),
+]
+for name, fmt, body, want, code in cases:
+    status, data = http("PUT", "/import_raw_vdi?vdi=%s&%s" % (victim, fmt), body=body, headers=auth)
+    check("import of %s: HTTP %d %s" % (name, want, code), status == want and data.decode().startswith(code), (status, data[:200]))
+check("the bad uploads left the VDI unchanged", disk_hash(victim) == h_victim)
+status, data = http("PUT", "/import_raw_vdi?vdi=%s&format=vhd" % snap, body=raw_delta, headers=auth)
+check("import into a snapshot: HTTP 403 VDI_READONLY", status == 403 and data.decode().startswith("VDI_READONLY"), (status, data[:200]))
+status, data = http("GET", "/export_raw_vdi?session_id=OpaqueRef:forged&vdi=%s" % src_uuid)
+check("an unknown session: HTTP 403 SESSION_INVALID", status == 403 and data.decode().startswith("SESSION_INVALID"), (status, data[:200]))
+status, data = http("GET", "/export_raw_vdi?vdi=%s" % src_uuid)
+check("no credentials: HTTP 401", status == 401, (status, data[:200]))
+with open(xdir + "/larger.raw", "wb") as f:
+    f.truncate(64 * MiB + 512)
+rc, out, err = xe_("vdi-import", "uuid=" + x.VDI.get_uuid(victim), "filename=" + xdir + "/larger.raw", "format=raw")
+check("xe vdi-import of a file larger than the VDI: VDI_IO_ERROR, the VDI unchanged",
+      rc != 0 and "VDI_IO_ERROR" in err and disk_hash(victim) == h_victim, (rc, err))
+# Cut short: the upload stops at 3 MB of a 6 MB VHD, the client gone.
+c = socket.socket(socket.AF_UNIX)
+c.connect(sock)
+c.sendall(("PUT /import_raw_vdi?vdi=%s&format=vhd HTTP/1.1\r\nAuthorization: Basic cm9vdDo=\r\nContent-Length: %d\r\n\r\n"
+           % (base_copy2, len(raw_delta))).encode() + raw_delta[:len(raw_delta) // 2])
+c.close()
+time.sleep(1.5)
+check("no copy VBD and no data path left after the transfers and refusals",
+      not [v for v in x.VBD.get_all() if x.VBD.get_other_config(v).get("owner") == "copy"] and datapaths_live() == [], datapaths_live())
+check("no transfer task left", not [t for t in x.task.get_all() if x.task.get_name_label(t).startswith("VDI.") and
+                                     x.task.get_name_label(t).endswith("_raw_vdi")])
+
+# toolstackd killed mid-export: at restart the export's VBD is unplugged and its data path gone.
+c = socket.socket(socket.AF_UNIX)
+c.connect(sock)
+c.sendall(("GET /export_raw_vdi?vdi=%s HTTP/1.1\r\nAuthorization: Basic cm9vdDo=\r\n\r\n" % x.VDI.get_uuid(slow)).encode())
+got = c.recv(1 << 20)
+live_mid = datapaths_live()
+daemon.send_signal(signal.SIGKILL)
+daemon.wait()
+c.close()
+x = start()
+check("killed mid-export: after restart no export VBD and no data path is left",
+      len(got) > 0 and len(live_mid) >= 1 and not [v for v in x.VBD.get_all() if x.VBD.get_other_config(v).get("owner") == "copy"]
+      and datapaths_live() == [], (len(got), live_mid, datapaths_live()))
 
 daemon.send_signal(signal.SIGTERM)
 daemon.wait()

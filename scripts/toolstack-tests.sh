@@ -92,10 +92,11 @@ if [ -n "${SWIFTSM_TEST_NFS:-}" ]; then
         fail "xe sr-create type=nfs: $nsr"
     fi
 fi
-# VDI.copy as a job (full, delta, errors, cancel, a daemon killed midway, xe vdi-copy), against
-# a toolstackd of its own that the script starts, kills and restarts.
+# VDI.copy as a job (full, delta, errors, cancel, a daemon killed midway, xe vdi-copy) and VDI
+# export/import over HTTP (raw, VHD, differences; bad uploads; a daemon killed mid-export),
+# against a toolstackd of its own that the script starts, kills and restarts.
 mkdir -p "$root/copy"
-python3 "$here/toolstack-copy-test.py" "$TOOLSTACKD" "$XE" "$root/sm" "$root/copy" "${SWIFTSM_TEST_NFS:-}" > "$root/copy.out" 2>&1
+python3 "$here/toolstack-copy-test.py" "$TOOLSTACKD" "$XE" "$root/sm" "$root/copy" "${SWIFTSM_TEST_NFS:-}" "${VHD:-}" > "$root/copy.out" 2>&1
 copy_rc=$?
 cat "$root/copy.out"
 grep -q "^ok   " "$root/copy.out" && passed=$((passed + $(grep -c "^ok   " "$root/copy.out")))

@@ -1,5 +1,8 @@
 import Foundation
 import XenAPIWire
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs one `xe` command over a XenAPI connection and returns what it prints.
 public final class XeRunner: @unchecked Sendable {
@@ -47,6 +50,8 @@ public final class XeRunner: @unchecked Sendable {
         ("vdi-snapshot", "uuid= [driver-params-k=v]: print the snapshot's uuid"),
         ("vdi-clone", "uuid= [new-name-label=] [new-name-description=] [driver-params-k=v]: print the clone's uuid"),
         ("vdi-resize", "uuid= disk-size= [online=true]"),
+        ("vdi-export", "uuid= filename= [format=raw|vhd] [base=<vdi uuid>] [progress=true]: write the VDI's contents to a file"),
+        ("vdi-import", "uuid= filename= [format=raw|vhd] [progress=true]: write a file's disk into the VDI"),
         ("vdi-copy", "uuid= sr-uuid= [base-vdi-uuid=] [into-vdi-uuid=]: print the copy's uuid"),
         ("vbd-create", "vm-uuid= device= vdi-uuid= [bootable=] [type=] [mode=] [unpluggable=]: print the new VBD's uuid"),
         ("vbd-plug", "uuid=: attach and activate the VDI"), ("vbd-unplug", "uuid=: deactivate and detach"), ("vbd-destroy", "uuid="),
@@ -146,6 +151,8 @@ public final class XeRunner: @unchecked Sendable {
             return try each("VDI", inv) { vdi in
                 try uuid("VDI", try async("VDI.copy", [.string(vdi), .string(sr), .string(base), .string(into)])) + "\n"
             }
+        case "vdi-export", "vdi-import":
+            return try transfer(inv, export: inv.command == "vdi-export")
         case "vdi-resize":
             let online = p["online"] == "true"
             let newSize = String(try size(try inv.require("disk-size")))
@@ -342,6 +349,51 @@ public final class XeRunner: @unchecked Sendable {
         return n
     }
 
+    /// Prints a progress line on stderr (`fraction` of 1).
+    private func printProgress(_ fraction: Double) {
+        let f = max(0, min(1, fraction))
+        FileHandle.standardError.write(Data("\r[\(String(repeating: "#", count: Int(f * 40)).padding(toLength: 40, withPad: " ", startingAt: 0))] \(Int(f * 100))%".utf8))
+    }
+
+    /// `xe vdi-export` and `xe vdi-import`: the file streamed from or to the server's transfer
+    /// handler, with a progress line when asked (`progress=true`) or on a terminal.
+    private func transfer(_ inv: XeInvocation, export: Bool) throws -> String {
+        let p = inv.params
+        let path = try inv.require("filename")
+        let vdi = try ref("VDI", try inv.require("uuid"))
+        var arguments = ["vdi": vdi, "format": p["format"] ?? "raw"]
+        if let base = p["base"] { arguments["base"] = try ref("VDI", base) }
+        let show = showProgress || p["progress"] == "true"
+        var shown = -1
+        let progress: (UInt64, UInt64) -> Void = { [self] done, total in
+            let percent = total == 0 ? 100 : Int(done * 100 / total)
+            guard show, percent != shown else { return }
+            shown = percent
+            printProgress(Double(percent) / 100)
+        }
+        defer { if show { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
+        let client = XenAPITransfer(api)
+        do {
+            if export {
+                let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { throw XeError("Cannot create \(path): \(String(cString: strerror(errno)))") }
+                defer { close(fd) }
+                try client.download(arguments, into: fd, progress: progress)
+                guard fsync(fd) == 0 else { throw XeError("Cannot write \(path): \(String(cString: strerror(errno)))") }
+            } else {
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw XeError("Cannot open \(path): \(String(cString: strerror(errno)))") }
+                defer { close(fd) }
+                var st = stat()
+                guard fstat(fd, &st) == 0 else { throw XeError("Cannot read \(path): \(String(cString: strerror(errno)))") }
+                try client.upload(arguments, from: fd, length: UInt64(st.st_size), progress: progress)
+            }
+        } catch let refused as XenAPITransfer.Refused {
+            throw refused.failure
+        }
+        return ""
+    }
+
     /// Runs `method` as an `Async.` call and waits for its task, printing progress when asked.
     private func async(_ method: String, _ params: [XMLRPCValue]) throws -> XMLRPCValue {
         let task = try api.call("Async.\(method)", params)
@@ -358,10 +410,7 @@ public final class XeRunner: @unchecked Sendable {
                 let info = (try api.call("task.get_error_info", [task]).arrayValue ?? []).compactMap(\.stringValue)
                 throw APIFailure(list: info)
             }
-            if showProgress {
-                let progress = try api.call("task.get_progress", [task]).doubleValue ?? 0
-                FileHandle.standardError.write(Data("\r[\(String(repeating: "#", count: Int(progress * 40)).padding(toLength: 40, withPad: " ", startingAt: 0))] \(Int(progress * 100))%".utf8))
-            }
+            if showProgress { printProgress(try api.call("task.get_progress", [task]).doubleValue ?? 0) }
             usleep(20_000)
         }
     }

@@ -48,6 +48,23 @@ enum TLSExchange {
 
     /// Sends `request` (a whole HTTP/1.1 request with `Connection: close`) to `host:port`; every byte answered.
     static func exchange(host: String, port: Int, request: [UInt8], trust: TLSTrust) throws -> [UInt8] {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let done = group.next().makePromise(of: [UInt8].self)
+        let channel = try connect(host: host, port: port, trust: trust, handler: Collector(done: done))
+        var buffer = channel.allocator.buffer(capacity: request.count)
+        buffer.writeBytes(request)
+        do {
+            // A refused handshake fails the write too: the answer (or the TLS error) is in `done`.
+            channel.writeAndFlush(buffer, promise: nil)
+            return try done.futureResult.wait()
+        } catch {
+            throw explain(error, trust)
+        }
+    }
+
+    /// A TLS connection to `host:port` whose plaintext goes to `handler`; the server's
+    /// certificate is verified as `trust` says, its name checked against `host`.
+    static func connect(host: String, port: Int, trust: TLSTrust, handler: any ChannelHandler & Sendable) throws -> Channel {
         var config = TLSConfiguration.makeClientConfiguration()
         switch trust {
         case .anyCertificate: config.certificateVerification = .none
@@ -59,30 +76,24 @@ enum TLSExchange {
         let context = try NIOSSLContext(configuration: config)
         var v4 = in_addr(), v6 = in6_addr()
         let isIPAddress = inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
-        let group = MultiThreadedEventLoopGroup.singleton
-        let done = group.next().makePromise(of: [UInt8].self)
-        let channel = try ClientBootstrap(group: group)
+        return try ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // A name is checked against the certificate's names (and sent as SNI); an IP
                     // address (no SNI) against its IP addresses, by the address connected to.
                     try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context,
                                                                                             serverHostname: isIPAddress ? nil : host))
-                    try channel.pipeline.syncOperations.addHandler(Collector(done: done))
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
             .connect(host: host, port: port).wait()
-        var buffer = channel.allocator.buffer(capacity: request.count)
-        buffer.writeBytes(request)
-        do {
-            // A refused handshake fails the write too: the answer (or the TLS error) is in `done`.
-            channel.writeAndFlush(buffer, promise: nil)
-            return try done.futureResult.wait()
-        } catch let e as NIOSSLError {
-            if trust != .anyCertificate, case .handshakeFailed(let inner) = e { throw Untrusted(reason: "\(inner)") }
-            throw e
-        } catch let e as NIOSSLExtraError where trust != .anyCertificate {
-            throw Untrusted(reason: "\(e)")   // the certificate does not name the host
-        }
+    }
+
+    /// `error` of a TLS connection, as `Untrusted` when the server's certificate was refused.
+    static func explain(_ error: any Error, _ trust: TLSTrust) -> any Error {
+        guard trust != .anyCertificate else { return error }
+        if let e = error as? NIOSSLError, case .handshakeFailed(let inner) = e { return Untrusted(reason: "\(inner)") }
+        if let e = error as? NIOSSLExtraError { return Untrusted(reason: "\(e)") }   // the certificate does not name the host
+        return error
     }
 }

@@ -87,13 +87,22 @@ public final class XenAPIConnection: @unchecked Sendable {
     }
 
     private func connect() throws {
+        if case .tls = endpoint { return }
+        fd = try Self.openSocket(endpoint)
+    }
+
+    /// A connected socket to a unix or plain TCP `endpoint`.
+    static func openSocket(_ endpoint: Endpoint) throws -> Int32 {
         switch endpoint {
         case .unix(let path):
-            fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
             var addr = sockaddr_un()
             addr.sun_family = sa_family_t(AF_UNIX)
             let bytes = Array(path.utf8)
-            guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw TransportError.connection("socket path too long") }
+            guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+                close(fd)
+                throw TransportError.connection("socket path too long")
+            }
             withUnsafeMutableBytes(of: &addr.sun_path) { raw in
                 for (i, b) in bytes.enumerated() { raw[i] = b }
             }
@@ -102,11 +111,12 @@ public final class XenAPIConnection: @unchecked Sendable {
             }
             if rc != 0 {
                 let e = String(cString: strerror(errno))
-                disconnect()
+                close(fd)
                 throw TransportError.connection("\(path): \(e)")
             }
-        case .tls:
-            return
+            return fd
+        case .tls(let host, let port):
+            throw TransportError.connection("\(host):\(port) needs TLS")
         case .tcp(let host, let port):
             var hints = addrinfo()
             hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -115,12 +125,13 @@ public final class XenAPIConnection: @unchecked Sendable {
                 throw TransportError.connection("cannot resolve \(host)")
             }
             defer { freeaddrinfo(result) }
-            fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
+            let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
             if Glibc.connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 {
                 let e = String(cString: strerror(errno))
-                disconnect()
+                close(fd)
                 throw TransportError.connection("\(host):\(port): \(e)")
             }
+            return fd
         }
     }
 

@@ -112,6 +112,19 @@ public final class NBDClient: @unchecked Sendable {
         }
         return box.all
     }
+
+    /// Indexes of the `chunkSize` chunks of `[0, size)` holding anything that may not read as zeros.
+    public func dataChunks(size: Int64, chunkSize: Int64) throws(NBDClientError) -> Set<Int64> {
+        var chunks = Set<Int64>()
+        for e in try allocation(offset: 0, length: size) where !e.zero && e.length > 0 {
+            var i = e.offset / chunkSize
+            while i * chunkSize < e.offset + e.length {
+                chunks.insert(i)
+                i += 1
+            }
+        }
+        return chunks
+    }
 }
 
 /// Where the block status callback leaves the extents it is given.

@@ -1,4 +1,5 @@
 import Foundation
+import VHD
 
 /// Copies one VDI's data into another through their data paths' NBD exports: plans from the
 /// `base:allocation` maps which chunks move (only allocated data; zeros only where the
@@ -29,23 +30,12 @@ public final class VDICopier: @unchecked Sendable {
         self.connections = max(1, connections)
     }
 
-    private static func connect(_ e: NBDExport) throws(VDICopyError) -> NBDClient {
+    static func connect(_ e: NBDExport) throws(VDICopyError) -> NBDClient {
         do { return try NBDClient(socketPath: e.socketPath, exportName: e.exportName) } catch { throw .nbd(error) }
     }
 
-    /// Indexes of the chunks of `[0, size)` holding anything that may not read as zeros.
     private func dataChunks(_ client: NBDClient, size: Int64) throws(VDICopyError) -> Set<Int64> {
-        let map: [NBDExtent]
-        do { map = try client.allocation(offset: 0, length: size) } catch { throw .nbd(error) }
-        var chunks = Set<Int64>()
-        for e in map where !e.zero && e.length > 0 {
-            var i = e.offset / chunkSize
-            while i * chunkSize < e.offset + e.length {
-                chunks.insert(i)
-                i += 1
-            }
-        }
-        return chunks
+        do { return try client.dataChunks(size: size, chunkSize: chunkSize) } catch { throw .nbd(error) }
     }
 
     /// The plan for the first `size` bytes (the source's virtual size); `destinationIsNew`
@@ -118,7 +108,7 @@ public final class VDICopier: @unchecked Sendable {
                     written = c.length
                 case .copy:
                     try src.read(into: data, at: c.offset)
-                    if !(c.destinationZero && Self.isZero(UnsafeRawBufferPointer(data))) {
+                    if !(c.destinationZero && Convert.isZero(UnsafeRawBufferPointer(data))) {
                         try dst.write(UnsafeRawBufferPointer(data), at: c.offset)
                         written = c.length
                     }
@@ -138,15 +128,6 @@ public final class VDICopier: @unchecked Sendable {
             if delayPerChunk > 0 { usleep(delayPerChunk) }
         }
         if wrote { do { try dst.flush() } catch { throw .nbd(error) } }
-    }
-
-    /// Whether `data` is all zeros.
-    static func isZero(_ data: UnsafeRawBufferPointer) -> Bool {
-        let words = data.count / 8
-        let p = data.baseAddress!.assumingMemoryBound(to: UInt64.self)
-        for i in 0..<words where p[i] != 0 { return false }
-        for i in (words * 8)..<data.count where data[i] != 0 { return false }
-        return true
     }
 }
 

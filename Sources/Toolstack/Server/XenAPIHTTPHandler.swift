@@ -17,6 +17,10 @@ final class XenAPIHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     private var tooLarge = false
     /// Whether a call is being answered: a long storage call is not an idle connection.
     private var busy = false
+    /// Whether the connection carries a transfer (its body goes to `pipe`, it closes after).
+    private var transferring = false
+    /// The body of an import, on its way to the thread writing it.
+    private var pipe: ByteBufferPipe?
 
     init(service: XenAPIService, transport: Transport, maxBody: Int) {
         self.service = service
@@ -27,9 +31,18 @@ final class XenAPIHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let h):
+            if transferring { return }   // nothing follows a transfer on its connection
+            if let route = TransferRoute(h) {
+                startTransfer(context: context, head: h, route: route)
+                return
+            }
             head = h
             body = []
             tooLarge = false
+        case .body(let buffer) where transferring:
+            if let pipe, pipe.append(buffer) { context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
+        case .end where transferring:
+            pipe?.end()
         case .body(var buffer):
             if body.count + buffer.readableBytes > maxBody {
                 tooLarge = true
@@ -42,6 +55,40 @@ final class XenAPIHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             self.head = nil
             respond(context: context, head: head)
         }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        pipe?.fail("the client closed the connection")
+        context.fireChannelInactive()
+    }
+
+    /// Starts answering a transfer (`/export_raw_vdi`, `/import_raw_vdi`) on a thread of its own:
+    /// the request's body, if any, reaches it through a pipe as it arrives.
+    private func startTransfer(context: ChannelHandlerContext, head: HTTPRequestHead, route: TransferRoute) {
+        transferring = true
+        busy = true
+        let channel = context.channel
+        let response = HTTPStreamResponse(channel: channel, version: head.version)
+        let request = TransferRequest(head: head, transport: transport)
+        var bodyPipe: ByteBufferPipe?
+        if route == .importVDI {
+            let body = ByteBufferPipe {
+                channel.eventLoop.execute {
+                    channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in channel.read() }
+                }
+            }
+            bodyPipe = body
+            self.pipe = body
+        }
+        let service = self.service, pipe = bodyPipe
+        let worker = Thread {
+            switch route {
+            case .exportVDI: service.serveExport(request, response)
+            case .importVDI: service.serveImport(request, body: pipe!, response)
+            }
+        }
+        worker.stackSize = 1 << 20
+        worker.start()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

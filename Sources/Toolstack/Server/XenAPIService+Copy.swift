@@ -109,9 +109,9 @@ extension XenAPIService {
         try checkCancelled(task)
         // Stage attach: each VBD record (tagged) is made before its plug.
         setJob(task, [K.stage: "attach"])
-        let srcExport = try attachForCopy(src.ref, readOnly: true, task: task, session: c.session)
-        let dstExport = try attachForCopy(dst, readOnly: false, task: task, session: c.session)
-        let baseExport = try base.map { try attachForCopy($0.ref, readOnly: true, task: task, session: c.session) }
+        let srcExport = try attachForJob(src.ref, readOnly: true, task: task, session: c.session)
+        let dstExport = try attachForJob(dst, readOnly: false, task: task, session: c.session)
+        let baseExport = try base.map { try attachForJob($0.ref, readOnly: true, task: task, session: c.session) }
         try checkCancelled(task)
         // Stage copy.
         setJob(task, [K.stage: "copy"])
@@ -154,7 +154,7 @@ extension XenAPIService {
 
     /// Plugs a VBD of the control domain onto `vdi` for job `task` (the record, tagged, is made
     /// first: it is the undo); the data path's NBD export.
-    private func attachForCopy(_ vdi: String, readOnly: Bool, task: String, session: String) throws -> NBDExport {
+    func attachForJob(_ vdi: String, readOnly: Bool, task: String, session: String) throws -> NBDExport {
         let dom0 = try db.read { v in
             guard let vm = v.all("VM").first(where: { $0.bool("is_control_domain") && $0.string("resident_on") == hostRef }) else {
                 throw APIFailure.internalError("no control domain")
@@ -251,7 +251,7 @@ extension XenAPIService {
 }
 
 /// Lets a copy's progress reach the task's record at most four times a second.
-private final class CopyProgressThrottle: @unchecked Sendable {
+final class CopyProgressThrottle: @unchecked Sendable {
     private let lock = NSLock()
     private var last = Date.distantPast
 

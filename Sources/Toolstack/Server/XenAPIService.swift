@@ -244,13 +244,19 @@ public final class XenAPIService: @unchecked Sendable {
         }
         guard let user = params[0].stringValue, let password = params[1].stringValue else { throw APIFailure.fieldType("uname") }
         let originator = params.count == 4 ? params[3].stringValue ?? "" : ""
+        try authenticate(user: user, password: password, transport: transport)
+        return .string(try createSession(user: user, originator: originator))
+    }
+
+    /// Checks `user`'s `password` (root over the local socket is trusted, as xapi trusts it):
+    /// `SESSION_AUTHENTICATION_FAILED` when it does not hold.
+    func authenticate(user: String, password: String, transport: Transport) throws {
         let trusted = transport == .local && user == "root"
         let checked = user == "root" && configuration.rootPasswordHash.map { PasswordHash.verify(password, hash: $0) } == true
         guard trusted || checked else {
             log.notice("login refused for user \(user) over \(transport)")
             throw APIFailure("SESSION_AUTHENTICATION_FAILED", user, "Authentication failure")
         }
-        return .string(try createSession(user: user, originator: originator))
     }
 
     /// A new session record for `user`; its reference.

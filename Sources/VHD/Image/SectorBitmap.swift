@@ -1,5 +1,5 @@
 /// Operations on VHD sector bitmaps: one bit per 512-byte sector, most significant bit first.
-enum SectorBitmap {
+public enum SectorBitmap {
     /// Whether sector `i` is marked present.
     @inlinable static func test(_ map: [UInt8], _ i: Int) -> Bool { map[i >> 3] & (0x80 >> UInt8(i & 7)) != 0 }
 
@@ -41,7 +41,7 @@ enum SectorBitmap {
     }
 
     /// Calls `body(start, length, present)` for each maximal run in `range`.
-    static func forEachRun(_ map: [UInt8], in range: Range<Int>, _ body: (Int, Int, Bool) throws -> Void) rethrows {
+    public static func forEachRun(_ map: [UInt8], in range: Range<Int>, _ body: (Int, Int, Bool) throws -> Void) rethrows {
         var start = range.lowerBound
         guard start < range.upperBound else { return }
         var state = test(map, start)
