@@ -4,7 +4,9 @@
 # allocated, random data);
 #   xe vdi-copy (toolstackd's copier: allocation map, 4 connections, through both SRs' data paths),
 #   nbdcopy of the same source export into a fresh VDI's export (the same two data paths),
-#   qemu-img convert -f vpc -O vpc of the source's VHD file into the destination SR's directory,
+#   qemu-img convert -f vpc -O vpc of the source's VHD file into the destination SR's directory;
+# then a delta copy of 5 % rewritten blocks against a snapshot, and xe vdi-export / vdi-import
+# beside nbdcopy between the same export and a file;
 # each RUNS times (medians), page cache dropped before each run, results checked by hash.
 # Usage: sudo bench/copy.sh   (writes bench/results-copy-<date>.md)
 # Knobs: SIZE_GB (4), RUNS (3), BIN (use these binaries, skip the build), BENCH_DIR (/var/tmp),
@@ -77,6 +79,21 @@ elif what == "hash":
     while off < size:
         n = min(16 << 20, size - off); d.update(h.pread(n, off)); off += n
     h.shutdown(); unplug(vbd); print(d.hexdigest())
+elif what == "change":      # rewrites every 20th 2 MiB block (5 %) with new random data
+    vbd, p, e = plug(uuid, "RW")
+    h = nbd.NBD(); h.set_export_name(e); h.connect_unix(p)
+    size = h.get_size(); B = 2 << 20
+    for off in range(0, size, 20 * B):
+        h.pwrite(os.urandom(B), off)
+    h.flush(); h.shutdown(); unplug(vbd)
+elif what in ("tofile", "fromfile"):   # nbdcopy between uuid's export and file argv[4]; prints the seconds
+    import time
+    a, pa, ea = plug(uuid, "RO" if what == "tofile" else "RW")
+    uri = "nbd+unix:///%s?socket=%s" % (ea, pa)
+    t = time.time()
+    subprocess.run(["nbdcopy", uri, sys.argv[4]] if what == "tofile" else ["nbdcopy", sys.argv[4], uri], check=True)
+    print(time.time() - t)
+    unplug(a)
 elif what == "nbdcopy":     # nbdcopy from uuid's export into argv[4]'s export; prints the seconds
     import time
     a, pa, ea = plug(uuid, "RO"); b, pb, eb = plug(sys.argv[4], "RW")
@@ -103,7 +120,37 @@ for run in $(seq "$RUNS"); do
   qemu-img compare -q -f vpc -F vpc "$vhd_src" "$work/b/qemu-img-copy.vhd" && checks+="qemu-img ok; " || checks+="qemu-img MISMATCH; "
   rm -f "$work/b/qemu-img-copy.vhd"
 done
+# Delta copy: 5 % of the blocks rewritten after a snapshot, copied against the snapshot into a
+# copy of it. Export and import: to and from files, beside nbdcopy between the same export and file.
+snap=$(xe vdi-snapshot uuid="$src")
+python3 "$work/copyhelper.py" "$work/xapi" change "$src"
+want2=$(python3 "$work/copyhelper.py" "$work/xapi" hash "$src")
+delta=(); xraw=(); nraw=(); xvhd=(); ximp=(); nimp=()
+for run in $(seq "$RUNS"); do
+  into=$(xe vdi-copy uuid="$snap" sr-uuid="$srb")
+  drop; t0=$(now); xe vdi-copy uuid="$src" sr-uuid="$srb" base-vdi-uuid="$snap" into-vdi-uuid="$into" > /dev/null; t1=$(now)
+  delta+=("$(echo "$t1 - $t0" | bc)")
+  [ "$(python3 "$work/copyhelper.py" "$work/xapi" hash "$into")" = "$want2" ] && checks+="delta ok; " || checks+="delta HASH MISMATCH; "
+  xe vdi-destroy uuid="$into"
+  drop; t0=$(now); xe vdi-export uuid="$src" filename="$work/x.raw"; t1=$(now); xraw+=("$(echo "$t1 - $t0" | bc)")
+  [ "$(sha256sum < "$work/x.raw" | cut -d' ' -f1)" = "$want2" ] && checks+="export raw ok; " || checks+="export raw MISMATCH; "
+  rm -f "$work/n.raw"; drop; nraw+=("$(python3 "$work/copyhelper.py" "$work/xapi" tofile "$src" "$work/n.raw")")
+  [ "$(sha256sum < "$work/n.raw" | cut -d' ' -f1)" = "$want2" ] && checks+="nbdcopy to file ok; " || checks+="nbdcopy to file MISMATCH; "
+  drop; t0=$(now); xe vdi-export uuid="$src" filename="$work/x.vhd" format=vhd; t1=$(now); xvhd+=("$(echo "$t1 - $t0" | bc)")
+  qemu-img compare -q -f vpc -F raw "$work/x.vhd" "$work/x.raw" && checks+="export vhd ok; " || checks+="export vhd MISMATCH; "
+  dst=$(xe vdi-create sr-uuid="$srb" name-label=import virtual-size=${SIZE_MB}MiB)
+  drop; t0=$(now); xe vdi-import uuid="$dst" filename="$work/x.raw"; t1=$(now); ximp+=("$(echo "$t1 - $t0" | bc)")
+  [ "$(python3 "$work/copyhelper.py" "$work/xapi" hash "$dst")" = "$want2" ] && checks+="import raw ok; " || checks+="import raw MISMATCH; "
+  xe vdi-destroy uuid="$dst"
+  dst=$(xe vdi-create sr-uuid="$srb" name-label=nbdcopy-import virtual-size=${SIZE_MB}MiB)
+  drop; nimp+=("$(python3 "$work/copyhelper.py" "$work/xapi" fromfile "$dst" "$work/x.raw")")
+  [ "$(python3 "$work/copyhelper.py" "$work/xapi" hash "$dst")" = "$want2" ] && checks+="nbdcopy from file ok; " || checks+="nbdcopy from file MISMATCH; "
+  xe vdi-destroy uuid="$dst"
+  rm -f "$work/x.raw" "$work/n.raw" "$work/x.vhd"
+done
 m_ours=$(printf '%s\n' "${ours[@]}" | median); m_theirs=$(printf '%s\n' "${theirs[@]}" | median); m_q=$(printf '%s\n' "${qimg[@]}" | median)
+m_delta=$(printf '%s\n' "${delta[@]}" | median); m_xraw=$(printf '%s\n' "${xraw[@]}" | median); m_nraw=$(printf '%s\n' "${nraw[@]}" | median)
+m_xvhd=$(printf '%s\n' "${xvhd[@]}" | median); m_ximp=$(printf '%s\n' "${ximp[@]}" | median); m_nimp=$(printf '%s\n' "${nimp[@]}" | median)
 data_mb=$((SIZE_MB / 2))
 out="$root/bench/results-copy-$(date -u +%Y-%m-%d).md"
 [ "${QUICK:-0}" = 1 ] && out="$work/results-copy-quick.md"
@@ -117,6 +164,22 @@ out="$root/bench/results-copy-$(date -u +%Y-%m-%d).md"
   echo "| xe vdi-copy (toolstackd) | $m_ours | $(echo "$data_mb / $m_ours" | bc) | ${ours[*]} | 1 |"
   echo "| nbdcopy between the same two data paths | $m_theirs | $(echo "$data_mb / $m_theirs" | bc) | ${theirs[*]} | $(echo "scale=2; $m_theirs / $m_ours" | bc) |"
   echo "| qemu-img convert -f vpc -O vpc (files) | $m_q | $(echo "$data_mb / $m_q" | bc) | ${qimg[*]} | $(echo "scale=2; $m_q / $m_ours" | bc) |"
+  echo
+  echo "Delta copy (every 20th block rewritten after a snapshot: $((SIZE_MB / 40)) MiB changed), against the snapshot into a copy of it:"
+  echo
+  echo "| copy | seconds (median) | runs | share of the full copy's time |"
+  echo "|---|---|---|---|"
+  echo "| xe vdi-copy base-vdi-uuid= into-vdi-uuid= | $m_delta | ${delta[*]} | $(echo "scale=2; $m_delta / $m_ours" | bc) |"
+  echo
+  echo "Export and import through files (the disk as above after the delta's changes; raw files of $SIZE_MB MiB):"
+  echo
+  echo "| transfer | seconds (median) | runs | ratio to the alternative's time |"
+  echo "|---|---|---|---|"
+  echo "| xe vdi-export (raw, holes kept) | $m_xraw | ${xraw[*]} | 1 |"
+  echo "| nbdcopy from the same export to a file | $m_nraw | ${nraw[*]} | $(echo "scale=2; $m_nraw / $m_xraw" | bc) |"
+  echo "| xe vdi-export format=vhd | $m_xvhd | ${xvhd[*]} | qemu-img convert VHD to VHD above: $(echo "scale=2; $m_q / $m_xvhd" | bc) |"
+  echo "| xe vdi-import (raw, into a new VDI) | $m_ximp | ${ximp[*]} | 1 |"
+  echo "| nbdcopy from the file to a new VDI's export | $m_nimp | ${nimp[*]} | $(echo "scale=2; $m_nimp / $m_ximp" | bc) |"
   echo
   echo "Checks: $checks"
   echo

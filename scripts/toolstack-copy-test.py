@@ -54,9 +54,9 @@ log = open(root + "/toolstackd.log", "a")
 daemon = None
 
 
-def start():
+def start(**extra_env):
     global daemon
-    env = dict(os.environ, SWIFTSM_GC_AUTOSTART="0", SWIFTSM_TEST_COPY_CHUNK_DELAY_MS="30")
+    env = dict(os.environ, SWIFTSM_GC_AUTOSTART="0", SWIFTSM_TEST_COPY_CHUNK_DELAY_MS="30", **extra_env)
     mark = os.path.getsize(root + "/toolstackd.log") if os.path.exists(root + "/toolstackd.log") else 0
     daemon = subprocess.Popen([toolstackd, "--state-dir", root + "/st", "--socket", sock, "--sm-dir", sm_dir,
                                "--run-dir", run_dir], stdout=subprocess.DEVNULL, stderr=log, env=env)
@@ -487,6 +487,111 @@ x = start()
 check("killed mid-export: after restart no export VBD and no data path is left",
       len(got) > 0 and len(live_mid) >= 1 and not [v for v in x.VBD.get_all() if x.VBD.get_other_config(v).get("owner") == "copy"]
       and datapaths_live() == [], (len(got), live_mid, datapaths_live()))
+
+# 10. Faults: a second job on a VDI being copied, a destination SR that fills up midway, a
+# corrupt source VHD: a clear task error, the source untouched, nothing half-made left behind.
+task = x.Async.VDI.copy(slow, ext2, "OpaqueRef:NULL", "OpaqueRef:NULL")
+for _ in range(400):
+    if x.task.get_other_config(task).get("copy_stage") == "copy":
+        break
+    time.sleep(0.025)
+details = failure_of(x.VDI.copy, slow, ext2)
+check("a second copy of a VDI being copied: OTHER_OPERATION_IN_PROGRESS", details and details[0] == "OTHER_OPERATION_IN_PROGRESS", details)
+details = failure_of(x.VDI.destroy, slow)
+check("destroying a VDI being copied: refused (VDI_IN_USE: the copy's VBD has it)", details and details[0] in ("VDI_IN_USE", "OTHER_OPERATION_IN_PROGRESS"), details)
+rec = wait(task)
+dst = rec["result"].replace("<value>", "").replace("</value>", "")
+check("the first copy completes with the source's hash", rec["status"] == "success" and disk_hash(dst) == h_slow, rec["error_info"])
+x.VDI.destroy(dst)
+
+small_dir = root + "/small"
+os.makedirs(small_dir, exist_ok=True)
+mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", small_dir]).returncode == 0
+if mounted:
+    try:
+        small_sr = x.SR.create(host, {"path": small_dir}, "0", "copy-small", "", "ext", "user", False, {})
+        before_small = vdis_of(small_sr)
+        task = x.Async.VDI.copy(slow, small_sr, "OpaqueRef:NULL", "OpaqueRef:NULL")
+        rec = wait(task)
+        check("a destination SR that fills up midway: the task fails with a clear error",
+              rec["status"] == "failure" and rec["error_info"][0] == "VDI_COPY_FAILED" and "space" in " ".join(rec["error_info"]).lower(),
+              rec["error_info"])
+        check("full SR: no orphan VDI and no VHD file left on it", vdis_of(small_sr) == before_small
+              and not glob.glob(small_dir + "/*.vhd"), (vdis_of(small_sr), os.listdir(small_dir)))
+        check("full SR: no copy VBD and no data path left, the source unchanged",
+              not [v for v in x.VBD.get_all() if x.VBD.get_other_config(v).get("owner") == "copy"] and datapaths_live() == []
+              and disk_hash(slow) == h_slow, datapaths_live())
+        for pbd in x.SR.get_PBDs(small_sr):
+            x.PBD.unplug(pbd)
+        x.SR.forget(small_sr)
+    finally:
+        subprocess.run(["umount", small_dir])
+else:
+    check("a tmpfs for the full-SR case (needs root)", False, "mount failed")
+
+bad = new_vdi(ext1, 64 * MiB, "corrupt-source")
+write_blocks(bad, [0, 1], 61)
+bad_file = "%s/ext1/%s.vhd" % (root, x.VDI.get_uuid(bad))
+with open(bad_file, "r+b") as f:
+    f.seek(512 + 40)                 # the dynamic header's checksum
+    f.write(b"\xde\xad\xbe\xef")
+before = vdis_of(ext2)
+details = failure_of(x.VDI.copy, bad, ext2)
+check("a corrupt source VHD: the copy fails with an error naming it", details is not None and "header" in " ".join(details).lower(), details)
+check("corrupt source: no orphan VDI, no VBD and no data path left", vdis_of(ext2) == before
+      and not [v for v in x.VBD.get_all() if x.VBD.get_other_config(v).get("owner") == "copy"] and datapaths_live() == [],
+      set(vdis_of(ext2)) - set(before))
+
+# 11. toolstackd killed right after recording each stage of a job (before its side effects):
+# at its next start every job is rolled back, nothing it made is left, the source is unchanged.
+def crash_at(stage, action):
+    """Restarts the daemon to die at `stage`, runs `action` (it may see the daemon go), then
+    restarts it normally; whether it died."""
+    global x
+    daemon.send_signal(signal.SIGTERM)
+    daemon.wait()
+    x = start(SWIFTSM_TEST_CRASH_AT_JOB_STAGE=stage)
+    try:
+        action()
+    except Exception:
+        pass
+    try:
+        daemon.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pass
+    died = daemon.returncode == 137
+    if daemon.poll() is None:
+        daemon.kill()
+        daemon.wait()
+    x = start()
+    return died
+
+
+def nothing_left(where):
+    return (not [v for v in x.VBD.get_all() if x.VBD.get_other_config(v).get("owner") == "copy"] and datapaths_live() == []
+            and not [v for v in x.VDI.get_all() if "copy_job_task" in x.VDI.get_other_config(v)], where)
+
+
+before = vdis_of(ext2)
+files_before = len(glob.glob("%s/ext2/*.vhd" % root))
+for stage in ["create-destination", "attach", "copy", "detach", "finish"]:
+    died = crash_at(stage, lambda: x.VDI.copy(src, ext2))
+    ok_left, _ = nothing_left(stage)
+    check("VDI.copy killed at stage %s: rolled back at restart (no orphan VDI or VHD file, no VBD or data path, source unchanged)"
+          % stage, died and ok_left and vdis_of(ext2) == before and len(glob.glob("%s/ext2/*.vhd" % root)) == files_before
+          and disk_hash(src) == h_src, (died, set(vdis_of(ext2)) - set(before), datapaths_live()))
+for stage in ["attach", "export", "detach"]:
+    died = crash_at(stage, lambda: http("GET", "/export_raw_vdi?vdi=%s" % x.VDI.get_uuid(src), headers=auth))
+    ok_left, _ = nothing_left(stage)
+    check("an export killed at stage %s: nothing left at restart" % stage, died and ok_left, datapaths_live())
+landing = new_vdi(ext2, 64 * MiB, "crash-import")
+h_empty = disk_hash(landing)
+for stage in ["attach", "import", "detach"]:
+    died = crash_at(stage, lambda: http("PUT", "/import_raw_vdi?vdi=%s" % landing, body=open(xdir + "/src.raw", "rb").read(), headers=auth))
+    ok_left, _ = nothing_left(stage)
+    h = disk_hash(landing)
+    check("an import killed at stage %s: nothing left at restart, the VDI %s" % (stage, "complete" if stage == "detach" else "untouched"),
+          died and ok_left and h == (h_src if stage == "detach" else h_empty), (died, datapaths_live()))
 
 daemon.send_signal(signal.SIGTERM)
 daemon.wait()

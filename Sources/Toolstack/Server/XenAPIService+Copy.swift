@@ -70,6 +70,8 @@ extension XenAPIService {
     }
 
     /// Merges `values` (nil removes a key) into task `task`'s `other_config`.
+    /// `SWIFTSM_TEST_CRASH_AT_JOB_STAGE=<stage>`: the daemon dies as if SIGKILLed right after
+    /// recording that stage (before its side effects), for the tests that crash a job at every stage.
     func setJob(_ task: String, _ values: [String: String?]) {
         _ = try? db.write { txn in
             try txn.update("task", task) { t in
@@ -78,7 +80,13 @@ extension XenAPIService {
                 t.setMap("other_config", other)
             }
         }
+        if let stage = values[CopyJobKey.stage] ?? nil, stage == Self.crashStage {
+            log.critical("test crash at job stage \(stage)")
+            _exit(137)
+        }
     }
+
+    private static let crashStage = ProcessInfo.processInfo.environment["SWIFTSM_TEST_CRASH_AT_JOB_STAGE"]
 
     private func runCopyJob(_ c: APICall, task: String, src: ObjectRecord, srRef: String, base: ObjectRecord?,
                             into: ObjectRecord?) throws -> String {
