@@ -593,6 +593,35 @@ for stage in ["attach", "import", "detach"]:
     check("an import killed at stage %s: nothing left at restart, the VDI %s" % (stage, "complete" if stage == "detach" else "untouched"),
           died and ok_left and h == (h_src if stage == "detach" else h_empty), (died, datapaths_live()))
 
+# 12. Task.cancel at every stage of a copy (the daemon pauses 1.5 s at the stage): cancelled and
+# rolled back up to the copy's end; from the detach on, the job is past its last safe point and
+# completes, as xapi's tasks do.
+for stage in ["create-destination", "attach", "copy", "detach", "finish"]:
+    daemon.send_signal(signal.SIGTERM)
+    daemon.wait()
+    x = start(SWIFTSM_TEST_PAUSE_AT_JOB_STAGE=stage)
+    before = vdis_of(ext2)
+    task = x.Async.VDI.copy(src, ext2, "OpaqueRef:NULL", "OpaqueRef:NULL")
+    for _ in range(400):
+        if x.task.get_other_config(task).get("copy_stage") == stage:
+            break
+        time.sleep(0.01)
+    x.task.cancel(task)
+    rec = wait(task)
+    ok_left, _ = nothing_left(stage)
+    if stage in ("detach", "finish"):
+        dst = rec["result"].replace("<value>", "").replace("</value>", "")
+        check("cancel at stage %s: past the last safe point, the copy completes with the source's hash" % stage,
+              rec["status"] == "success" and disk_hash(dst) == h_src and ok_left, (rec["status"], rec["error_info"]))
+        x.VDI.destroy(dst)
+    else:
+        check("cancel at stage %s: the task is cancelled, nothing left, the source unchanged" % stage,
+              rec["status"] == "cancelled" and ok_left and vdis_of(ext2) == before and disk_hash(src) == h_src,
+              (rec["status"], rec["error_info"], set(vdis_of(ext2)) - set(before)))
+daemon.send_signal(signal.SIGTERM)
+daemon.wait()
+x = start()
+
 daemon.send_signal(signal.SIGTERM)
 daemon.wait()
 check("no data path left at the end", datapaths_live() == [], datapaths_live())

@@ -20,7 +20,7 @@ public final class VDICopier: @unchecked Sendable {
     public let delayPerChunk: UInt32
 
     /// A copier from `source` into `destination`, with `base` for a delta copy.
-    public init(source: NBDExport, destination: NBDExport, base: NBDExport? = nil, chunkSize: Int64 = 2 << 20, connections: Int = 4,
+    public init(source: NBDExport, destination: NBDExport, base: NBDExport? = nil, chunkSize: Int64 = 2 << 20, connections: Int = 8,
                 delayPerChunk: UInt32 = 0) {
         self.delayPerChunk = delayPerChunk
         self.source = source

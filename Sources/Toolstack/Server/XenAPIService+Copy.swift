@@ -71,7 +71,8 @@ extension XenAPIService {
 
     /// Merges `values` (nil removes a key) into task `task`'s `other_config`.
     /// `SWIFTSM_TEST_CRASH_AT_JOB_STAGE=<stage>`: the daemon dies as if SIGKILLed right after
-    /// recording that stage (before its side effects), for the tests that crash a job at every stage.
+    /// recording that stage (before its side effects), for the tests that crash a job at every
+    /// stage; `SWIFTSM_TEST_PAUSE_AT_JOB_STAGE=<stage>` pauses there instead.
     func setJob(_ task: String, _ values: [String: String?]) {
         _ = try? db.write { txn in
             try txn.update("task", task) { t in
@@ -84,9 +85,13 @@ extension XenAPIService {
             log.critical("test crash at job stage \(stage)")
             _exit(137)
         }
+        if let stage = values[CopyJobKey.stage] ?? nil, stage == Self.pauseStage { usleep(1_500_000) }
     }
 
     private static let crashStage = ProcessInfo.processInfo.environment["SWIFTSM_TEST_CRASH_AT_JOB_STAGE"]
+    /// `SWIFTSM_TEST_PAUSE_AT_JOB_STAGE=<stage>`: a pause of 1.5 s after recording that stage,
+    /// for the tests that cancel a job at every stage.
+    private static let pauseStage = ProcessInfo.processInfo.environment["SWIFTSM_TEST_PAUSE_AT_JOB_STAGE"]
 
     private func runCopyJob(_ c: APICall, task: String, src: ObjectRecord, srRef: String, base: ObjectRecord?,
                             into: ObjectRecord?) throws -> String {
