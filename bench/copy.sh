@@ -3,7 +3,8 @@
 # one disk) of a toolstackd of its own: a SIZE_GB VDI with every other 2 MiB block written (50 %
 # allocated, random data);
 #   xe vdi-copy (toolstackd's copier: allocation map, 4 connections, through both SRs' data paths),
-#   nbdcopy of the same source export into a fresh VDI's export (the same two data paths),
+#   nbdcopy --flush of the same source export into a fresh VDI's export (the same two data paths;
+#   --flush: the copy durable at the end, as xe vdi-copy's and vdi-export's are),
 #   qemu-img convert -f vpc -O vpc of the source's VHD file into the destination SR's directory;
 # then a delta copy of 5 % rewritten blocks against a snapshot, and xe vdi-export / vdi-import
 # beside nbdcopy between the same export and a file;
@@ -91,14 +92,14 @@ elif what in ("tofile", "fromfile"):   # nbdcopy between uuid's export and file 
     a, pa, ea = plug(uuid, "RO" if what == "tofile" else "RW")
     uri = "nbd+unix:///%s?socket=%s" % (ea, pa)
     t = time.time()
-    subprocess.run(["nbdcopy", uri, sys.argv[4]] if what == "tofile" else ["nbdcopy", sys.argv[4], uri], check=True)
+    subprocess.run(["nbdcopy", "--flush", uri, sys.argv[4]] if what == "tofile" else ["nbdcopy", "--flush", sys.argv[4], uri], check=True)
     print(time.time() - t)
     unplug(a)
 elif what == "nbdcopy":     # nbdcopy from uuid's export into argv[4]'s export; prints the seconds
     import time
     a, pa, ea = plug(uuid, "RO"); b, pb, eb = plug(sys.argv[4], "RW")
     t = time.time()
-    subprocess.run(["nbdcopy", "nbd+unix:///%s?socket=%s" % (ea, pa), "nbd+unix:///%s?socket=%s" % (eb, pb)], check=True)
+    subprocess.run(["nbdcopy", "--flush", "nbd+unix:///%s?socket=%s" % (ea, pa), "nbd+unix:///%s?socket=%s" % (eb, pb)], check=True)
     print(time.time() - t)
     unplug(a); unplug(b)
 PY
@@ -162,7 +163,7 @@ out="$root/bench/results-copy-$(date -u +%Y-%m-%d).md"
   echo "| copier | seconds (median) | MB/s of allocated data | runs | ratio to xe vdi-copy |"
   echo "|---|---|---|---|---|"
   echo "| xe vdi-copy (toolstackd) | $m_ours | $(echo "$data_mb / $m_ours" | bc) | ${ours[*]} | 1 |"
-  echo "| nbdcopy between the same two data paths | $m_theirs | $(echo "$data_mb / $m_theirs" | bc) | ${theirs[*]} | $(echo "scale=2; $m_theirs / $m_ours" | bc) |"
+  echo "| nbdcopy --flush between the same two data paths | $m_theirs | $(echo "$data_mb / $m_theirs" | bc) | ${theirs[*]} | $(echo "scale=2; $m_theirs / $m_ours" | bc) |"
   echo "| qemu-img convert -f vpc -O vpc (files) | $m_q | $(echo "$data_mb / $m_q" | bc) | ${qimg[*]} | $(echo "scale=2; $m_q / $m_ours" | bc) |"
   echo
   echo "Delta copy (every 20th block rewritten after a snapshot: $((SIZE_MB / 40)) MiB changed), against the snapshot into a copy of it:"
@@ -176,13 +177,13 @@ out="$root/bench/results-copy-$(date -u +%Y-%m-%d).md"
   echo "| transfer | seconds (median) | runs | ratio to the alternative's time |"
   echo "|---|---|---|---|"
   echo "| xe vdi-export (raw, holes kept) | $m_xraw | ${xraw[*]} | 1 |"
-  echo "| nbdcopy from the same export to a file | $m_nraw | ${nraw[*]} | $(echo "scale=2; $m_nraw / $m_xraw" | bc) |"
+  echo "| nbdcopy --flush from the same export to a file | $m_nraw | ${nraw[*]} | $(echo "scale=2; $m_nraw / $m_xraw" | bc) |"
   echo "| xe vdi-export format=vhd | $m_xvhd | ${xvhd[*]} | qemu-img convert VHD to VHD above: $(echo "scale=2; $m_q / $m_xvhd" | bc) |"
   echo "| xe vdi-import (raw, into a new VDI) | $m_ximp | ${ximp[*]} | 1 |"
-  echo "| nbdcopy from the file to a new VDI's export | $m_nimp | ${nimp[*]} | $(echo "scale=2; $m_nimp / $m_ximp" | bc) |"
+  echo "| nbdcopy --flush from the file to a new VDI's export | $m_nimp | ${nimp[*]} | $(echo "scale=2; $m_nimp / $m_ximp" | bc) |"
   echo
   echo "Checks: $checks"
   echo
-  echo "xe vdi-copy includes creating the destination VDI and plugging/unplugging both VBDs (plugin calls); nbdcopy's time excludes them."
+  echo "xe vdi-copy includes creating the destination VDI and plugging/unplugging both VBDs (plugin calls); nbdcopy's time excludes them. Every copier ends with its data durable (nbdcopy --flush; qemu-img convert syncs its output)."
 } > "$out"
 cat "$out"

@@ -4,7 +4,7 @@ import VHD
 /// Copies one VDI's data into another through their data paths' NBD exports: plans from the
 /// `base:allocation` maps which chunks move (only allocated data; zeros only where the
 /// destination has data; with a base, only chunks that differ from it), then runs the plan
-/// with several connections, each with a request in flight, and flushes.
+/// with several connections, each reading its next chunk while it writes the current one, and flushes.
 public final class VDICopier: @unchecked Sendable {
     /// The source's export.
     public let source: NBDExport
@@ -90,16 +90,30 @@ public final class VDICopier: @unchecked Sendable {
                       _ cancelled: @Sendable () -> Bool) throws(VDICopyError) {
         let src = try Self.connect(source)
         let dst = try Self.connect(destination)
-        var b: NBDClient?
-        if let base { b = try Self.connect(base) }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(chunkSize), alignment: 4096)
-        let other = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(chunkSize), alignment: 4096)
-        defer { buffer.deallocate(); other.deallocate() }
-        var wrote = false
-        while let c = state.next(plan.count).map({ plan[$0] }) {
-            if cancelled() { state.fail(VDICopyError.cancelled); return }
+        let b = try base.map { e throws(VDICopyError) in try Self.connect(e) }
+        var current = ChunkBuffers(Int(chunkSize), delta: base != nil), ahead = ChunkBuffers(Int(chunkSize), delta: base != nil)
+        defer { current.deallocate(); ahead.deallocate() }
+        // Reads what chunk `c` needs (the source's bytes; for a delta the base's too).
+        let fetch: (CopyChunk, ChunkBuffers) -> NBDClientError? = { c, buffers in
             let n = Int(c.length)
-            let data = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n])
+            do throws(NBDClientError) {
+                if c.action != .zero { try src.read(into: UnsafeMutableRawBufferPointer(rebasing: buffers.data[0..<n]), at: c.offset) }
+                if c.action == .delta { try b!.read(into: UnsafeMutableRawBufferPointer(rebasing: buffers.old![0..<n]), at: c.offset) }
+                return nil
+            } catch { return error }
+        }
+        var wrote = false
+        var chunk = state.next(plan.count).map { plan[$0] }
+        var fetched = chunk.map { fetch($0, current) }
+        while let c = chunk {
+            if cancelled() { state.fail(VDICopyError.cancelled); return }
+            if let error = fetched ?? nil { throw .nbd(error) }
+            // The next chunk is read while this one is written.
+            let following = state.next(plan.count).map { plan[$0] }
+            let target = ahead
+            let reading = following.map { f in ReadAhead { fetch(f, target) } }
+            let n = Int(c.length)
+            let data = UnsafeRawBufferPointer(rebasing: current.data[0..<n])
             var written: Int64 = 0
             do {
                 switch c.action {
@@ -107,27 +121,45 @@ public final class VDICopier: @unchecked Sendable {
                     try dst.writeZeros(length: c.length, at: c.offset)
                     written = c.length
                 case .copy:
-                    try src.read(into: data, at: c.offset)
-                    if !(c.destinationZero && Convert.isZero(UnsafeRawBufferPointer(data))) {
-                        try dst.write(UnsafeRawBufferPointer(data), at: c.offset)
+                    if !(c.destinationZero && Convert.isZero(data)) {
+                        try dst.write(data, at: c.offset)
                         written = c.length
                     }
                 case .delta:
-                    let old = UnsafeMutableRawBufferPointer(rebasing: other[0..<n])
-                    try src.read(into: data, at: c.offset)
-                    try b!.read(into: old, at: c.offset)
-                    if memcmp(data.baseAddress!, old.baseAddress!, n) != 0 {
-                        try dst.write(UnsafeRawBufferPointer(data), at: c.offset)
+                    if memcmp(data.baseAddress!, current.old!.baseAddress!, n) != 0 {
+                        try dst.write(data, at: c.offset)
                         written = c.length
                     }
                 }
-            } catch { throw .nbd(error) }
+            } catch {
+                _ = reading?.wait()
+                throw .nbd(error)
+            }
+            fetched = reading?.wait()
             if written > 0 { wrote = true }
             progress(state.add(done: c.length, written: written))
             if state.error != nil { return }
             if delayPerChunk > 0 { usleep(delayPerChunk) }
+            chunk = following
+            swap(&current, &ahead)
         }
         if wrote { do { try dst.flush() } catch { throw .nbd(error) } }
+    }
+}
+
+/// A chunk's buffers: the source's bytes and, for a delta, the base's.
+private struct ChunkBuffers: @unchecked Sendable {
+    let data: UnsafeMutableRawBufferPointer
+    let old: UnsafeMutableRawBufferPointer?
+
+    init(_ size: Int, delta: Bool) {
+        data = .allocate(byteCount: size, alignment: 4096)
+        old = delta ? .allocate(byteCount: size, alignment: 4096) : nil
+    }
+
+    func deallocate() {
+        data.deallocate()
+        old?.deallocate()
     }
 }
 

@@ -115,43 +115,22 @@ public final class VDIExporter: @unchecked Sendable {
             return .success(plan.layout == nil ? n : count)
         }
         var read = order.isEmpty ? nil : fill(order[0], current)
-        for (k, _) in order.enumerated() {
+        for k in order.indices {
             if cancelled() { throw VDICopyError.cancelled }
             let length = try read!.get()
             // The next chunk is read while this one is sent.
-            let group = DispatchGroup()
-            let next = k + 1 < order.count ? order[k + 1] : nil, target = ahead
-            let box = ReadAhead { next.map { fill($0, target) } }
-            if next != nil {
-                group.enter()
-                DispatchQueue.global().async {
-                    box.run()
-                    group.leave()
-                }
-            }
+            let target = ahead
+            let next = k + 1 < order.count ? ReadAhead { fill(order[k + 1], target) } : nil
             do {
                 if let layout = plan.layout { try layout.blockHead.withUnsafeBytes { try send($0) } }
                 try send(UnsafeRawBufferPointer(rebasing: current[0..<length]))
             } catch {
-                group.wait()
+                _ = next?.wait()
                 throw error
             }
-            group.wait()
-            read = box.result
+            read = next?.wait()
             swap(&current, &ahead)
         }
         if let layout = plan.layout { try layout.footer.withUnsafeBytes { try send($0) } }
     }
-}
-
-/// The outcome of one read done ahead on another thread.
-private final class ReadAhead: @unchecked Sendable {
-    private let work: () -> Result<Int, NBDClientError>?
-    /// The read's outcome, once `run` returned.
-    var result: Result<Int, NBDClientError>?
-
-    init(_ work: @escaping () -> Result<Int, NBDClientError>?) { self.work = work }
-
-    /// Does the read.
-    func run() { result = work() }
 }
