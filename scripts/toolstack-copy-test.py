@@ -529,6 +529,53 @@ if mounted:
 else:
     check("a tmpfs for the full-SR case (needs root)", False, "mount failed")
 
+# The destination's NFS server stops for a few seconds mid-copy (a private NFS-Ganesha, stopped
+# as an administrator would): the data path holds the writes through the outage and the copy
+# completes with the source's hash.
+if nfs:
+    nfs_script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nfs-test-server.sh")
+    private = root + "/nfs-private"
+    port = None
+    for candidate in range(22049, 22999, 2):
+        busy = subprocess.run(["ss", "-Htln", "sport = :%d or sport = :%d" % (candidate, candidate + 1)],
+                              capture_output=True, text=True).stdout.strip()
+        if busy:
+            continue
+        if subprocess.run(["bash", nfs_script, "start", private + "/state", str(candidate), private + "/export"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
+            port = candidate
+            break
+    if port:
+        try:
+            psr = x.SR.create(host, {"server": "127.0.0.1", "serverpath": private + "/export",
+                                     "options": "port=%d,mountport=%d" % (port, port + 1)}, "0", "copy-nfs-outage", "", "nfs", "user", True, {})
+            task = x.Async.VDI.copy(slow, psr, "OpaqueRef:NULL", "OpaqueRef:NULL")
+            for _ in range(800):
+                oc = x.task.get_other_config(task)
+                if oc.get("copy_stage") == "copy" and int(oc.get("copy_bytes_done", "0")) > 0:
+                    break
+                time.sleep(0.025)
+            subprocess.run(["bash", nfs_script, "stop", private + "/state"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            oc = x.task.get_other_config(task)
+            stopped_at = "%s of %s" % (oc.get("copy_bytes_done"), oc.get("copy_bytes_total"))
+            running = x.task.get_status(task) == "pending" and oc.get("copy_bytes_done") != oc.get("copy_bytes_total")
+            time.sleep(4)
+            subprocess.run(["bash", nfs_script, "start", private + "/state", str(port), private + "/export"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            rec = wait(task)
+            dst = rec["result"].replace("<value>", "").replace("</value>", "")
+            check("the destination's NFS server gone for 4 s mid-copy (at %s bytes): the copy completes with the source's hash"
+                  % stopped_at, running and rec["status"] == "success" and disk_hash(dst) == h_slow, (running, rec["status"], rec["error_info"]))
+            if rec["status"] == "success":
+                x.VDI.destroy(dst)
+            for pbd in x.SR.get_PBDs(psr):
+                x.PBD.unplug(pbd)
+            x.SR.forget(psr)
+        finally:
+            subprocess.run(["bash", nfs_script, "stop", private + "/state"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    else:
+        check("a private NFS server for the outage case", False, "no free port pair")
+
 bad = new_vdi(ext1, 64 * MiB, "corrupt-source")
 write_blocks(bad, [0, 1], 61)
 bad_file = "%s/ext1/%s.vhd" % (root, x.VDI.get_uuid(bad))
