@@ -499,6 +499,11 @@ details = failure_of(x.VDI.copy, slow, ext2)
 check("a second copy of a VDI being copied: OTHER_OPERATION_IN_PROGRESS", details and details[0] == "OTHER_OPERATION_IN_PROGRESS", details)
 details = failure_of(x.VDI.destroy, slow)
 check("destroying a VDI being copied: refused (VDI_IN_USE: the copy's VBD has it)", details and details[0] in ("VDI_IN_USE", "OTHER_OPERATION_IN_PROGRESS"), details)
+details = failure_of(x.VDI.resize, slow, str(1024 * MiB))
+online = failure_of(x.VDI.resize_online, slow, str(1024 * MiB))
+check("resizing a VDI being copied, offline or online: refused, its size unchanged",
+      details and details[0] in ("VDI_IN_USE", "OTHER_OPERATION_IN_PROGRESS") and online and online[0] == "OTHER_OPERATION_IN_PROGRESS"
+      and x.VDI.get_virtual_size(slow) == str(512 * MiB), (details, online))
 rec = wait(task)
 dst = rec["result"].replace("<value>", "").replace("</value>", "")
 check("the first copy completes with the source's hash", rec["status"] == "success" and disk_hash(dst) == h_slow, rec["error_info"])
