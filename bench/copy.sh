@@ -66,11 +66,11 @@ def plug(uuid, mode):
     return vbd, sock_path, export
 def unplug(vbd):
     x.VBD.unplug(vbd); x.VBD.destroy(vbd)
-if what == "fill":          # every other 2 MiB block, random data
+if what in ("fill", "change"):   # fill: every other 2 MiB block; change: every 20th (5 %); random data
     vbd, p, e = plug(uuid, "RW")
     h = nbd.NBD(); h.set_export_name(e); h.connect_unix(p)
     size = h.get_size(); B = 2 << 20
-    for off in range(0, size, 2 * B):
+    for off in range(0, size, (2 if what == "fill" else 20) * B):
         h.pwrite(os.urandom(B), off)
     h.flush(); h.shutdown(); unplug(vbd)
 elif what == "hash":
@@ -80,13 +80,6 @@ elif what == "hash":
     while off < size:
         n = min(16 << 20, size - off); d.update(h.pread(n, off)); off += n
     h.shutdown(); unplug(vbd); print(d.hexdigest())
-elif what == "change":      # rewrites every 20th 2 MiB block (5 %) with new random data
-    vbd, p, e = plug(uuid, "RW")
-    h = nbd.NBD(); h.set_export_name(e); h.connect_unix(p)
-    size = h.get_size(); B = 2 << 20
-    for off in range(0, size, 20 * B):
-        h.pwrite(os.urandom(B), off)
-    h.flush(); h.shutdown(); unplug(vbd)
 elif what in ("tofile", "fromfile"):   # nbdcopy between uuid's export and file argv[4]; prints the seconds
     import time
     a, pa, ea = plug(uuid, "RO" if what == "tofile" else "RW")

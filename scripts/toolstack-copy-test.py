@@ -165,6 +165,15 @@ def new_vdi(sr, size, name="copy-test"):
                          "type": "user", "sharable": False, "read_only": False, "other_config": {"k": "v"}})
 
 
+def wait_copying(task):
+    """Waits (up to 20 s) until copy job `task` has copied its first bytes."""
+    for _ in range(800):
+        oc = x.task.get_other_config(task)
+        if oc.get("copy_stage") == "copy" and int(oc.get("copy_bytes_done", "0")) > 0:
+            return
+        time.sleep(0.025)
+
+
 def wait(task):
     while x.task.get_status(task) in ("pending", "cancelling"):
         time.sleep(0.05)
@@ -264,11 +273,7 @@ write_blocks(slow, range(256), 21)
 h_slow = disk_hash(slow)
 before = vdis_of(ext2)
 task = x.Async.VDI.copy(slow, ext2, "OpaqueRef:NULL", "OpaqueRef:NULL")
-for _ in range(400):
-    oc = x.task.get_other_config(task)
-    if oc.get("copy_stage") == "copy" and int(oc.get("copy_bytes_done", "0")) > 0:
-        break
-    time.sleep(0.025)
+wait_copying(task)
 mid = x.task.get_progress(task)
 x.task.cancel(task)
 rec = wait(task)
@@ -283,11 +288,7 @@ check("cancel: the source is unchanged", disk_hash(slow) == h_slow)
 
 # 7. toolstackd SIGKILLed midway, then restarted: the job is rolled back.
 task = x.Async.VDI.copy(slow, ext2, "OpaqueRef:NULL", "OpaqueRef:NULL")
-for _ in range(400):
-    oc = x.task.get_other_config(task)
-    if oc.get("copy_stage") == "copy" and int(oc.get("copy_bytes_done", "0")) > 0:
-        break
-    time.sleep(0.025)
+wait_copying(task)
 killed_at = x.task.get_other_config(task)
 live_before = datapaths_live()
 daemon.send_signal(signal.SIGKILL)
@@ -555,11 +556,7 @@ if nfs:
             psr = x.SR.create(host, {"server": "127.0.0.1", "serverpath": private + "/export",
                                      "options": "port=%d,mountport=%d" % (port, port + 1)}, "0", "copy-nfs-outage", "", "nfs", "user", True, {})
             task = x.Async.VDI.copy(slow, psr, "OpaqueRef:NULL", "OpaqueRef:NULL")
-            for _ in range(800):
-                oc = x.task.get_other_config(task)
-                if oc.get("copy_stage") == "copy" and int(oc.get("copy_bytes_done", "0")) > 0:
-                    break
-                time.sleep(0.025)
+            wait_copying(task)
             subprocess.run(["bash", nfs_script, "stop", private + "/state"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             oc = x.task.get_other_config(task)
             stopped_at = "%s of %s" % (oc.get("copy_bytes_done"), oc.get("copy_bytes_total"))
