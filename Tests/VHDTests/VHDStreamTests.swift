@@ -113,6 +113,16 @@ import Testing
         late.replaceSubrange(0..<512, with: footer.encoded())
         late.replaceSubrange(bytes.count..<bytes.count + 1024, with: bytes[512..<1536])
         #expect(throws: VHDError.self) { try drain(late) }
+        // Tiny blocks on a huge disk: a BAT of gigabytes is refused before it is read.
+        var tiny = bytes
+        var f2 = try Footer.decode(Array(bytes[0..<512])).get()
+        f2.currentSize = 1 << 40
+        tiny.replaceSubrange(0..<512, with: f2.encoded())
+        var h2 = try DynamicHeader.decode(Array(bytes[512..<1536])).get()
+        h2.blockSize = 4096
+        h2.maxTableEntries = UInt32((1 << 40) / 4096)
+        tiny.replaceSubrange(512..<1536, with: h2.encoded())
+        #expect { try drain(tiny) } throws: { "\($0)".contains("BAT entries") }
         // Not a VHD at all.
         #expect(throws: VHDError.self) { try drain([UInt8](repeating: 0, count: 4096)) }
     }

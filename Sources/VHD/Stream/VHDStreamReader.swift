@@ -30,6 +30,9 @@ public final class VHDStreamReader {
     private static let name = "VHD stream"
     /// The largest block size accepted (blktap and qemu write 2 MiB).
     public static let maxBlockSize: UInt32 = 64 << 20
+    /// The largest BAT read (16 Mi entries: 32 TiB of 2 MiB blocks), so that a hostile header
+    /// with tiny blocks cannot make the reader allocate gigabytes.
+    public static let maxBATBytes: UInt64 = 64 << 20
 
     /// Reads and checks the stream's metadata from `source`.
     public init(source: VHDStreamSource) throws {
@@ -65,7 +68,7 @@ public final class VHDStreamReader {
             throw VHDError.invalidHeader(path: Self.name, reason: "block size \(h.blockSize)")
         }
         let needed = (f.currentSize + UInt64(h.blockSize) - 1) / UInt64(h.blockSize)
-        guard UInt64(h.maxTableEntries) >= needed, UInt64(h.maxTableEntries) <= needed + (1 << 20) else {
+        guard UInt64(h.maxTableEntries) >= needed, UInt64(h.maxTableEntries) <= needed + (1 << 20), h.batBytes <= Self.maxBATBytes else {
             throw VHDError.invalidHeader(path: Self.name, reason: "\(h.maxTableEntries) BAT entries for \(needed) blocks")
         }
         guard h.tableOffset % 512 == 0, h.tableOffset >= position else {
