@@ -122,9 +122,8 @@ extension XenAPIService {
         try checkCancelled(task)
         // Stage attach: each VBD record (tagged) is made before its plug.
         setJob(task, [K.stage: "attach"])
-        let srcExport = try attachForJob(src.ref, readOnly: true, task: task, session: c.session)
-        let dstExport = try attachForJob(dst, readOnly: false, task: task, session: c.session)
-        let baseExport = try base.map { try attachForJob($0.ref, readOnly: true, task: task, session: c.session) }
+        let exports = try attachForJob([(src.ref, true), (dst, false)] + (base.map { [($0.ref, true)] } ?? []), task: task, session: c.session)
+        let srcExport = exports[0], dstExport = exports[1], baseExport = base == nil ? nil : exports[2]
         try checkCancelled(task)
         // Stage copy.
         setJob(task, [K.stage: "copy"])
@@ -165,6 +164,17 @@ extension XenAPIService {
         return dst
     }
 
+    /// Plugs VBDs of the control domain onto `vdis` (each with its read-only flag) for job `task`,
+    /// all at once; their NBD exports, in order. The first failure is thrown once every plug ended
+    /// (what was plugged carries the job's tag: the rollback unplugs it).
+    func attachForJob(_ vdis: [(vdi: String, readOnly: Bool)], task: String, session: String) throws -> [NBDExport] {
+        let results = AttachResults(count: vdis.count)
+        DispatchQueue.concurrentPerform(iterations: vdis.count) { i in
+            results.set(i, Result { try attachForJob(vdis[i].vdi, readOnly: vdis[i].readOnly, task: task, session: session) })
+        }
+        return try results.all()
+    }
+
     /// Plugs a VBD of the control domain onto `vdi` for job `task` (the record, tagged, is made
     /// first: it is the undo); the data path's NBD export.
     func attachForJob(_ vdi: String, readOnly: Bool, task: String, session: String) throws -> NBDExport {
@@ -198,11 +208,13 @@ extension XenAPIService {
     /// a crash) has its VDI deactivated and detached all the same when no other VBD has it plugged.
     func detachCopyVBDs(_ task: String) {
         let vbds = db.read { v in v.all("VBD").filter { $0.map("other_config")[CopyJobKey.tag] == task } }
-        for vbd in vbds {
+        // All at once: each unplug is its own plugin calls and data path to stop.
+        DispatchQueue.concurrentPerform(iterations: vbds.count) { i in
+            let vbd = vbds[i]
             if vbd.bool("currently_attached") {
                 if (try? vbdPlug(APICall(method: "VBD.unplug", session: "", args: [.string(vbd.ref)]), plug: false)) == nil {
                     log.warning("copy job \(task): unplugging \(vbd.ref) failed")
-                    continue
+                    return
                 }
             } else if let vdi = db.read({ $0.find("VDI", vbd.string("VDI")) }),
                       !db.read({ $0.whereField("VBD", "VDI", is: vdi.ref) }).contains(where: { $0.bool("currently_attached") }) {
@@ -276,4 +288,18 @@ final class CopyProgressThrottle: @unchecked Sendable {
             return true
         }
     }
+}
+
+/// The outcomes of plugs run at once, by position.
+private final class AttachResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Result<NBDExport, any Error>?]
+
+    init(count: Int) { results = Array(repeating: nil, count: count) }
+
+    /// Records plug `i`'s outcome.
+    func set(_ i: Int, _ result: Result<NBDExport, any Error>) { locked(lock) { results[i] = result } }
+
+    /// Every export in order, or the first failure.
+    func all() throws -> [NBDExport] { try locked(lock) { try results.map { try $0!.get() } } }
 }

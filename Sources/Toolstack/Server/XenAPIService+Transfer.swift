@@ -28,8 +28,8 @@ extension XenAPIService {
             }
             let K = CopyJobKey.self
             setJob(task, [K.stage: "attach", K.source: vdi.ref])
-            let source = try attachForJob(vdi.ref, readOnly: true, task: task, session: "")
-            let baseExport = try base.map { try attachForJob($0.ref, readOnly: true, task: task, session: "") }
+            let exports = try attachForJob([(vdi.ref, true)] + (base.map { [($0.ref, true)] } ?? []), task: task, session: "")
+            let source = exports[0], baseExport = base == nil ? nil : exports[1]
             setJob(task, [K.stage: "export"])
             let exporter = VDIExporter(source: source, base: baseExport, size: vdi.int("virtual_size"))
             let parent = base.map { VHDStreamLayout.Parent(uuid: VHDUUID(string: $0.uuid) ?? .null, relativePath: "./\($0.uuid).vhd") }
