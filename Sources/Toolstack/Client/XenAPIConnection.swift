@@ -183,7 +183,8 @@ public final class XenAPIConnection: @unchecked Sendable {
         }
     }
 
-    private static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Int? {
+    /// Where `needle` first occurs in `haystack`.
+    static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Int? {
         guard haystack.count >= needle.count else { return nil }
         for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] {
             if Array(haystack[i..<(i + needle.count)]) == needle { return i }

@@ -124,7 +124,7 @@ public struct XenAPITransfer {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16384)
         while true {
-            if let end = Self.headEnd(bytes) {
+            if let end = XenAPIConnection.find(bytes, Array("\r\n\r\n".utf8)) {
                 let lines = String(decoding: bytes[0..<end], as: UTF8.self).components(separatedBy: "\r\n")
                 let parts = lines[0].split(separator: " ")
                 guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), let status = Int(parts[1]) else {
@@ -158,12 +158,6 @@ public struct XenAPITransfer {
             bytes += chunk[0..<n]
         }
         return String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    private static func headEnd(_ bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 4 else { return nil }
-        for i in 0...(bytes.count - 4) where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 { return i }
-        return nil
     }
 
     private static func fileError(_ what: String) -> TransferError {

@@ -95,19 +95,3 @@ extension ByteBufferPipe {
         while let n = try? read(into: scratch), n > 0 {}
     }
 }
-
-/// Why a transfer's connection failed.
-enum TransferError: Error, CustomStringConvertible {
-    /// The client went away or the socket failed.
-    case connection(String)
-    /// The local file failed.
-    case file(String)
-
-    /// What happened.
-    var description: String {
-        switch self {
-        case .connection(let why): return "the HTTP connection failed: \(why)"
-        case .file(let why): return why
-        }
-    }
-}
