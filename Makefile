@@ -59,7 +59,7 @@ install: static
 	# The host plugins: the SR master pauses a VDI's data path here (tapdisk-pause); the master
 	# inflates and deflates thin LVHD leaves for the other hosts (lvhd-thin).
 	install -d $(DESTDIR)/etc/xapi.d/plugins
-	for p in tapdisk-pause lvhd-thin; do ln -sf $(PREFIX)/libexec/swiftsm/smdriver $(DESTDIR)/etc/xapi.d/plugins/$$p; done
+	for p in tapdisk-pause lvhd-thin datapath-mirror; do ln -sf $(PREFIX)/libexec/swiftsm/smdriver $(DESTDIR)/etc/xapi.d/plugins/$$p; done
 	sed 's|@PREFIX@|$(PREFIX)|' packaging/swiftsm-toolstackd.service > $(DESTDIR)/lib/systemd/system/swiftsm-toolstackd.service
 
 deb:

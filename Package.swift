@@ -45,7 +45,7 @@ let package = Package(
         // Changed-block tracking logs in blktap's `cbt-util` format, over a BlockStore.
         .target(name: "CBT", dependencies: ["VHD"], path: "Sources/CBT"),
         // The storage manager core (SMAPIv1, VHD repository, journal, locks, datapath, GC).
-        .target(name: "SMCore", dependencies: ["VHD", "CBT", "XenAPIWire", .product(name: "Logging", package: "swift-log"),
+        .target(name: "SMCore", dependencies: ["VHD", "CBT", "XenAPIWire", "LibNBD", .product(name: "Logging", package: "swift-log"),
                                                .product(name: "NIOCore", package: "swift-nio"),
                                                .product(name: "NIOPosix", package: "swift-nio"),
                                                .product(name: "SystemPackage", package: "swift-system")],
@@ -62,8 +62,10 @@ let package = Package(
         .target(name: "LVMoISCSIDriver", dependencies: ["SMCore", "LVM", "VHD", "ISCSI", "RemoteStorage", .product(name: "Logging", package: "swift-log")], path: "Sources/Drivers/LVMoISCSI"),
         // Every driver by name, for the executables that must find one again (smdriver, the data path).
         .target(name: "DriverRegistry", dependencies: ["SMCore", "EXTDriver", "NFSDriver", "LVMoISCSIDriver", .product(name: "Logging", package: "swift-log")], path: "Sources/Drivers/Registry"),
+        // A blocking NBD client over Debian's libnbd: the toolstack's copies, a datapath's mirror.
+        .target(name: "LibNBD", dependencies: ["CNBD"], path: "Sources/LibNBD"),
         // The thin toolstack on top of SMAPIv1.
-        .target(name: "Toolstack", dependencies: ["XenAPIWire", "CNBD", "VHD", .product(name: "GRDB", package: "GRDB.swift"),
+        .target(name: "Toolstack", dependencies: ["XenAPIWire", "LibNBD", "VHD", .product(name: "GRDB", package: "GRDB.swift"),
                                                   .product(name: "Logging", package: "swift-log"),
                                                   .product(name: "NIOCore", package: "swift-nio"),
                                                   .product(name: "NIOPosix", package: "swift-nio"),

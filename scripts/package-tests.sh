@@ -17,7 +17,7 @@ make -s install DESTDIR="$dest" PREFIX=/opt/swiftsm > "$dest.log" 2>&1 && ok "ma
 [ "$(readlink "$dest/opt/xensource/sm/LVMoISCSISR")" = /opt/swiftsm/libexec/swiftsm/smdriver ] && ok "LVMoISCSISR links to smdriver" || fail "LVMoISCSISR link"
 "$dest/opt/xensource/sm/LVMoISCSISR" "$info" | grep -q "LVHD over iSCSI" \
     && ok "installed LVMoISCSISR answers" || fail "installed LVMoISCSISR answers"
-for p in tapdisk-pause lvhd-thin; do
+for p in tapdisk-pause lvhd-thin datapath-mirror; do
     [ "$(readlink "$dest/etc/xapi.d/plugins/$p")" = /opt/swiftsm/libexec/swiftsm/smdriver ] && ok "$p plugin links to smdriver" || fail "$p link"
 done
 grep -q "ExecStart=/opt/swiftsm/bin/toolstackd" "$dest/lib/systemd/system/swiftsm-toolstackd.service" && ok "service unit" || fail "service unit"

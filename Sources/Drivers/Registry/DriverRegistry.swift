@@ -34,6 +34,7 @@ public enum DriverRegistry {
         switch name {
         case TapdiskPausePlugin.name: return TapdiskPausePlugin(run: run, log: log)
         case LVHDThinPlugin.name: return LVHDThinPlugin(run: run, log: log)
+        case DatapathMirrorPlugin.name: return DatapathMirrorPlugin(run: run, log: log)
         default: return nil
         }
     }

@@ -76,8 +76,14 @@ public final class ChainWorker: @unchecked Sendable {
     private var jobs = CircularBuffer<Job>(initialCapacity: 64)
     private var controls: [() -> Void] = []
     private var state = State.running
-    /// The container the chain's volumes are opened through.
-    public let container: any VolumeContainer
+    /// The container the chain's volumes are opened through (another one after a live
+    /// migration's switch: `unpause(container:leaf:)`).
+    public var container: any VolumeContainer { condition.withLock { containerValue } }
+    // Guarded by `condition`.
+    private var containerValue: any VolumeContainer
+    /// A live migration's mirror, while one runs: every change the chain thread makes is made
+    /// on it too, and the fast paths (which bypass the chain thread) stay closed meanwhile.
+    public let mirrors = MirrorSlot()
     private var leafVolume: String
     private var size: UInt64
     private var stats = DatapathStats()
@@ -127,7 +133,7 @@ public final class ChainWorker: @unchecked Sendable {
                 stallThreshold: UInt64 = ChainWorker.defaultStallThreshold) throws {
         self.writable = writable
         self.stallThreshold = stallThreshold
-        self.container = container
+        self.containerValue = container
         self.leafVolume = leaf
         let chain = try Self.openChain(container, leaf, writable: writable)
         self.chain = chain
@@ -204,6 +210,11 @@ public final class ChainWorker: @unchecked Sendable {
             s.latencyTotalMicros += fast.latencyTotal
             s.latencyMaxMicros = max(s.latencyMaxMicros, fast.latencyMax)
             s.latencyMeanMicros = s.requests > 0 ? s.latencyTotalMicros / s.requests : 0
+            if let mirror = mirrors.current?.status {
+                s.mirrorTarget = mirror.target
+                s.mirrorBytes = mirror.bytes
+                s.mirrorFailure = mirror.failure
+            }
             if let reporter = outageReporter {
                 let outage = reporter.outage
                 s.holdingSeconds = outage?.seconds
@@ -315,7 +326,7 @@ public final class ChainWorker: @unchecked Sendable {
 
     /// Whether plain WRITEs are better planned (`submitPlannedWrite`) than run through the engine
     /// in one piece.
-    public var plansWrites: Bool { condition.withLock { leafPlansWrites } }
+    public var plansWrites: Bool { mirrors.current == nil && condition.withLock { leafPlansWrites } }
 
     /// Makes the planned WRITEs of `batch` whose data was sent visible in the leaf (each block's
     /// bitmap written once for all of them), and answers every one (on the chain thread).
@@ -372,7 +383,7 @@ public final class ChainWorker: @unchecked Sendable {
     /// sent from an I/O thread when the leaf is a store that takes several writers (`.sending`);
     /// else nil (queue it). `started` is when it arrived.
     func writeFast(_ payload: ByteBuffer, offset: UInt64, started: UInt64) -> FastWrite? {
-        guard started >= fastWritesResume.load(ordering: .relaxed) else { return nil }
+        guard started >= fastWritesResume.load(ordering: .relaxed), mirrors.current == nil else { return nil }
         let length = payload.readableBytes
         guard let plan = readMap.writeTarget(offset: offset, length: length) else { return nil }
         // The read map holds off a pause until this write is finished, so its block reaches the log.
@@ -427,7 +438,7 @@ public final class ChainWorker: @unchecked Sendable {
         let length = payload.readableBytes
         // Whole sectors only: an unaligned write reads its head and tail sectors first, maybe from the disk.
         guard length <= Self.inlineWriteLimit, offset % 512 == 0, length % 512 == 0,
-              started >= fastWritesResume.load(ordering: .relaxed) else { return nil }
+              started >= fastWritesResume.load(ordering: .relaxed), mirrors.current == nil else { return nil }
         condition.lock()
         guard state == .running, !busy, !leafPlansWrites, jobs.isEmpty, controls.isEmpty, let open = chain else {
             condition.unlock()
@@ -577,9 +588,19 @@ public final class ChainWorker: @unchecked Sendable {
     /// Reopens the chain from volume `leaf` (default: the volume it had) and releases waiting
     /// requests.
     public func unpause(leaf newLeaf: String? = nil, _ completion: @escaping @Sendable (Result<Void, Failure>) -> Void) {
+        unpause(container: nil, leaf: newLeaf, completion)
+    }
+
+    /// Reopens a paused chain from volume `leaf` of another container (`newContainer`; nil: the
+    /// same one) and releases waiting requests: a live migration's switch to its destination.
+    /// On failure the chain stays paused on the old container.
+    public func unpause(container newContainer: (any VolumeContainer)?, leaf newLeaf: String?,
+                        _ completion: @escaping @Sendable (Result<Void, Failure>) -> Void) {
         control(completion) { [self] in
             let leaf = newLeaf ?? condition.withLock { leafVolume }
             if chain != nil && newLeaf == nil { return .success(()) }      // not paused
+            if newContainer != nil && chain != nil { return .failure(.reopen("not paused")) }
+            let container = newContainer ?? self.container
             do {
                 readMap.close()
                 drainIO()
@@ -597,6 +618,7 @@ public final class ChainWorker: @unchecked Sendable {
                 chain = c
                 readMap.open(c)
                 condition.withLock {
+                    containerValue = container
                     leafVolume = leaf
                     size = c.virtualSize
                     noteLeafStore(c)
@@ -671,6 +693,10 @@ public final class ChainWorker: @unchecked Sendable {
     public func pauseAndWait() throws { try wait { pause($0) } }
     /// Blocking unpause.
     public func unpauseAndWait(leaf: String? = nil) throws { try wait { unpause(leaf: leaf, $0) } }
+    /// Blocking unpause onto another container.
+    public func unpauseAndWait(container: any VolumeContainer, leaf: String) throws {
+        try wait { unpause(container: container, leaf: leaf, $0) }
+    }
     /// Blocking close.
     public func closeAndWait() throws { try wait { close($0) } }
 

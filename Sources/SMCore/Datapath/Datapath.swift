@@ -7,12 +7,15 @@ import NIOPosix
 /// on a unix socket (and TCP on 127.0.0.1 when asked), and a control socket for pause, unpause,
 /// stats and close. Runs inside `swiftsm-datapath`, or in-process in tests.
 public final class Datapath: @unchecked Sendable {
-    /// What is served.
-    public let configuration: DatapathConfiguration
+    /// What is served (another VDI after a live migration's switch, `rehome`).
+    public var configuration: DatapathConfiguration { lock.withLock { configurationValue } }
+    /// Rebuilds an SR's container from its recorded plug (set by `serve`): what `rehome` opens
+    /// the destination through.
+    public var containerFactory: (@Sendable (DatapathConfiguration) throws -> any VolumeContainer)?
     /// The chain thread.
     public let worker: ChainWorker
-    /// The log (SMlog lines tagged with the SR and VDI).
-    public let log: Logger
+    /// The log (SMlog lines tagged with the SR and VDI served).
+    public var log: Logger { lock.withLock { logValue } }
     let group: MultiThreadedEventLoopGroup
     private let lock = NSCondition()
     // Guarded by `lock`.
@@ -20,6 +23,8 @@ public final class Datapath: @unchecked Sendable {
     private var connections: [ObjectIdentifier: Channel] = [:]
     private var state = State.created
     private var boundTCPPort: Int?
+    private var configurationValue: DatapathConfiguration
+    private var logValue: Logger
 
     enum State { case created, running, closing, closed }
 
@@ -27,11 +32,11 @@ public final class Datapath: @unchecked Sendable {
     /// anything yet; fails if it cannot be opened.
     public init(configuration: DatapathConfiguration, container: any VolumeContainer, leaf: String? = nil,
                 log: Logger? = nil) throws {
-        self.configuration = configuration
+        self.configurationValue = configuration
         var l = log ?? Logger(label: "datapath")
         l[metadataKey: "sr"] = "\(configuration.srUUID)"
         l[metadataKey: "vdi"] = "\(configuration.vdiUUID)"
-        self.log = l
+        self.logValue = l
         worker = try ChainWorker(container: container, leaf: leaf ?? container.naming.volume(configuration.vdiUUID),
                                  writable: !configuration.readOnly)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -52,15 +57,12 @@ public final class Datapath: @unchecked Sendable {
         let dir = configuration.directory
         try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
         guard dir.socketPathsFit else { throw DatapathError.socketPathTooLong(dir.nbdSocket) }
-        let export = NBDExport(name: configuration.exportName,
-                               description: "SwiftSM VDI \(configuration.vdiUUID) of SR \(configuration.srUUID)",
-                               readOnly: configuration.readOnly)
         do {
-            let nbd = try nbdBootstrap(export: export, tcp: false)
+            let nbd = try nbdBootstrap(tcp: false)
                 .withBoundSocket(try UnixListener.listen(dir.nbdSocket)).wait()
             lock.withLock { servers.append(nbd); state = .running }
             if let port = configuration.tcpPort {
-                let tcp = try nbdBootstrap(export: export, tcp: true).bind(host: "127.0.0.1", port: port).wait()
+                let tcp = try nbdBootstrap(tcp: true).bind(host: "127.0.0.1", port: port).wait()
                 let bound = tcp.localAddress?.port
                 lock.withLock { servers.append(tcp); boundTCPPort = bound }
                 if let b = bound { try? Data("\(b)\n".utf8).write(to: URL(fileURLWithPath: dir.tcpPortFile)) }
@@ -82,7 +84,13 @@ public final class Datapath: @unchecked Sendable {
         log.info("datapath serving \(worker.statistics().leaf) as \(configuration.exportName) on \(dir.nbdSocket)\(tcpText)\(configuration.readOnly ? " (read-only)" : "")")
     }
 
-    private func nbdBootstrap(export: NBDExport, tcp: Bool) -> ServerBootstrap {
+    /// The export new connections see.
+    private var export: NBDExport {
+        let c = configuration
+        return NBDExport(name: c.exportName, description: "SwiftSM VDI \(c.vdiUUID) of SR \(c.srUUID)", readOnly: c.readOnly)
+    }
+
+    private func nbdBootstrap(tcp: Bool) -> ServerBootstrap {
         var b = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -101,7 +109,7 @@ public final class Datapath: @unchecked Sendable {
                 lock.withLock { _ = connections.removeValue(forKey: ObjectIdentifier(channel)) }
             }
             return channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(NBDConnectionHandler(export: export, worker: worker))
+                try channel.pipeline.syncOperations.addHandler(NBDConnectionHandler(export: self.export, worker: worker))
             }
         }
     }
@@ -151,7 +159,7 @@ public final class Datapath: @unchecked Sendable {
     /// logging to SMlog and stderr, with the SR's container made by `container` (from the SR's
     /// recorded plug). Returns the exit status.
     public static func serve(_ configuration: DatapathConfiguration,
-                             container makeContainer: (DatapathConfiguration) throws -> any VolumeContainer) -> Int32 {
+                             container makeContainer: @escaping @Sendable (DatapathConfiguration) throws -> any VolumeContainer) -> Int32 {
         signal(SIGPIPE, SIG_IGN)
         // A few threads passing big buffers around: keep freed memory in two malloc arenas
         // (glibc's mallopt(M_ARENA_MAX = -8, 2); malloc.h is not visible to Swift), and take
@@ -169,6 +177,7 @@ public final class Datapath: @unchecked Sendable {
         let datapath: Datapath
         do {
             datapath = try Datapath(configuration: configuration, container: try makeContainer(configuration), log: logger)
+            datapath.containerFactory = makeContainer
             try datapath.start()
         } catch {
             logger.error("datapath failed to start: \(error)")
@@ -185,5 +194,69 @@ public final class Datapath: @unchecked Sendable {
         datapath.waitUntilClosed()
         sources.forEach { $0.cancel() }
         return 0
+    }
+
+    // MARK: - Live migration
+
+    /// Starts mirroring every change to the datapath of VDI `vdi` of SR `sr` on this host (the
+    /// destination's leaf, same size), until `stopMirror`.
+    public func startMirror(sr: String, vdi: String) throws {
+        guard !configuration.readOnly else { throw DatapathError.mirror("a read-only datapath makes no changes to mirror") }
+        guard worker.mirrors.current == nil else { throw DatapathError.mirror("a mirror runs already") }
+        let target = configuration.run.datapath(sr: sr, vdi: vdi)
+        let mirror = try DatapathMirror(socketPath: target.nbdSocket, exportName: vdi, size: worker.virtualSize)
+        worker.mirrors.current = mirror
+        log.info("mirroring changes to VDI \(vdi) of SR \(sr)")
+    }
+
+    /// Stops the mirror once the changes sent to it are made and forced to disk there; the bytes
+    /// it mirrored. Fails when it had failed (the destination then lacks changes).
+    @discardableResult
+    public func stopMirror() throws -> UInt64 {
+        guard let mirror = worker.mirrors.current else { throw DatapathError.mirror("no mirror runs") }
+        defer { worker.mirrors.current = nil }
+        try mirror.stop()
+        let bytes = mirror.status.bytes
+        log.info("mirror to \(mirror.status.target) stopped after \(bytes) bytes")
+        return bytes
+    }
+
+    /// A live migration's switch: the paused chain is reopened on VDI `vdi` of SR `sr` (driver
+    /// `driver`), whose datapath has closed, and this process becomes that VDI's datapath: its
+    /// sockets, log and working directory move to that VDI's folder. Connected clients carry on
+    /// unaware. On failure the chain stays paused where it was.
+    public func rehome(driver: String, sr: String, vdi: String) throws {
+        guard worker.isPaused else { throw DatapathError.mirror("pause the datapath before it switches") }
+        guard worker.mirrors.current == nil else { throw DatapathError.mirror("stop the mirror before switching") }
+        guard let factory = containerFactory else { throw DatapathError.mirror("this datapath cannot open another SR") }
+        let old = configuration
+        var new = old
+        new.driver = driver
+        new.srUUID = sr
+        new.vdiUUID = vdi
+        new.exportName = vdi
+        new.directory = old.run.datapath(sr: sr, vdi: vdi)
+        guard new.directory.socketPathsFit else { throw DatapathError.socketPathTooLong(new.directory.nbdSocket) }
+        try FileManager.default.createDirectory(atPath: new.directory.path, withIntermediateDirectories: true)
+        for f in [new.directory.nbdSocket, new.directory.controlSocket] where FileManager.default.fileExists(atPath: f) {
+            guard !DatapathControlClient(socketPath: new.directory.controlSocket, timeout: 1).ping() else {
+                throw DatapathError.mirror("the destination's datapath still runs")
+            }
+            unlink(f)
+        }
+        let container = try factory(new)
+        try worker.unpauseAndWait(container: container, leaf: container.naming.volume(vdi))
+        let (from, to) = (old.directory, new.directory)
+        for (a, b) in [(from.nbdSocket, to.nbdSocket), (from.controlSocket, to.controlSocket),
+                       (from.tcpPortFile, to.tcpPortFile), (from.logFile, to.logFile)] where access(a, F_OK) == 0 {
+            if rename(a, b) != 0 { log.warning("moving \(a) to \(b): \(String(cString: strerror(errno)))") }
+        }
+        _ = chdir(to.path)
+        lock.withLock {
+            configurationValue = new
+            logValue[metadataKey: "sr"] = "\(sr)"
+            logValue[metadataKey: "vdi"] = "\(vdi)"
+        }
+        log.info("switched to VDI \(vdi) of SR \(sr) (driver \(driver)); serving from \(to.path)")
     }
 }

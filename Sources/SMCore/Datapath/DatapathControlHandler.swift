@@ -6,7 +6,10 @@ import NIOCore
 /// drain the one running, flush — or only write the metadata —, close the chain), `unpause [leaf
 /// path]` (reopen, release held requests), `flush` (force writes to disk, running on),
 /// `refresh <leaf path>` (reopen the chain between two requests: its parents changed),
-/// `close` (flush, close everything, exit).
+/// `close` (flush, close everything, exit); for a live migration, `mirror <sr> <vdi>` (mirror
+/// every change to that VDI's datapath here), `mirror-stop` (drain the mirror, flush the
+/// destination, stop) and `switch <driver> <sr> <vdi>` (paused: reopen on that VDI, whose
+/// datapath has closed, and become its datapath).
 final class DatapathControlHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -95,6 +98,39 @@ final class DatapathControlHandler: ChannelInboundHandler {
                 } else {
                     datapath.log.info("control: unpause \(argument ?? "")")
                     datapath.worker.unpause(leaf: argument, done)
+                }
+                promise.futureResult.assumeIsolated().whenSuccess { text in
+                    self.respond(context, text)
+                    self.busy = false
+                    self.runNext(context)
+                }
+            case "mirror", "mirror-stop", "switch":
+                let arguments = words.count > 1 ? words[1].split(separator: " ").map(String.init) : []
+                let expected = ["mirror": 2, "mirror-stop": 0, "switch": 3][words[0]]!
+                guard arguments.count == expected, arguments.suffix(2).allSatisfy({ words[0] == "mirror-stop" || VDIName.isUUID($0) }),
+                      words[0] != "switch" || arguments[0].allSatisfy({ $0.isLetter || $0.isNumber }) else {
+                    respond(context, "error usage: mirror <sr> <vdi> | mirror-stop | switch <driver> <sr> <vdi>"); continue
+                }
+                busy = true
+                datapath.log.info("control: \(command)")
+                let promise = context.eventLoop.makePromise(of: String.self)
+                let datapath = self.datapath, command = words[0]
+                // Blocking (a connection to make, a queue to drain, a chain to open): off the event loop.
+                DispatchQueue.global().async {
+                    do {
+                        switch command {
+                        case "mirror":
+                            try datapath.startMirror(sr: arguments[0], vdi: arguments[1])
+                            promise.succeed("ok mirroring")
+                        case "mirror-stop":
+                            promise.succeed("ok mirrored \(try datapath.stopMirror())")
+                        default:
+                            try datapath.rehome(driver: arguments[0], sr: arguments[1], vdi: arguments[2])
+                            promise.succeed("ok running")
+                        }
+                    } catch {
+                        promise.succeed("error \(error)")
+                    }
                 }
                 promise.futureResult.assumeIsolated().whenSuccess { text in
                     self.respond(context, text)

@@ -12,6 +12,9 @@ public enum DatapathError: Error, Equatable, Sendable, CustomStringConvertible {
     case control(String)
     /// The VDI is active in the other mode (read-only vs read-write).
     case modeConflict(String)
+    /// A live migration's mirror could not be started, failed, or the switch to the
+    /// destination could not be made.
+    case mirror(String)
 
     /// A one-line explanation.
     public var description: String {
@@ -22,6 +25,7 @@ public enum DatapathError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .startFailed(why): return "datapath did not start: \(why)"
         case let .control(why): return "datapath control: \(why)"
         case let .modeConflict(why): return why
+        case let .mirror(why): return "mirror: \(why)"
         }
     }
 }

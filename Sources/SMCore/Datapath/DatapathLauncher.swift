@@ -27,14 +27,17 @@ public enum DatapathLauncher {
     /// Spawns `executable` with `configuration`'s arguments, detached, output to the datapath's log; returns the pid.
     public static func spawn(_ configuration: DatapathConfiguration, executable: String) throws -> pid_t {
         do {
-            return try DetachedProcess.spawn(executable, arguments: configuration.arguments, logFile: configuration.directory.logFile)
+            return try DetachedProcess.spawn(executable, arguments: configuration.arguments, logFile: configuration.directory.logFile,
+                                             directory: configuration.directory.path)
         } catch let StorageError.system(_, _, code) {
             throw DatapathError.startFailed("posix_spawn \(executable): \(String(cString: strerror(code)))")
         }
     }
 
     /// Whether `pid` is a live `swiftsm-datapath` (reaps it first if it is a dead child of ours),
-    /// serving `directory` when one is given (a recycled pid is then not mistaken for ours).
+    /// serving `directory` when one is given (a recycled pid is then not mistaken for ours): a
+    /// datapath works in its folder (started there; a live migration's switch moves it), so its
+    /// working directory says which VDI it serves.
     public static func isRunning(_ pid: pid_t, directory: DatapathDirectory? = nil) -> Bool {
         guard pid > 0 else { return false }
         var status: Int32 = 0
@@ -48,7 +51,8 @@ public enum DatapathLauncher {
         let argv = cmdline.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         guard let argv0 = argv.first, argv0.hasSuffix(executableName) else { return false }
         if let d = directory {
-            guard let i = argv.firstIndex(of: "--dir"), i + 1 < argv.count, argv[i + 1] == d.path else { return false }
+            guard let home = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd"),
+                  home == URL(fileURLWithPath: d.path).resolvingSymlinksInPath().path else { return false }
         }
         return true
     }

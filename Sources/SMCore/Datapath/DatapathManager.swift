@@ -158,7 +158,7 @@ public struct DatapathManager {
 
     /// Runs `body` with the control socket of `vdi`'s running datapath under the VDI lock;
     /// false (and nothing run) when none runs here.
-    private func control(sr: String, vdi: String, _ body: (DatapathControlClient) throws -> Void) throws -> Bool {
+    func control(sr: String, vdi: String, _ body: (DatapathControlClient) throws -> Void) throws -> Bool {
         let dir = run.datapath(sr: sr, vdi: vdi)
         let lock = run.vdiLock(vdi)
         try lock.lock(timeout: 120)

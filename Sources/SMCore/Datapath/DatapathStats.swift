@@ -73,6 +73,12 @@ public struct DatapathStats: Sendable, Codable, Equatable {
     public var totalPaths: Int? = nil
     /// The TCP port when serving on 127.0.0.1 too.
     public var tcpPort: Int? = nil
+    /// The export a live migration mirrors changes to, while it runs.
+    public var mirrorTarget: String? = nil
+    /// Bytes of changes the mirror made on the destination.
+    public var mirrorBytes: UInt64? = nil
+    /// Why the mirror stopped mirroring, when it failed.
+    public var mirrorFailure: String? = nil
 
     /// Empty counters.
     public init() {}

@@ -305,7 +305,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             // A trimmed block changed for CBT too (tapdisk logs discards as writes).
             let count = UInt64(length)
             let worker = self.worker
-            submit(context, .trim, bytes: 0, cookie: cookie, offset: offset) { chain in
+            submit(context, .trim, bytes: 0, cookie: cookie, offset: offset, mirrored: .trim(offset: offset, length: count)) { chain in
                 worker.markChanged(offset: offset, length: count)
                 return try ChainIO.trim(chain, offset: offset, length: count, fua: fua)
             }
@@ -317,7 +317,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             guard inside(offset, length) else { return reject(context, cookie: cookie, error: NBD.Errno.enospc, isRead: false) }
             guard flags & CF.fastZero == 0 else { return reject(context, cookie: cookie, error: NBD.Errno.enotsup, isRead: false) }
             let noHole = flags & CF.noHole != 0
-            submitWrite(context, .writeZeroes, cookie: cookie, offset: offset, length: UInt64(length)) { chain in
+            submitWrite(context, .writeZeroes, cookie: cookie, offset: offset, length: UInt64(length),
+                        mirrored: .zeroes(offset: offset, length: UInt64(length))) { chain in
                 try ChainIO.writeZeroes(chain, offset: offset, length: UInt64(length), noHole: noHole, fua: fua)
             }
         case C.blockStatus:
@@ -365,24 +366,30 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             }
             return
         }
-        submitWrite(context, .write, cookie: cookie, offset: offset, length: UInt64(payload.readableBytes)) { chain in
+        submitWrite(context, .write, cookie: cookie, offset: offset, length: UInt64(payload.readableBytes),
+                    mirrored: .write(payload, offset: offset)) { chain in
             try ChainIO.write(chain, payload, offset: offset, fua: fua)
         }
     }
 
-    /// Runs a request that changes `[offset, offset+length)` on the chain thread (see `ChainWorker.submitWrite`).
+    /// Runs a request that changes `[offset, offset+length)` on the chain thread (see
+    /// `ChainWorker.submitWrite`); a running mirror makes the same change (`change`) before the reply.
     func submitWrite(_ context: ChannelHandlerContext, _ kind: DatapathRequestKind, cookie: UInt64, offset: UInt64, length: UInt64,
-                     _ body: @escaping @Sendable (VHDChain) throws -> NBDCommandResult) {
+                     mirrored change: DatapathMirror.Change, _ body: @escaping @Sendable (VHDChain) throws -> NBDCommandResult) {
+        let join = MirrorJoin(worker.mirrors, change)
         submit(context, bytes: length, cookie: cookie, offset: offset, isRead: false) { completion in
-            self.worker.submitWrite(kind, offset: offset, length: length, body, completion: completion)
+            self.worker.submitWrite(kind, offset: offset, length: length, join.wrap(body), completion: join.completing(completion))
         }
     }
 
-    /// Runs `body` on the chain thread and replies when it is done.
+    /// Runs `body` on the chain thread and replies when it is done (and, for a change, when a
+    /// running mirror has made it too).
     func submit(_ context: ChannelHandlerContext, _ kind: DatapathRequestKind, bytes: UInt64, cookie: UInt64, offset: UInt64,
-                isRead: Bool = false, _ body: @escaping @Sendable (VHDChain) throws -> NBDCommandResult) {
+                isRead: Bool = false, mirrored change: DatapathMirror.Change? = nil,
+                _ body: @escaping @Sendable (VHDChain) throws -> NBDCommandResult) {
+        let join = change.map { MirrorJoin(worker.mirrors, $0) }
         submit(context, bytes: bytes, cookie: cookie, offset: offset, isRead: isRead) { completion in
-            self.worker.submit(kind, bytes: bytes, body, completion: completion)
+            self.worker.submit(kind, bytes: bytes, join?.wrap(body) ?? body, completion: join?.completing(completion) ?? completion)
         }
     }
 

@@ -12,9 +12,9 @@ public enum DetachedProcess {
     static let spawnSetSID: Int32 = 0x80
 
     /// Spawns `executable` with `arguments` (after argv[0]) and the caller's environment, output
-    /// to `logFile`; returns the pid. A thread reaps the child when it ends, so a long-lived caller
-    /// collects no zombies.
-    public static func spawn(_ executable: String, arguments: [String], logFile: String) throws -> pid_t {
+    /// to `logFile`, in `directory` when given (else the caller's); returns the pid. A thread reaps
+    /// the child when it ends, so a long-lived caller collects no zombies.
+    public static func spawn(_ executable: String, arguments: [String], logFile: String, directory: String? = nil) throws -> pid_t {
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -32,6 +32,10 @@ public enum DetachedProcess {
         posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         if let closeFrom = addCloseFrom { _ = closeFrom(&actions, 3) }
+        if let d = directory {
+            guard let addChdir else { throw StorageError.system(executable, "posix_spawn_file_actions_addchdir_np", ENOSYS) }
+            _ = addChdir(&actions, d)
+        }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
@@ -44,6 +48,12 @@ public enum DetachedProcess {
         }
         return pid
     }
+
+    /// glibc ≥ 2.29's `posix_spawn_file_actions_addchdir_np` (not exported to Swift), looked up at run time.
+    static let addChdir: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?) -> Int32)? = {
+        guard let sym = dlsym(nil, "posix_spawn_file_actions_addchdir_np") else { return nil }
+        return unsafeBitCast(sym, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?) -> Int32).self)
+    }()
 
     /// glibc ≥ 2.34's `posix_spawn_file_actions_addclosefrom_np` (not exported to Swift), looked up at run time.
     static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32)? = {

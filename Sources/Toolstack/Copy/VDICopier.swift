@@ -1,4 +1,5 @@
 import Foundation
+import LibNBD
 import VHD
 
 /// Copies one VDI's data into another through their data paths' NBD exports: plans from the

@@ -1,3 +1,4 @@
+import LibNBD
 /// Why a copy stopped.
 public enum VDICopyError: Error, CustomStringConvertible {
     /// An NBD request failed.

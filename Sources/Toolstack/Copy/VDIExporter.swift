@@ -1,4 +1,5 @@
 import Foundation
+import LibNBD
 import VHD
 
 /// Streams one VDI out of its data path's NBD export, as `/export_raw_vdi` sends it: the whole

@@ -50,10 +50,12 @@ public final class NBDClient: @unchecked Sendable {
     }
 
     /// Makes `length` bytes at `offset` read as zeros (NBD_CMD_WRITE_ZEROES, or written zeros
-    /// when the server has no such command).
-    public func writeZeros(length: Int64, at offset: Int64) throws(NBDClientError) {
+    /// when the server has no such command). `allocate` asks for the zeros to be written
+    /// (NO_HOLE): they then hide what a parent image holds there.
+    public func writeZeros(length: Int64, at offset: Int64, allocate: Bool = false) throws(NBDClientError) {
         if canZero {
-            guard nbd_zero(handle, UInt64(length), UInt64(offset), 0) == 0 else { throw .last("write zeroes at \(offset)") }
+            let flags = allocate ? UInt32(LIBNBD_CMD_FLAG_NO_HOLE) : 0
+            guard nbd_zero(handle, UInt64(length), UInt64(offset), flags) == 0 else { throw .last("write zeroes at \(offset)") }
             return
         }
         let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(min(length, 1 << 20)), alignment: 4096)
@@ -65,6 +67,16 @@ public final class NBDClient: @unchecked Sendable {
             try write(UnsafeRawBufferPointer(rebasing: zeros[0..<n]), at: offset + done)
             done += Int64(n)
         }
+    }
+
+    /// Whether the server accepts NBD_CMD_TRIM.
+    public var canTrim: Bool { nbd_can_trim(handle) == 1 }
+
+    /// Tells the server `length` bytes at `offset` are no longer needed (NBD_CMD_TRIM); a server
+    /// without TRIM is left alone (what a trimmed range reads is unspecified anyway).
+    public func trim(length: Int64, at offset: Int64) throws(NBDClientError) {
+        guard canTrim else { return }
+        guard nbd_trim(handle, UInt64(length), UInt64(offset), 0) == 0 else { throw .last("trim at \(offset)") }
     }
 
     /// Flushes what was written to stable storage.
