@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""VDI.copy and VDI export/import end to end, against a toolstackd of its own (started,
+"""VDI.copy, VDI.pool_migrate and VDI export/import end to end, against a toolstackd of its own (started,
 SIGKILLed and restarted here) with the real EXT and NFS plugins: full copies EXT->EXT and
 EXT->NFS, a delta copy against a snapshot, VDI_TOO_SMALL and the read-only refusal, a cancel
 midway, a daemon killed midway, and xe vdi-copy; then /export_raw_vdi and /import_raw_vdi (raw,
@@ -52,6 +52,11 @@ sock = root + "/sock/xapi"
 run_dir = tempfile.mkdtemp(prefix="cr", dir="/tmp")
 log = open(root + "/toolstackd.log", "a")
 daemon = None
+# The host plugins (datapath-mirror, for live migrations) are smdriver too.
+plugin_dir = root + "/plugins"
+os.makedirs(plugin_dir, exist_ok=True)
+if not os.path.exists(plugin_dir + "/datapath-mirror"):
+    os.symlink(os.path.realpath(sm_dir + "/EXTSR"), plugin_dir + "/datapath-mirror")
 
 
 def start(**extra_env):
@@ -59,7 +64,7 @@ def start(**extra_env):
     env = dict(os.environ, SWIFTSM_GC_AUTOSTART="0", SWIFTSM_TEST_COPY_CHUNK_DELAY_MS="30", **extra_env)
     mark = os.path.getsize(root + "/toolstackd.log") if os.path.exists(root + "/toolstackd.log") else 0
     daemon = subprocess.Popen([toolstackd, "--state-dir", root + "/st", "--socket", sock, "--sm-dir", sm_dir,
-                               "--run-dir", run_dir], stdout=subprocess.DEVNULL, stderr=log, env=env)
+                               "--plugin-dir", plugin_dir, "--run-dir", run_dir], stdout=subprocess.DEVNULL, stderr=log, env=env)
     for _ in range(300):
         with open(root + "/toolstackd.log") as f:
             f.seek(mark)
@@ -667,6 +672,176 @@ for stage in ["create-destination", "attach", "copy", "detach", "finish"]:
         check("cancel at stage %s: the task is cancelled, nothing left, the source unchanged" % stage,
               rec["status"] == "cancelled" and ok_left and vdis_of(ext2) == before and disk_hash(src) == h_src,
               (rec["status"], rec["error_info"], set(vdis_of(ext2)) - set(before)))
+daemon.send_signal(signal.SIGTERM)
+daemon.wait()
+x = start()
+
+# 13. Live migration (VDI.pool_migrate) of a VDI plugged through a VBD of the control domain,
+# its NBD client (standing in for the VM) writing 4 KiB records without pause all along: EXT ->
+# EXT, EXT -> NFS and NFS -> EXT. The client sees no error, goes on writing after the switch,
+# and the VDI on the destination holds the data from before and every acknowledged write.
+import struct
+import threading
+
+SLOTS = 1024
+
+
+class SlotWriter(threading.Thread):
+    """Writes record i (i and its slot, repeated) to slot i % SLOTS until stopped; keeps the last
+    acknowledged record of each slot and the longest wait for an acknowledgement."""
+
+    def __init__(self, h):
+        super().__init__(daemon=True)
+        self.h, self.halt, self.count, self.longest, self.error = h, False, 0, 0.0, None
+        self.last = {}
+
+    def run(self):
+        i = 0
+        try:
+            while not self.halt:
+                i += 1
+                slot = i % SLOTS
+                t0 = time.monotonic()
+                self.h.pwrite(struct.pack(">QQ", i, slot) * 256, slot * 4096)
+                self.longest = max(self.longest, time.monotonic() - t0)
+                self.last[slot] = i
+                self.count = i
+        except Exception as e:
+            self.error = e
+
+    def finish(self):
+        self.halt = True
+        self.join(30)
+
+    def expected(self, before):
+        out = bytearray(before)
+        for slot, i in self.last.items():
+            out[slot * 4096:(slot + 1) * 4096] = struct.pack(">QQ", i, slot) * 256
+        return bytes(out)
+
+
+def migration_leftovers(keep):
+    """What a migration job may have left: job VBDs, tagged VDIs, data paths but the client's."""
+    return ([v for v in x.VBD.get_all() if x.VBD.get_other_config(v).get("owner") == "copy"]
+            + [v for v in x.VDI.get_all() if "copy_job_task" in x.VDI.get_other_config(v)]
+            + [p for p in datapaths_live() if not any(k in p for k in keep)])
+
+
+def migrate_live(src_sr, dst_sr, label, seed):
+    vdi = new_vdi(src_sr, 64 * MiB, "live-" + label)
+    write_blocks(vdi, range(0, 32, 3), seed)
+    plugged = Plugged(vdi, "RW")
+    h = plugged.__enter__()
+    before = read_range(h, 0, 64 * MiB)
+    writer = SlotWriter(h)
+    writer.start()
+    while writer.count < 500:
+        time.sleep(0.01)
+    t0 = time.monotonic()
+    task = x.Async.VDI.pool_migrate(vdi, dst_sr, {})
+    rec = wait(task)
+    took = time.monotonic() - t0
+    at_end = writer.count
+    time.sleep(0.3)
+    writer.finish()
+    new = rec["result"].replace("<value>", "").replace("</value>", "")
+    ok = rec["status"] == "success" and writer.error is None
+    check("live migration %s: the task succeeds in %.2f s, the client wrote %d records without an error, %d after the switch"
+          % (label, took, writer.count, writer.count - at_end), ok and writer.count > at_end, (rec["status"], rec["error_info"], writer.error))
+    if not ok:
+        plugged.__exit__()
+        return
+    h.flush()
+    expected = writer.expected(before)
+    through_client = read_range(h, 0, 64 * MiB)
+    new_uuid = x.VDI.get_uuid(new)
+    gone = failure_of(x.VDI.get_record, vdi)
+    check("live migration %s: the VBD now uses the new VDI on the destination SR, named as the old one, which is gone" % label,
+          x.VBD.get_VDI(plugged.vbd) == new and x.VDI.get_SR(new) == dst_sr and x.VBD.get_currently_attached(plugged.vbd)
+          and x.VDI.get_name_label(new) == "live-" + label and gone is not None and gone[0] == "HANDLE_INVALID",
+          (x.VBD.get_VDI(plugged.vbd), new, gone))
+    check("live migration %s: the client reads the data from before and its last acknowledged record in every slot" % label,
+          through_client == expected)
+    print("     longest wait for a write's acknowledgement during the migration %s: %.1f ms (switch %s s)"
+          % (label, writer.longest * 1000, rec["other_config"].get("migrate_switch_seconds")), flush=True)
+    plugged.__exit__()
+    check("live migration %s: after the unplug the VDI holds the same (SHA-256), nothing of the job is left" % label,
+          disk_hash(new) == hashlib.sha256(expected).hexdigest() and migration_leftovers([]) == [], migration_leftovers([]))
+    if vhd_tool:
+        files = glob.glob("%s/*/%s.vhd" % (root, new_uuid)) + (glob.glob("%s/*/%s.vhd" % (nexport + "/copy", new_uuid)) if nfs else [])
+        r = subprocess.run([vhd_tool, "check", "-n", files[0]], capture_output=True, text=True) if files else None
+        check("live migration %s: vhd check accepts the new VDI's VHD" % label, r is not None and r.returncode == 0, r and r.stdout + r.stderr)
+    return new
+
+
+moved = migrate_live(ext1, ext2, "EXT->EXT", 131)
+if nfs_sr:
+    there = migrate_live(ext1, nfs_sr, "EXT->NFS", 132)
+    back = migrate_live(nfs_sr, ext2, "NFS->EXT", 133)
+
+lone = new_vdi(ext1, 16 * MiB, "unplugged")
+check("pool_migrate of a VDI no VBD has plugged: VDI_NEEDS_VM_FOR_MIGRATE",
+      (failure_of(x.VDI.pool_migrate, lone, ext2, {}) or [""])[0] == "VDI_NEEDS_VM_FOR_MIGRATE")
+with Plugged(lone, "RW") as h:
+    check("pool_migrate to the VDI's own SR: refused", (failure_of(x.VDI.pool_migrate, lone, ext1, {}) or [""])[0] == "OPERATION_NOT_ALLOWED")
+    task = x.Async.VDI.pool_migrate(lone, ext2, {})
+    second = failure_of(x.VDI.pool_migrate, lone, ext2, {})
+    rec = wait(task)
+    check("a second migration of a VDI being migrated: OTHER_OPERATION_IN_PROGRESS, the first one succeeds",
+          second is not None and second[0] == "OTHER_OPERATION_IN_PROGRESS" and rec["status"] == "success", (second, rec["status"]))
+    lone = rec["result"].replace("<value>", "").replace("</value>", "")
+
+# Killed at every stage (toolstackd SIGKILLed right after recording it) and cancelled at every
+# stage: before the switch the job is rolled back (the VBD still on the source, its client
+# still served from it); from the switch on it completes (at the restart, after a crash).
+stages = ["create-destination", "attach", "mirror", "snapshot", "copy", "compose", "switch", "finish"]
+
+
+def staged_migration(stage, crash):
+    global x
+    vdi = new_vdi(ext1, 32 * MiB, "staged")
+    write_blocks(vdi, range(0, 16, 4), 140 + stages.index(stage))
+    plugged = Plugged(vdi, "RW")
+    h = plugged.__enter__()
+    h.pwrite(b"\x5a" * 65536, 1 * MiB)
+    expected = read_range(h, 0, 32 * MiB)
+    if crash:
+        died = crash_at(stage, lambda: x.VDI.pool_migrate(vdi, ext2, {}))
+        rec = None
+    else:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait()
+        x = start(SWIFTSM_TEST_PAUSE_AT_JOB_STAGE=stage)
+        task = x.Async.VDI.pool_migrate(vdi, ext2, {})
+        for _ in range(400):
+            if x.task.get_other_config(task).get("copy_stage") == stage:
+                break
+            time.sleep(0.01)
+        x.task.cancel(task)
+        rec = wait(task)
+        died = True
+    completes = stage in (("finish",) if crash else ("switch", "finish"))
+    now = x.VBD.get_VDI(plugged.vbd)
+    moved = now != vdi and x.VDI.get_SR(now) == ext2 and failure_of(x.VDI.get_record, vdi) is not None
+    stayed = now == vdi and x.VDI.get_SR(vdi) == ext1
+    # The client goes on: a write, then everything read back through it.
+    h.pwrite(b"\xa5" * 4096, 2 * MiB)
+    expected = expected[:2 * MiB] + b"\xa5" * 4096 + expected[2 * MiB + 4096:]
+    served = read_range(h, 0, 32 * MiB) == expected
+    status_ok = rec is None or rec["status"] == ("success" if completes else "cancelled")
+    left = migration_leftovers([x.VDI.get_uuid(now)])
+    check("%s at stage %s: %s, the client served throughout, nothing of the job left"
+          % ("killed" if crash else "cancelled", stage, "completed" if completes else "rolled back"),
+          died and status_ok and (moved if completes else stayed) and served and x.VBD.get_currently_attached(plugged.vbd) and left == [],
+          (died, rec and (rec["status"], rec["error_info"]), now, served, left))
+    plugged.__exit__()
+    x.VDI.destroy(now)
+
+
+for stage in stages:
+    staged_migration(stage, crash=True)
+for stage in stages:
+    staged_migration(stage, crash=False)
 daemon.send_signal(signal.SIGTERM)
 daemon.wait()
 x = start()

@@ -32,6 +32,9 @@ struct ToolstackDaemon: ParsableCommand {
     @Option(help: "Where the SMAPIv1 plugins <TYPE>SR are.")
     var smDir: String = "/opt/xensource/sm"
 
+    @Option(help: "Where the host plugins are (datapath-mirror, for live VDI migrations).")
+    var pluginDir: String = "/etc/xapi.d/plugins"
+
     @Option(help: "Run directory for the plugins (default <state-dir>/run; keep it short).")
     var runDir: String?
 
@@ -54,6 +57,7 @@ struct ToolstackDaemon: ParsableCommand {
         var config = ToolstackConfiguration(stateDirectory: stateDir, socketPath: socket, port: port, smDirectory: smDir,
                                             runDirectory: runDir)
         config.tls = !plainHttp
+        config.pluginDirectory = pluginDir
         config.nbdPort = nbdPort
         config.address = address
         let store: any ObjectStore = database == "sqlite"

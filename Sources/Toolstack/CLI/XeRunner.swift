@@ -53,6 +53,7 @@ public final class XeRunner: @unchecked Sendable {
         ("vdi-export", "uuid= filename= [format=raw|vhd] [base=<vdi uuid>] [progress=true]: write the VDI's contents to a file"),
         ("vdi-import", "uuid= filename= [format=raw|vhd] [progress=true]: write a file's disk into the VDI"),
         ("vdi-copy", "uuid= sr-uuid= [base-vdi-uuid=] [into-vdi-uuid=]: print the copy's uuid"),
+        ("vdi-pool-migrate", "uuid= sr-uuid=: move a VDI plugged through a VBD to another SR without unplugging it; print its new uuid"),
         ("vbd-create", "vm-uuid= device= vdi-uuid= [bootable=] [type=] [mode=] [unpluggable=]: print the new VBD's uuid"),
         ("vbd-plug", "uuid=: attach and activate the VDI"), ("vbd-unplug", "uuid=: deactivate and detach"), ("vbd-destroy", "uuid="),
         ("sm-list", "[params=]: the storage drivers"), ("task-list", "[params=]"), ("task-cancel", "uuid="),
@@ -150,6 +151,11 @@ public final class XeRunner: @unchecked Sendable {
             if let given = p["sr-uuid"] { sr = try ref("SR", given) } else if into == ObjectRef.null { _ = try inv.require("sr-uuid") }
             return try each("VDI", inv) { vdi in
                 try uuid("VDI", try async("VDI.copy", [.string(vdi), .string(sr), .string(base), .string(into)])) + "\n"
+            }
+        case "vdi-pool-migrate":
+            let sr = try ref("SR", try inv.require("sr-uuid"))
+            return try each("VDI", inv) { vdi in
+                try uuid("VDI", try async("VDI.pool_migrate", [.string(vdi), .string(sr), .struct([])])) + "\n"
             }
         case "vdi-export", "vdi-import":
             return try transfer(inv, export: inv.command == "vdi-export")

@@ -62,7 +62,7 @@ public enum DataModel {
 
     /// `VDI`.
     public static let vdi = ClassSpec("VDI", operations: [
-        "clone", "copy", "resize", "resize_online", "snapshot", "destroy", "forget", "update",
+        "clone", "copy", "resize", "resize_online", "snapshot", "destroy", "forget", "update", "mirror",
         "generate_config",
     ], [
         F("name_label", .string, .readWrite), F("name_description", .string, .readWrite),
@@ -82,7 +82,7 @@ public enum DataModel {
     ])
 
     /// `VBD`: a VDI plugged into a VM.
-    public static let vbd = ClassSpec("VBD", operations: ["attach", "plug", "unplug", "unplug_force"], [
+    public static let vbd = ClassSpec("VBD", operations: ["attach", "plug", "unplug", "unplug_force", "pause", "unpause"], [
         F("allowed_operations", .set(.string)), F("current_operations", .map),
         F("VM", .ref("VM")), F("VDI", .ref("VDI")), F("device", .string), F("userdevice", .string, .readWrite),
         F("bootable", .bool, .readWrite), F("mode", .string, .readWrite, default: .string("RW")),

@@ -18,6 +18,9 @@ public struct ToolstackConfiguration: Sendable {
     public var address: String = "127.0.0.1"
     /// Where the SMAPIv1 plugins `<TYPE>SR` are (xapi's `/opt/xensource/sm`).
     public var smDirectory: String
+    /// Where the host plugins are (xapi's `/etc/xapi.d/plugins`): `datapath-mirror` for live
+    /// migrations.
+    public var pluginDirectory: String = "/etc/xapi.d/plugins"
     /// The run directory handed to plugins as `SWIFTSM_RUN_DIR` (short: socket paths live there).
     public var runDirectory: String
     /// root's password hash (`$6$…`); nil refuses every login over TCP.

@@ -204,10 +204,11 @@ extension XenAPIService {
         return export
     }
 
-    /// Unplugs and destroys the VBDs job `task` made. One recorded unplugged (a plug cut short by
-    /// a crash) has its VDI deactivated and detached all the same when no other VBD has it plugged.
-    func detachCopyVBDs(_ task: String) {
-        let vbds = db.read { v in v.all("VBD").filter { $0.map("other_config")[CopyJobKey.tag] == task } }
+    /// Unplugs and destroys the VBDs job `task` made (but those in `keeping`). One recorded
+    /// unplugged (a plug cut short by a crash) has its VDI deactivated and detached all the same
+    /// when no other VBD has it plugged.
+    func detachCopyVBDs(_ task: String, keeping: Set<String> = []) {
+        let vbds = db.read { v in v.all("VBD").filter { $0.map("other_config")[CopyJobKey.tag] == task && !keeping.contains($0.ref) } }
         // All at once: each unplug is its own plugin calls and data path to stop.
         DispatchQueue.concurrentPerform(iterations: vbds.count) { i in
             let vbd = vbds[i]
@@ -235,14 +236,21 @@ extension XenAPIService {
         setJob(task, [K.stage: "rolling-back"])
         detachCopyVBDs(task)
         let job = db.read { $0.find("task", task) }?.map("other_config") ?? [:]
-        var doomed = Set(db.read { v in v.all("VDI").filter { $0.map("other_config")[K.tag] == task }.map(\.ref) })
-        if job[K.created] == "true", let dst = job[K.destination] { doomed.insert(dst) }
-        for vdi in doomed where db.read({ $0.find("VDI", vdi) }) != nil {
+        destroyJobVDIs(task, also: job[K.created] == "true" ? job[K.destination] : nil)
+        setJob(task, [K.stage: "rolled-back"])
+    }
+
+    /// Destroys the VDIs job `task` made (those carrying its tag, and `also`).
+    func destroyJobVDIs(_ task: String, also: String? = nil) {
+        var doomed = Set(db.read { v in v.all("VDI").filter { $0.map("other_config")[CopyJobKey.tag] == task }.map(\.ref) })
+        if let also { doomed.insert(also) }
+        // Snapshots after the VDIs they were taken of (they share no VBD, so any order works, but
+        // this one reads better in the log).
+        for vdi in doomed.sorted() where db.read({ $0.find("VDI", vdi) }) != nil {
             do { _ = try vdiDestroy(APICall(method: "VDI.destroy", session: "", args: [.string(vdi)])) } catch {
-                log.error("copy job \(task): destroying the destination \(vdi) failed: \(error)")
+                log.error("job \(task): destroying \(vdi) failed: \(error)")
             }
         }
-        setJob(task, [K.stage: "rolled-back"])
     }
 
     /// At start: every copy job this host left unfinished is rolled back, and what a job tagged
@@ -256,6 +264,10 @@ extension XenAPIService {
             }.map(\.ref)
         }
         for task in unfinished {
+            if db.read({ $0.find("task", task) })?.map("other_config")[MigrateJobKey.leaf] != nil {
+                recoverMigrateJob(task)
+                continue
+            }
             log.notice("copy job \(task) was left unfinished: rolling it back")
             rollbackCopyJob(task)
         }

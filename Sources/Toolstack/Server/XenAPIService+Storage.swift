@@ -23,6 +23,7 @@ extension XenAPIService {
         case "VDI.snapshot": return { [self] c in try vdiCopy(c, command: "vdi_snapshot") }
         case "VDI.clone": return { [self] c in try vdiCopy(c, command: "vdi_clone") }
         case "VDI.copy": return { [self] c in try vdiCopyJob(c) }
+        case "VDI.pool_migrate": return { [self] c in try vdiPoolMigrate(c) }
         case "VDI.resize": return { [self] c in try vdiResize(c, online: false) }
         case "VDI.resize_online": return { [self] c in try vdiResize(c, online: true) }
         case "VDI.update": return { [self] c in try vdiUpdate(c) }
@@ -328,27 +329,35 @@ extension XenAPIService {
         let ref = try c.string(0, "vdi")
         let params = c.args.count == 2 ? try c.map(1, "driver_params") : [:]
         let vdi = try db.read { v in try v.get("VDI", ref) }
-        let snapshot = command == "vdi_snapshot"
-        let newRef: String = try withOperation("VDI", ref, snapshot ? "snapshot" : "clone", task: c.task) {
-            var (call, type) = try smCall(command, vdi: vdi, task: c.task)
-            call.driverParams = params
-            let info = try runPlugin(type: type, call)
-            return try adopt(info, sr: vdi.string("SR"), defaults: ["virtual_size": vdi.fields["virtual_size"] ?? .string("0")])
+        let newRef: String = try withOperation("VDI", ref, command == "vdi_snapshot" ? "snapshot" : "clone", task: c.task) {
+            try snapshotOrClone(vdi, command: command, driverParams: params, task: c.task)
         }
+        return .string(newRef)
+    }
+
+    /// Runs `vdi_snapshot` or `vdi_clone` of `vdi` and records the new VDI (named as `vdi`, its
+    /// `other_config` plus `otherConfig`); its reference. The caller holds the VDI's operation.
+    func snapshotOrClone(_ vdi: ObjectRecord, command: String, driverParams: [String: String] = [:], task: String?,
+                         otherConfig: [String: String] = [:]) throws -> String {
+        let snapshot = command == "vdi_snapshot"
+        var (call, type) = try smCall(command, vdi: vdi, task: task)
+        call.driverParams = driverParams
+        let info = try runPlugin(type: type, call)
+        let newRef = try adopt(info, sr: vdi.string("SR"), defaults: ["virtual_size": vdi.fields["virtual_size"] ?? .string("0")])
         try db.write { txn in
             try txn.update("VDI", newRef) { r in
                 r.fields["name_label"] = vdi.fields["name_label"]
                 r.fields["name_description"] = vdi.fields["name_description"]
                 r.fields["type"] = vdi.fields["type"]
-                r.fields["other_config"] = vdi.fields["other_config"]
+                r.setMap("other_config", vdi.map("other_config").merging(otherConfig) { $1 })
                 if snapshot {
                     r.fields["is_a_snapshot"] = .boolean(true)
-                    r.fields["snapshot_of"] = .string(ref)
+                    r.fields["snapshot_of"] = .string(vdi.ref)
                     r.fields["snapshot_time"] = .dateTime(XenAPITime.string())
                 }
             }
         }
-        return .string(newRef)
+        return newRef
     }
 
     private func vdiResize(_ c: APICall, online: Bool) throws -> XMLRPCValue {

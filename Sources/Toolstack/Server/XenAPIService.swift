@@ -53,7 +53,7 @@ public final class XenAPIService: @unchecked Sendable {
         self.log = log
         self.shared = db.store.isShared
         self.plugins = SMPluginRunner(smDirectory: configuration.smDirectory, runDirectory: configuration.runDirectory,
-                                      socketPath: configuration.socketPath)
+                                      socketPath: configuration.socketPath, pluginDirectory: configuration.pluginDirectory)
         try bootstrap()
         // A cancel asked through another host of the pool for a task running here.
         db.observeRemoteChanges { [weak self] changes in

@@ -17,6 +17,8 @@ public struct SMPluginRunner: Sendable {
     public var runDirectory: String
     /// The socket the plugins' callbacks go to (`SWIFTSM_XAPI_URL`).
     public var socketPath: String
+    /// Where the host plugins are (xapi's `/etc/xapi.d/plugins`).
+    public var pluginDirectory: String = "/etc/xapi.d/plugins"
 
     /// The plugin for SR type `type` (`ext` → `EXTSR`).
     public func executable(type: String) -> String { smDirectory + "/" + type.uppercased() + "SR" }
@@ -50,6 +52,27 @@ public struct SMPluginRunner: Sendable {
         case .success(let value): return value
         case .fault(let fault): throw Self.failure(fault, stderr: stderr)
         }
+    }
+
+    /// Runs `function` of host plugin `name` with `arguments`, as xapi's `host.call_plugin` does
+    /// (argv[1] a methodCall: the function, then the session and a struct of strings); the
+    /// plugin's value, or its failure as an API error.
+    public func callHostPlugin(_ name: String, _ function: String, _ arguments: [String: String], session: String) throws(APIFailure) -> String {
+        let exe = pluginDirectory + "/" + name
+        guard access(exe, X_OK) == 0 else { throw APIFailure("XENAPI_MISSING_PLUGIN", name) }
+        let call = XMLRPCMethodCall(methodName: function, params: [
+            .string(session), .struct(arguments.keys.sorted().map { XMLRPCMember($0, .string(arguments[$0]!)) }),
+        ])
+        var env = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "SWIFTSM_RUN_DIR": runDirectory]
+        if let v = ProcessInfo.processInfo.environment["SWIFTSM_LOG_STDERR"] { env["SWIFTSM_LOG_STDERR"] = v }
+        let (status, out, err) = Self.spawn(exe, [XMLRPCEncoder(style: .xapi).encode(call)], env)
+        let stdout = String(decoding: out, as: UTF8.self), stderr = String(decoding: err, as: UTF8.self)
+        guard status == 0, case .success(let envelope)? = try? XMLRPCDecoder().decodeMethodResponse(Data(out)) else {
+            throw APIFailure("XENAPI_PLUGIN_FAILURE", function, "exit status \(status)", stdout + stderr)
+        }
+        if envelope[member: "Status"]?.stringValue == "Success" { return envelope[member: "Value"]?.stringValue ?? "" }
+        let description = envelope[member: "ErrorDescription"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        throw APIFailure(list: description)
     }
 
     /// xapi's mapping of a plugin fault to an API error.
