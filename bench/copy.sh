@@ -7,7 +7,9 @@
 #   --flush: the copy durable at the end, as xe vdi-copy's and vdi-export's are),
 #   qemu-img convert -f vpc -O vpc of the source's VHD file into the destination SR's directory;
 # then a delta copy of 5 % rewritten blocks against a snapshot, and xe vdi-export / vdi-import
-# beside nbdcopy between the same export and a file;
+# beside nbdcopy between the same export and a file; then xe's live migration (VDI.pool_migrate)
+# of the VDI from one SR to the other while a client writes 4 KiB records to it without pause
+# (the longest wait for a write's acknowledgement is the pause a VM would see);
 # each RUNS times (medians), page cache dropped before each run, results checked by hash.
 # Usage: sudo bench/copy.sh   (writes bench/results-copy-<date>.md)
 # Knobs: SIZE_GB (4), RUNS (3), BIN (use these binaries, skip the build), BENCH_DIR (/var/tmp),
@@ -25,8 +27,9 @@ work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/swiftsm-bench-copy.XXXXXX")
 mkdir -p "$work/sm" "$work/st" "$work/a" "$work/b"
 rundir=$(mktemp -d /tmp/cb-XXXXXX)   # data path socket paths must stay under 108 bytes
 ln -s "$BIN/smdriver" "$work/sm/EXTSR"
+mkdir -p "$work/plugins"; ln -s "$BIN/smdriver" "$work/plugins/datapath-mirror"
 SWIFTSM_GC_AUTOSTART=0 "$BIN/toolstackd" --state-dir "$work/st" --socket "$work/xapi" --sm-dir "$work/sm" \
-    --run-dir "$rundir" 2> "$work/toolstackd.log" &
+    --plugin-dir "$work/plugins" --run-dir "$rundir" 2> "$work/toolstackd.log" &
 tpid=$!
 cleanup() {
   local st=$?
@@ -88,6 +91,39 @@ elif what in ("tofile", "fromfile"):   # nbdcopy between uuid's export and file 
     subprocess.run(["nbdcopy", "--flush", uri, sys.argv[4]] if what == "tofile" else ["nbdcopy", "--flush", sys.argv[4], uri], check=True)
     print(time.time() - t)
     unplug(a)
+elif what == "migrate":   # VDI.pool_migrate of uuid to SR argv[4] while a client writes; prints figures
+    import struct, threading, time
+    vbd, p, e = plug(uuid, "RW")
+    h = nbd.NBD(); h.set_export_name(e); h.connect_unix(p)
+    size = h.get_size(); slots = 1024; area = size - slots * 4096   # the records go in the last 4 MiB
+    d = hashlib.sha256(); off = 0
+    while off < area:
+        n = min(16 << 20, area - off); d.update(h.pread(n, off)); off += n
+    last, waits, state = {}, [], {"halt": False, "error": None}
+    def write():
+        i = 0
+        try:
+            while not state["halt"]:
+                i += 1; slot = i % slots; t0 = time.monotonic()
+                h.pwrite(struct.pack(">QQ", i, slot) * 256, area + slot * 4096)
+                waits.append(time.monotonic() - t0); last[slot] = i
+        except Exception as ex:
+            state["error"] = ex
+    w = threading.Thread(target=write, daemon=True); w.start()
+    time.sleep(0.5)
+    sr = x.SR.get_by_uuid(sys.argv[4]); t = time.time()
+    task = x.Async.VDI.pool_migrate(x.VDI.get_by_uuid(uuid), sr, {})
+    while x.task.get_status(task) == "pending": time.sleep(0.02)
+    took = time.time() - t; rec = x.task.get_record(task); during = len(waits)
+    time.sleep(0.5); state["halt"] = True; w.join(); h.flush()
+    region = bytearray(h.pread(slots * 4096, area))
+    for slot, i in last.items(): assert region[slot * 4096:(slot + 1) * 4096] == struct.pack(">QQ", i, slot) * 256
+    d.update(bytes(region)); h.shutdown()
+    new = rec["result"].replace("<value>", "").replace("</value>", "")
+    x.VBD.unplug(vbd); x.VBD.destroy(vbd)
+    ws = sorted(waits)
+    print("%.2f %.1f %.2f %s %d %d %s %s %s" % (took, ws[-1] * 1000, ws[len(ws) // 2] * 1000, rec["other_config"].get("migrate_switch_seconds"),
+          during, len(waits), rec["status"] if state["error"] is None else "writer-error", x.VDI.get_uuid(new), d.hexdigest()))
 elif what == "nbdcopy":     # nbdcopy from uuid's export into argv[4]'s export; prints the seconds
     import time
     a, pa, ea = plug(uuid, "RO"); b, pb, eb = plug(sys.argv[4], "RW")
@@ -142,6 +178,15 @@ for run in $(seq "$RUNS"); do
   xe vdi-destroy uuid="$dst"
   rm -f "$work/x.raw" "$work/n.raw" "$work/x.vhd"
 done
+# Live migration A -> B, then back, while a client writes (one run each way: it moves the VDI).
+mig=(); migchecks=""
+for target in "$srb" "$sra"; do
+  read -r took longest median switch during total status new hash <<< "$(python3 "$work/copyhelper.py" "$work/xapi" migrate "$src" "$target")"
+  mig+=("$took $longest $median $switch $during $total")
+  [ "$status" = success ] && [ "$(python3 "$work/copyhelper.py" "$work/xapi" hash "$new")" = "$hash" ] \
+    && migchecks+="migration ok; " || migchecks+="migration $status MISMATCH; "
+  src=$new
+done
 m_ours=$(printf '%s\n' "${ours[@]}" | median); m_theirs=$(printf '%s\n' "${theirs[@]}" | median); m_q=$(printf '%s\n' "${qimg[@]}" | median)
 m_delta=$(printf '%s\n' "${delta[@]}" | median); m_xraw=$(printf '%s\n' "${xraw[@]}" | median); m_nraw=$(printf '%s\n' "${nraw[@]}" | median)
 m_xvhd=$(printf '%s\n' "${xvhd[@]}" | median); m_ximp=$(printf '%s\n' "${ximp[@]}" | median); m_nimp=$(printf '%s\n' "${nimp[@]}" | median)
@@ -175,7 +220,18 @@ out="$root/bench/results-copy-$(date -u +%Y-%m-%d).md"
   echo "| xe vdi-import (raw, into a new VDI) | $m_ximp | ${ximp[*]} | 1 |"
   echo "| nbdcopy --flush from the file to a new VDI's export | $m_nimp | ${nimp[*]} | $(echo "scale=2; $m_nimp / $m_ximp" | bc) |"
   echo
-  echo "Checks: $checks"
+  echo "Live migration (xe's VDI.pool_migrate, the VDI above) while a client writes 4 KiB records to its last 4 MiB without pause, one run each way:"
+  echo
+  echo "| migration | seconds | longest wait for a write's ack (ms) | median wait (ms) | switch call (s) | writes during the migration / in all |"
+  echo "|---|---|---|---|---|---|"
+  for i in 0 1; do
+    read -r a b c d e f <<< "${mig[$i]}"
+    echo "| $([ $i = 0 ] && echo "A -> B" || echo "B -> A") | $a | $b | $c | $d | $e / $f |"
+  done
+  echo
+  echo "For scale: the offline full copy (xe vdi-copy) above takes $m_ours s."
+  echo
+  echo "Checks: $checks $migchecks"
   echo
   echo "xe vdi-copy includes creating the destination VDI and plugging/unplugging both VBDs (plugin calls); nbdcopy's time excludes them. Every copier ends with its data durable (nbdcopy --flush; qemu-img convert syncs its output)."
 } > "$out"

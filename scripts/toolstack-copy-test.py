@@ -790,6 +790,12 @@ with Plugged(lone, "RW") as h:
     check("a second migration of a VDI being migrated: OTHER_OPERATION_IN_PROGRESS, the first one succeeds",
           second is not None and second[0] == "OTHER_OPERATION_IN_PROGRESS" and rec["status"] == "success", (second, rec["status"]))
     lone = rec["result"].replace("<value>", "").replace("</value>", "")
+    rc, out, err = xe_("vdi-pool-migrate", "uuid=" + x.VDI.get_uuid(lone), "sr-uuid=" + x.SR.get_uuid(ext1))
+    h.pwrite(b"\x33" * 4096, 0)
+    back = failure_of(x.VDI.get_by_uuid, out) is None and x.VDI.get_by_uuid(out)
+    check("xe vdi-pool-migrate moves it back and prints the new uuid; the client goes on",
+          rc == 0 and back and x.VDI.get_SR(back) == ext1 and h.pread(4096, 0) == b"\x33" * 4096, (rc, out, err))
+    lone = back or lone
 
 # Killed at every stage (toolstackd SIGKILLed right after recording it) and cancelled at every
 # stage: before the switch the job is rolled back (the VBD still on the source, its client

@@ -6,7 +6,7 @@ import SMCore
 // smdriver: the SMAPIv1 plugin. Installed as EXTSR (argv[0] picks the driver), or run as
 // `smdriver --driver ext '<methodCall>'`. Prints one methodResponse and always exits 0.
 // `smdriver --driver ext gc --sr UUID …` runs the SR's garbage collector (GCCommand).
-// Installed as /etc/xapi.d/plugins/tapdisk-pause or lvhd-thin (or `--driver <plugin>`), it is
+// Installed as /etc/xapi.d/plugins/tapdisk-pause, lvhd-thin or datapath-mirror (or `--driver <plugin>`), it is
 // that host plugin: argv[1] is xapi's methodCall, the answer goes to stdout (HostPlugin).
 var args = Array(CommandLine.arguments.dropFirst())
 var name = URL(fileURLWithPath: CommandLine.arguments.first ?? "").lastPathComponent
