@@ -27,7 +27,7 @@ public enum DriverRegistry {
     }
 
     /// Host plugins this build carries (`smdriver` installed as `/etc/xapi.d/plugins/<name>`).
-    public static let pluginNames = [TapdiskPausePlugin.name, LVHDThinPlugin.name]
+    public static let pluginNames = [TapdiskPausePlugin.name, LVHDThinPlugin.name, DatapathMirrorPlugin.name]
 
     /// The host plugin called `name` on this host, nil if unknown.
     public static func plugin(named name: String, run: RunDirectory, log: Logger) -> (any HostPlugin)? {
