@@ -799,10 +799,10 @@ if shutil.which("tgtd"):
     if not os.path.exists(lvm_link):
         os.symlink(os.path.realpath(sm_dir + "/EXTSR"), lvm_link)
     try:
-        subprocess.run(["bash", iscsi_script, "start", istate, str(iport), iqn, "1024", "1"], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started = subprocess.run(["bash", iscsi_script, "start", istate, str(iport), iqn, "1024", "1"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         dc = {"target": "127.0.0.1", "port": str(iport), "targetIQN": iqn}
-        probe = failure_of(x.SR.probe, host, dc, "lvmoiscsi", {}) or []
+        probe = (failure_of(x.SR.probe, host, dc, "lvmoiscsi", {}) or []) if started.returncode == 0 else [started.stderr]
         found = re.search(r"<SCSIid>\s*([^<\s]+)\s*</SCSIid>", " ".join(probe))
         check("LVM over iSCSI: SR.probe without SCSIid lists the LUN", found is not None, probe)
         if found:
