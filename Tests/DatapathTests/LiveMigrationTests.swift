@@ -120,4 +120,36 @@ import VHD
         try Command.check("qemu-img", ["compare", "-f", "raw", "-F", "raw", data, source.uri(vdi)])
         _ = destination.call(.vdiDeactivate, vdi: leaf)
     }
+
+    @Test func aMirrorThatFailsLeavesTheClientAloneAndRefusesTheSwitch() throws {
+        let s = try Scratch(); defer { s.remove() }
+        let d = try Scratch(); defer { d.remove() }
+        let source = try TestSM(s)
+        let destination = try TestSM(d, run: s.path + "/run")
+        let manager = DatapathManager(run: source.run, log: Self.log)
+        let vdi = try source.createVDI(mib: 8)
+        try source.ok(.vdiActivate, vdi: vdi, args: ["true"])
+        defer { _ = source.call(.vdiDeactivate, vdi: vdi) }
+        let leaf = try destination.createVDI(mib: 8)
+        try destination.ok(.vdiActivate, vdi: leaf, args: ["true"])
+        defer { _ = destination.call(.vdiDeactivate, vdi: leaf) }
+        try manager.startMirror(sr: source.sr, vdi: vdi, destinationSR: destination.sr, destinationVDI: leaf)
+        // The destination's data path dies: the client's writes still succeed, the mirror says it failed.
+        let target = try #require(destination.pid(leaf))
+        kill(target, SIGKILL)
+        #expect(DatapathLauncher.waitForExit(target, timeout: 5))
+        let data = try s.file("d.raw", pattern(1 << 20, seed: 9))
+        try Command.check("qemu-img", ["convert", "-n", "-f", "raw", "-O", "raw", data, source.uri(vdi)])
+        let stats = try DatapathControlClient(socketPath: source.datapath(vdi).controlSocket).stats()
+        #expect(stats.mirrorTarget == leaf && stats.mirrorFailure != nil)
+        // The destination's data path back: the switch still refuses (the mirror missed writes).
+        try destination.ok(.vdiActivate, vdi: leaf, args: ["true"])
+        #expect(throws: DatapathError.self) {
+            try manager.switchOver(sr: source.sr, vdi: vdi, destinationDriver: "ext", destinationSR: destination.sr,
+                                   destinationVDI: leaf)
+        }
+        let after = try DatapathControlClient(socketPath: source.datapath(vdi).controlSocket).stats()
+        #expect(!after.paused && after.leaf == vdi + ".vhd" && after.mirrorTarget == nil)
+        try Command.check("qemu-img", ["compare", "-f", "raw", "-F", "raw", data, source.uri(vdi)])
+    }
 }
