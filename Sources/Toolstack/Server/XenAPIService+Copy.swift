@@ -244,13 +244,22 @@ extension XenAPIService {
     func destroyJobVDIs(_ task: String, also: String? = nil) {
         var doomed = Set(db.read { v in v.all("VDI").filter { $0.map("other_config")[CopyJobKey.tag] == task }.map(\.ref) })
         if let also { doomed.insert(also) }
-        // Snapshots after the VDIs they were taken of (they share no VBD, so any order works, but
-        // this one reads better in the log).
-        for vdi in doomed.sorted() where db.read({ $0.find("VDI", vdi) }) != nil {
-            do { _ = try vdiDestroy(APICall(method: "VDI.destroy", session: "", args: [.string(vdi)])) } catch {
-                log.error("job \(task): destroying \(vdi) failed: \(error)")
+        // A VDI with children (a base composed under a leaf) goes once they have: passes until
+        // one destroys nothing more.
+        var failures: [String: any Error] = [:]
+        while true {
+            failures = [:]
+            let before = doomed.count
+            for vdi in doomed.sorted() {
+                guard db.read({ $0.find("VDI", vdi) }) != nil else { doomed.remove(vdi); continue }
+                do {
+                    _ = try vdiDestroy(APICall(method: "VDI.destroy", session: "", args: [.string(vdi)]))
+                    doomed.remove(vdi)
+                } catch { failures[vdi] = error }
             }
+            if doomed.isEmpty || doomed.count == before { break }
         }
+        for (vdi, error) in failures { log.error("job \(task): destroying \(vdi) failed: \(error)") }
     }
 
     /// At start: every copy job this host left unfinished is rolled back, and what a job tagged
