@@ -878,6 +878,39 @@ with Plugged(lone, "RW") as h:
           rc == 0 and back and x.VDI.get_SR(back) == ext1 and h.pread(4096, 0) == b"\x33" * 4096, (rc, out, err))
     lone = back or lone
 
+# Faults: the source resized or destroyed during a migration (refused while it runs), and a
+# destination SR that fills up midway (the migration fails and rolls back, the client stays on
+# the source, nothing is left on the full SR).
+with Plugged(slow, "RW") as h:
+    task = x.Async.VDI.pool_migrate(slow, ext2, {})
+    wait_copying(task)
+    resize = failure_of(x.VDI.resize_online, slow, str(1024 * MiB))
+    destroy = failure_of(x.VDI.destroy, slow)
+    rec = wait(task)
+    moved_slow = rec["result"].replace("<value>", "").replace("</value>", "")
+    check("an online resize during a migration: OTHER_OPERATION_IN_PROGRESS; a destroy: VDI_IN_USE; the migration completes",
+          (resize or [""])[0] == "OTHER_OPERATION_IN_PROGRESS" and (destroy or [""])[0] == "VDI_IN_USE" and rec["status"] == "success"
+          and x.VDI.get_virtual_size(moved_slow) == str(512 * MiB), (resize, destroy, rec["status"], rec["error_info"]))
+    slow = moved_slow
+    if mounted_again := subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", small_dir]).returncode == 0:
+        try:
+            small_sr = x.SR.create(host, {"path": small_dir}, "0", "migrate-small", "", "ext", "user", False, {})
+            rec = wait(x.Async.VDI.pool_migrate(slow, small_sr, {}))
+            # (a hidden, empty base copy the job's leaf was snapshotted from is the collector's)
+            managed = [v for v in vdis_of(small_sr) if x.VDI.get_managed(v)]
+            check("a destination SR that fills up during a migration: the task fails, the VBD stays on the source, nothing left on the SR",
+                  rec["status"] == "failure" and x.VBD.get_VDI(x.VDI.get_VBDs(slow)[0]) == slow and managed == []
+                  and len(glob.glob(small_dir + "/*.vhd")) == len(vdis_of(small_sr)) and migration_leftovers([x.VDI.get_uuid(slow)]) == [],
+                  (rec["status"], rec["error_info"], managed, migration_leftovers([x.VDI.get_uuid(slow)])))
+            check("full SR during a migration: the client reads the source's data", hashlib.sha256(read_range(h, 0, 512 * MiB)).hexdigest() == h_slow)
+            for pbd in x.SR.get_PBDs(small_sr):
+                x.PBD.unplug(pbd)
+            x.SR.forget(small_sr)
+        finally:
+            subprocess.run(["umount", small_dir])
+    else:
+        check("a tmpfs for the full-SR migration (needs root)", False, "mount failed")
+
 # Killed at every stage (toolstackd SIGKILLed right after recording it) and cancelled at every
 # stage: before the switch the job is rolled back (the VBD still on the source, its client
 # still served from it); from the switch on it completes (at the restart, after a crash).
