@@ -540,6 +540,25 @@ if mounted:
 else:
     check("a tmpfs for the full-SR case (needs root)", False, "mount failed")
 
+def copy_through_outage(sr, stop, restart, what):
+    """Copies `slow` into SR `sr`, runs `stop` once the copy has begun, `restart` 4 s later;
+    checks that the copy completes with the source's hash."""
+    task = x.Async.VDI.copy(slow, sr, "OpaqueRef:NULL", "OpaqueRef:NULL")
+    wait_copying(task)
+    stop()
+    oc = x.task.get_other_config(task)
+    stopped_at = "%s of %s" % (oc.get("copy_bytes_done"), oc.get("copy_bytes_total"))
+    running = x.task.get_status(task) == "pending" and oc.get("copy_bytes_done") != oc.get("copy_bytes_total")
+    time.sleep(4)
+    restart()
+    rec = wait(task)
+    dst = rec["result"].replace("<value>", "").replace("</value>", "")
+    check("%s gone for 4 s mid-copy (at %s bytes): the copy completes with the source's hash" % (what, stopped_at),
+          running and rec["status"] == "success" and disk_hash(dst) == h_slow, (running, rec["status"], rec["error_info"]))
+    if rec["status"] == "success":
+        x.VDI.destroy(dst)
+
+
 # The destination's NFS server stops for a few seconds mid-copy (a private NFS-Ganesha, stopped
 # as an administrator would): the data path holds the writes through the outage and the copy
 # completes with the source's hash.
@@ -560,21 +579,10 @@ if nfs:
         try:
             psr = x.SR.create(host, {"server": "127.0.0.1", "serverpath": private + "/export",
                                      "options": "port=%d,mountport=%d" % (port, port + 1)}, "0", "copy-nfs-outage", "", "nfs", "user", True, {})
-            task = x.Async.VDI.copy(slow, psr, "OpaqueRef:NULL", "OpaqueRef:NULL")
-            wait_copying(task)
-            subprocess.run(["bash", nfs_script, "stop", private + "/state"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            oc = x.task.get_other_config(task)
-            stopped_at = "%s of %s" % (oc.get("copy_bytes_done"), oc.get("copy_bytes_total"))
-            running = x.task.get_status(task) == "pending" and oc.get("copy_bytes_done") != oc.get("copy_bytes_total")
-            time.sleep(4)
-            subprocess.run(["bash", nfs_script, "start", private + "/state", str(port), private + "/export"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            rec = wait(task)
-            dst = rec["result"].replace("<value>", "").replace("</value>", "")
-            check("the destination's NFS server gone for 4 s mid-copy (at %s bytes): the copy completes with the source's hash"
-                  % stopped_at, running and rec["status"] == "success" and disk_hash(dst) == h_slow, (running, rec["status"], rec["error_info"]))
-            if rec["status"] == "success":
-                x.VDI.destroy(dst)
+            quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            copy_through_outage(psr, lambda: subprocess.run(["bash", nfs_script, "stop", private + "/state"], **quiet),
+                                lambda: subprocess.run(["bash", nfs_script, "start", private + "/state", str(port), private + "/export"], **quiet),
+                                "the destination's NFS server")
             for pbd in x.SR.get_PBDs(psr):
                 x.PBD.unplug(pbd)
             x.SR.forget(psr)
@@ -824,21 +832,10 @@ if shutil.which("tgtd"):
             x.VDI.destroy(src_lvm)
             # The LUN's target killed mid-copy (as a crash would) and started again 4 s later:
             # the destination's data path holds its writes and reconnects; the copy completes.
-            task = x.Async.VDI.copy(slow, lvm_sr, "OpaqueRef:NULL", "OpaqueRef:NULL")
-            wait_copying(task)
-            subprocess.run(["bash", iscsi_script, "kill", istate], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            oc = x.task.get_other_config(task)
-            stopped_at = "%s of %s" % (oc.get("copy_bytes_done"), oc.get("copy_bytes_total"))
-            running = x.task.get_status(task) == "pending" and oc.get("copy_bytes_done") != oc.get("copy_bytes_total")
-            time.sleep(4)
-            subprocess.run(["bash", iscsi_script, "start", istate, str(iport), iqn, "1024", "1"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            rec = wait(task)
-            dst = rec["result"].replace("<value>", "").replace("</value>", "")
-            check("the destination LUN's iSCSI target killed for 4 s mid-copy (at %s bytes): the copy completes with the source's hash"
-                  % stopped_at, running and rec["status"] == "success" and disk_hash(dst) == h_slow, (running, rec["status"], rec["error_info"]))
-            if rec["status"] == "success":
-                x.VDI.destroy(dst)
+            quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            copy_through_outage(lvm_sr, lambda: subprocess.run(["bash", iscsi_script, "kill", istate], **quiet),
+                                lambda: subprocess.run(["bash", iscsi_script, "start", istate, str(iport), iqn, "1024", "1"], **quiet),
+                                "the destination LUN's iSCSI target (killed)")
             origin = nfs_sr or ext1
             name = "NFS" if nfs_sr else "EXT"
             on_lvm = migrate_live(origin, lvm_sr, name + "->LVM", 152, vhd_file=False)

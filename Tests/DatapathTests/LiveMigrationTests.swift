@@ -12,14 +12,41 @@ import VHD
 @Suite struct LiveMigrationTests {
     static let log = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
+    /// Two SRs of one host (one run directory): an active source VDI on the first, an active
+    /// empty differencing leaf of the same size on the second (a VDI snapshotted once, that
+    /// snapshot deleted, as xapi makes its mirror target, so that a base can be composed under it).
+    struct Migration {
+        let s: Scratch, d: Scratch
+        let source: TestSM, destination: TestSM
+        let manager: DatapathManager
+        let vdi: String, leaf: String
+
+        init(mib: UInt64) throws {
+            s = try Scratch()
+            d = try Scratch()
+            source = try TestSM(s)
+            destination = try TestSM(d, run: s.path + "/run")
+            manager = DatapathManager(run: source.run, log: LiveMigrationTests.log)
+            vdi = try source.createVDI(mib: mib)
+            try source.ok(.vdiActivate, vdi: vdi, args: ["true"])
+            leaf = try destination.createVDI(mib: mib)
+            let empty = try #require(try destination.ok(.vdiSnapshot, vdi: leaf, driverParams: [:]).structMembers?.first { $0.name == "uuid" }?.value.stringValue)
+            try destination.ok(.vdiDelete, vdi: empty)
+            try destination.ok(.vdiActivate, vdi: leaf, args: ["true"])
+        }
+
+        /// Both VDIs deactivated (whatever runs), the scratch folders removed.
+        func remove() {
+            _ = source.call(.vdiDeactivate, vdi: vdi)
+            _ = destination.call(.vdiDeactivate, vdi: leaf)
+            s.remove()
+            d.remove()
+        }
+    }
+
     @Test func mirrorSnapshotComposeSwitchKeepsTheClientAndEveryWrite() throws {
-        let s = try Scratch(); defer { s.remove() }
-        let d = try Scratch(); defer { d.remove() }
-        let source = try TestSM(s)
-        let destination = try TestSM(d, run: s.path + "/run")
-        let manager = DatapathManager(run: source.run, log: Self.log)
-        let vdi = try source.createVDI(mib: 32)
-        try source.ok(.vdiActivate, vdi: vdi, args: ["true"])
+        let m = try Migration(mib: 32); defer { m.remove() }
+        let (s, d, source, destination, manager, vdi, leaf) = (m.s, m.d, m.source, m.destination, m.manager, m.vdi, m.leaf)
         let pid = try #require(source.pid(vdi))
         // Data from before the migration (it reaches the destination through the snapshot copy).
         let before = try s.file("before.raw", pattern(8 << 20, seed: 77))
@@ -27,12 +54,7 @@ import VHD
         let writer = try SlotWriter(uri: source.uri(vdi), directory: s.path, slots: 1024)
         #expect(writer.waitFor(300))
 
-        // The destination: an empty differencing leaf (a VDI snapshotted once, as xapi makes
-        // it, so that a base can be composed under it), active, mirrored to.
-        let leaf = try destination.createVDI(mib: 32)
-        let empty = try #require(try destination.ok(.vdiSnapshot, vdi: leaf, driverParams: [:]).structMembers?.first { $0.name == "uuid" }?.value.stringValue)
-        try destination.ok(.vdiDelete, vdi: empty)
-        try destination.ok(.vdiActivate, vdi: leaf, args: ["true"])
+        // The destination's leaf, mirrored to.
         #expect(throws: DatapathError.self) {
             try manager.startMirror(sr: source.sr, vdi: vdi, destinationSR: destination.sr, destinationVDI: UUID().uuidString.lowercased())
         }
@@ -93,16 +115,8 @@ import VHD
     }
 
     @Test func aFailedSwitchLeavesTheSourceServing() throws {
-        let s = try Scratch(); defer { s.remove() }
-        let d = try Scratch(); defer { d.remove() }
-        let source = try TestSM(s)
-        let destination = try TestSM(d, run: s.path + "/run")
-        let manager = DatapathManager(run: source.run, log: Self.log)
-        let vdi = try source.createVDI(mib: 8)
-        try source.ok(.vdiActivate, vdi: vdi, args: ["true"])
-        defer { _ = source.call(.vdiDeactivate, vdi: vdi) }
-        let leaf = try destination.createVDI(mib: 8)
-        try destination.ok(.vdiActivate, vdi: leaf, args: ["true"])
+        let m = try Migration(mib: 8); defer { m.remove() }
+        let (s, source, destination, manager, vdi, leaf) = (m.s, m.source, m.destination, m.manager, m.vdi, m.leaf)
         // Without a mirror there is nothing to switch to.
         #expect(throws: DatapathError.self) {
             try manager.switchOver(sr: source.sr, vdi: vdi, destinationDriver: "ext", destinationSR: destination.sr, destinationVDI: leaf)
@@ -118,21 +132,11 @@ import VHD
         let data = try s.file("d.raw", pattern(1 << 20, seed: 5))
         try Command.check("qemu-img", ["convert", "-n", "-f", "raw", "-O", "raw", data, source.uri(vdi)])
         try Command.check("qemu-img", ["compare", "-f", "raw", "-F", "raw", data, source.uri(vdi)])
-        _ = destination.call(.vdiDeactivate, vdi: leaf)
     }
 
     @Test func aMirrorThatFailsLeavesTheClientAloneAndRefusesTheSwitch() throws {
-        let s = try Scratch(); defer { s.remove() }
-        let d = try Scratch(); defer { d.remove() }
-        let source = try TestSM(s)
-        let destination = try TestSM(d, run: s.path + "/run")
-        let manager = DatapathManager(run: source.run, log: Self.log)
-        let vdi = try source.createVDI(mib: 8)
-        try source.ok(.vdiActivate, vdi: vdi, args: ["true"])
-        defer { _ = source.call(.vdiDeactivate, vdi: vdi) }
-        let leaf = try destination.createVDI(mib: 8)
-        try destination.ok(.vdiActivate, vdi: leaf, args: ["true"])
-        defer { _ = destination.call(.vdiDeactivate, vdi: leaf) }
+        let m = try Migration(mib: 8); defer { m.remove() }
+        let (s, source, destination, manager, vdi, leaf) = (m.s, m.source, m.destination, m.manager, m.vdi, m.leaf)
         try manager.startMirror(sr: source.sr, vdi: vdi, destinationSR: destination.sr, destinationVDI: leaf)
         // The destination's data path dies: the client's writes still succeed, the mirror says it failed.
         let target = try #require(destination.pid(leaf))

@@ -238,12 +238,10 @@ public final class Datapath: @unchecked Sendable {
         new.directory = old.run.datapath(sr: sr, vdi: vdi)
         guard new.directory.socketPathsFit else { throw DatapathError.socketPathTooLong(new.directory.nbdSocket) }
         try FileManager.default.createDirectory(atPath: new.directory.path, withIntermediateDirectories: true)
-        for f in [new.directory.nbdSocket, new.directory.controlSocket] where FileManager.default.fileExists(atPath: f) {
-            guard !DatapathControlClient(socketPath: new.directory.controlSocket, timeout: 1).ping() else {
-                throw DatapathError.mirror("the destination's datapath still runs")
-            }
-            unlink(f)
+        guard !DatapathControlClient(socketPath: new.directory.controlSocket, timeout: 1).ping() else {
+            throw DatapathError.mirror("the destination's datapath still runs")
         }
+        for f in [new.directory.nbdSocket, new.directory.controlSocket] { unlink(f) }     // a closed one's leftovers
         let container = try factory(new)
         try worker.unpauseAndWait(container: container, leaf: container.naming.volume(vdi))
         let (from, to) = (old.directory, new.directory)

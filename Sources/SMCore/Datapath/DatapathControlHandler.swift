@@ -106,9 +106,11 @@ final class DatapathControlHandler: ChannelInboundHandler {
                 }
             case "mirror", "mirror-stop", "switch":
                 let arguments = words.count > 1 ? words[1].split(separator: " ").map(String.init) : []
-                let expected = ["mirror": 2, "mirror-stop": 0, "switch": 3][words[0]]!
-                guard arguments.count == expected, arguments.suffix(2).allSatisfy({ words[0] == "mirror-stop" || VDIName.isUUID($0) }),
-                      words[0] != "switch" || arguments[0].allSatisfy({ $0.isLetter || $0.isNumber }) else {
+                // mirror <sr> <vdi> | mirror-stop | switch <driver> <sr> <vdi>: uuids last, a driver name first.
+                let uuids = ["mirror": 2, "mirror-stop": 0, "switch": 2][words[0]]!
+                let driver = words[0] == "switch" ? 1 : 0
+                guard arguments.count == driver + uuids, arguments.suffix(uuids).allSatisfy(VDIName.isUUID),
+                      arguments.prefix(driver).allSatisfy({ $0.allSatisfy { $0.isLetter || $0.isNumber } }) else {
                     respond(context, "error usage: mirror <sr> <vdi> | mirror-stop | switch <driver> <sr> <vdi>"); continue
                 }
                 busy = true

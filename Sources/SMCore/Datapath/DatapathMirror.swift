@@ -54,12 +54,14 @@ public final class DatapathMirror: @unchecked Sendable {
     /// Makes `change` on the destination (after the ones sent before), then calls `done`; once
     /// the mirror has failed or stopped, only calls `done`.
     public func send(_ change: Change, then done: @escaping @Sendable () -> Void) {
-        let live: Bool = lock.withLock {
-            guard failure == nil, !stopped else { return false }
-            pending += 1
-            return true
+        // Queued under the lock: once `stop` has set `stopped`, nothing more reaches the queue.
+        lock.lock()
+        guard failure == nil, !stopped else {
+            lock.unlock()
+            return done()
         }
-        guard live else { return done() }
+        pending += 1
+        defer { lock.unlock() }
         queue.async { [self] in
             let skip = lock.withLock { failure != nil }
             var made: UInt64 = 0
@@ -93,7 +95,6 @@ public final class DatapathMirror: @unchecked Sendable {
     /// destination's disk; fails when any change could not be made (then nothing guarantees the
     /// destination holds what the source does).
     public func stop() throws {
-        queue.sync {}
         lock.withLock { stopped = true }
         queue.sync {}
         if let f = lock.withLock({ failure }) { throw DatapathError.mirror(f) }

@@ -219,13 +219,17 @@ extension XenAPIService {
                 }
             } else if let vdi = db.read({ $0.find("VDI", vbd.string("VDI")) }),
                       !db.read({ $0.whereField("VBD", "VDI", is: vdi.ref) }).contains(where: { $0.bool("currently_attached") }) {
-                for command in ["vdi_deactivate", "vdi_detach"] {
-                    if let r = try? smCall(command, vdi: vdi, task: nil) {
-                        _ = try? runPlugin(type: r.type, r.0, checkpoint: false)
-                    }
-                }
+                deactivateAndDetach(vdi)
             }
             _ = try? db.write { txn in if txn.find("VBD", vbd.ref) != nil { txn.delete("VBD", vbd.ref) } }
+        }
+    }
+
+    /// `vdi_deactivate` then `vdi_detach` of `vdi` on this host, whatever either answers (a
+    /// clean-up: an attachment no VBD records any more).
+    func deactivateAndDetach(_ vdi: ObjectRecord) {
+        for command in ["vdi_deactivate", "vdi_detach"] {
+            if let r = try? smCall(command, vdi: vdi, task: nil) { _ = try? runPlugin(type: r.type, r.0, checkpoint: false) }
         }
     }
 

@@ -200,9 +200,7 @@ extension XenAPIService {
             }
         }
         if let src {
-            for command in ["vdi_deactivate", "vdi_detach"] {
-                if let r = try? smCall(command, vdi: src, task: nil) { _ = try? runPlugin(type: r.type, r.0, checkpoint: false) }
-            }
+            deactivateAndDetach(src)
             _ = try vdiDestroy(APICall(method: "VDI.destroy", session: "", args: [.string(src.ref)]))
         }
         if let snapshot = job[M.snapshot], db.read({ $0.find("VDI", snapshot) }) != nil {

@@ -36,11 +36,7 @@ public struct SMPluginRunner: Sendable {
         let exe = executable(type: type)
         guard access(exe, X_OK) == 0 else { throw APIFailure("SR_UNKNOWN_DRIVER", type) }
         try? FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-        var env = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "ORIGINATOR": "SM",
-                   "SWIFTSM_XAPI_URL": socketPath, "SWIFTSM_RUN_DIR": runDirectory]
-        for key in ["SWIFTSM_GC_AUTOSTART", "SWIFTSM_LOG_STDERR"] {
-            if let v = ProcessInfo.processInfo.environment[key] { env[key] = v }
-        }
+        let env = environment(["ORIGINATOR": "SM", "SWIFTSM_XAPI_URL": socketPath, "SWIFTSM_GC_AUTOSTART": nil])
         let (status, out, err) = Self.spawn(exe, [document], env, started: started)
         let stdout = String(decoding: out, as: UTF8.self), stderr = String(decoding: err, as: UTF8.self)
         guard status == 0 else { throw APIFailure("SR_BACKEND_FAILURE", "exit status \(status)", stdout, stderr) }
@@ -63,9 +59,7 @@ public struct SMPluginRunner: Sendable {
         let call = XMLRPCMethodCall(methodName: function, params: [
             .string(session), .struct(arguments.keys.sorted().map { XMLRPCMember($0, .string(arguments[$0]!)) }),
         ])
-        var env = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "SWIFTSM_RUN_DIR": runDirectory]
-        if let v = ProcessInfo.processInfo.environment["SWIFTSM_LOG_STDERR"] { env["SWIFTSM_LOG_STDERR"] = v }
-        let (status, out, err) = Self.spawn(exe, [XMLRPCEncoder(style: .xapi).encode(call)], env)
+        let (status, out, err) = Self.spawn(exe, [XMLRPCEncoder(style: .xapi).encode(call)], environment([:]))
         let stdout = String(decoding: out, as: UTF8.self), stderr = String(decoding: err, as: UTF8.self)
         guard status == 0, case .success(let envelope)? = try? XMLRPCDecoder().decodeMethodResponse(Data(out)) else {
             throw APIFailure("XENAPI_PLUGIN_FAILURE", function, "exit status \(status)", stdout + stderr)
@@ -73,6 +67,17 @@ public struct SMPluginRunner: Sendable {
         if envelope[member: "Status"]?.stringValue == "Success" { return envelope[member: "Value"]?.stringValue ?? "" }
         let description = envelope[member: "ErrorDescription"]?.arrayValue?.compactMap(\.stringValue) ?? []
         throw APIFailure(list: description)
+    }
+
+    /// A plugin's environment: `PATH`, the run directory, `SWIFTSM_LOG_STDERR` when set here, and
+    /// `extra` (a nil value passes that variable on from here when set).
+    func environment(_ extra: [String: String?]) -> [String: String] {
+        var env = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "SWIFTSM_RUN_DIR": runDirectory]
+        let here = ProcessInfo.processInfo.environment
+        for (key, value) in extra.merging(["SWIFTSM_LOG_STDERR": nil], uniquingKeysWith: { a, _ in a }) {
+            if let v = value ?? here[key] { env[key] = v }
+        }
+        return env
     }
 
     /// xapi's mapping of a plugin fault to an API error.
