@@ -73,6 +73,10 @@ struct ISCSIOutageTests {
         Thread.sleep(forTimeInterval: 1.0)
         let before = log.writes
         try t.kill()
+        // A tgtd blocked in a flush on a loaded disk dies only when the flush returns: the
+        // outage is timed from when the writers first wait, not from the kill.
+        let deadline = Date().addingTimeInterval(30)
+        while store.outage == nil && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         Thread.sleep(forTimeInterval: 1.5)
         #expect(store.outage != nil, "the writers should be waiting for the target")
         try t.start()
