@@ -262,6 +262,30 @@ check("delta copy succeeds into the base's copy", rec["status"] == "success", re
 check("delta copy: the destination's hash equals the source's", disk_hash(base_copy) == h_big)
 check("delta copy wrote only the %d changed blocks (copy_bytes_written)" % len(changed),
       rec["status"] == "success" and rec["other_config"].get("copy_bytes_written") == str(len(changed) * BLOCK), rec["other_config"])
+check("delta copy planned from the chains: only the changed blocks were read (copy_bytes_total, copy_delta_basis)",
+      rec["other_config"].get("copy_delta_basis") == "layers 1 1"
+      and rec["other_config"].get("copy_bytes_total") == str(len(changed) * BLOCK), rec["other_config"])
+# 4b. Against an older snapshot: the source's chain holds two images above the base's parent.
+older_copy = x.VDI.copy(snap, ext2)
+snap2 = x.VDI.snapshot(big, {})
+changed2 = [1, 2, changed[0], 127]
+write_blocks(big, changed2, 13)
+h_big3 = disk_hash(big)
+task = x.Async.VDI.copy(big, ext2, snap, older_copy)
+rec = wait(task)
+oc = rec["other_config"]
+check("delta against an older snapshot: planned from two images above the common one, hash equal",
+      rec["status"] == "success" and oc.get("copy_delta_basis") == "layers 2 1"
+      and oc.get("copy_bytes_total") == str(len(set(changed) | set(changed2)) * BLOCK)
+      and disk_hash(older_copy) == h_big3, (rec["status"], rec["error_info"], oc))
+# 4c. A base on another SR shares no image with the source: every block either holds is compared.
+base_copy_copy = x.VDI.copy(base_copy, ext2)
+task = x.Async.VDI.copy(big, ext2, base_copy, base_copy_copy)
+rec = wait(task)
+oc = rec["other_config"]
+check("delta against a base on another SR: planned from contents, hash equal",
+      rec["status"] == "success" and oc.get("copy_delta_basis") == "contents" and disk_hash(base_copy_copy) == h_big3,
+      (rec["status"], rec["error_info"], oc))
 
 # 5. Errors.
 small = new_vdi(ext2, 32 * MiB, "small")

@@ -2,7 +2,7 @@ import CNBD
 import Foundation
 
 /// A blocking NBD client over a unix socket (Debian's libnbd): the handshake (newstyle fixed,
-/// NBD_OPT_GO, structured replies), `base:allocation` block status, read, write, write-zeroes
+/// NBD_OPT_GO, structured replies), `base:allocation` and `qemu:allocation-depth` block status, read, write, write-zeroes
 /// and flush. One connection; not shared between threads (open one per worker).
 public final class NBDClient: @unchecked Sendable {
     private let handle: OpaquePointer
@@ -13,10 +13,17 @@ public final class NBDClient: @unchecked Sendable {
     /// Whether the server accepts NBD_CMD_WRITE_ZEROES.
     public let canZero: Bool
 
-    /// Connects to export `exportName` of the server on `socketPath`.
-    public init(socketPath: String, exportName: String) throws(NBDClientError) {
+    /// Whether the server answers `qemu:allocation-depth` block status (asked for at connection).
+    public let hasDepthMap: Bool
+    /// The name of the context that tells which image of a chain each range reads from.
+    public static let allocationDepthContext = "qemu:allocation-depth"
+
+    /// Connects to export `exportName` of the server on `socketPath`; `allocationDepth` asks for
+    /// the `qemu:allocation-depth` context besides `base:allocation`.
+    public init(socketPath: String, exportName: String, allocationDepth: Bool = false) throws(NBDClientError) {
         guard let h = nbd_create() else { throw .last("nbd_create") }
         guard nbd_set_export_name(h, exportName) == 0, nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 0,
+              !allocationDepth || nbd_add_meta_context(h, Self.allocationDepthContext) == 0,
               nbd_connect_unix(h, socketPath) == 0 else {
             let error = NBDClientError.last("connecting to \(socketPath) (export \(exportName))")
             nbd_close(h)
@@ -31,6 +38,7 @@ public final class NBDClient: @unchecked Sendable {
         handle = h
         self.size = size
         hasAllocationMap = nbd_can_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1
+        hasDepthMap = allocationDepth && nbd_can_meta_context(h, Self.allocationDepthContext) == 1
         canZero = nbd_can_zero(h) == 1
     }
 
@@ -88,7 +96,25 @@ public final class NBDClient: @unchecked Sendable {
     /// one allocated data extent when the server has no allocation map.
     public func allocation(offset: Int64, length: Int64) throws(NBDClientError) -> [NBDExtent] {
         guard hasAllocationMap else { return [NBDExtent(offset: offset, length: length, hole: false, zero: false)] }
-        let box = ExtentCollector()
+        return try status(LIBNBD_CONTEXT_BASE_ALLOCATION, offset: offset, length: length).map { r in
+            NBDExtent(offset: r.offset, length: r.length, hole: r.value & UInt32(LIBNBD_STATE_HOLE) != 0,
+                      zero: r.value & UInt32(LIBNBD_STATE_ZERO) != 0)
+        }
+    }
+
+    /// The `qemu:allocation-depth` map of `[offset, offset+length)`, in order and covering the
+    /// range: for each run the image it reads from (0: none, 1: the top one, 2: its parent, ...);
+    /// nil when the server has no such map (or it was not asked for).
+    public func allocationDepth(offset: Int64, length: Int64) throws(NBDClientError) -> [(offset: Int64, length: Int64, depth: UInt32)]? {
+        guard hasDepthMap else { return nil }
+        return try status(Self.allocationDepthContext, offset: offset, length: length).map { ($0.offset, $0.length, $0.value) }
+    }
+
+    /// Context `context`'s extents over `[offset, offset+length)`, asked for as often as the
+    /// server's replies stop short, clipped to the range.
+    private func status(_ context: String, offset: Int64, length: Int64) throws(NBDClientError)
+        -> [(offset: Int64, length: Int64, value: UInt32)] {
+        let box = ExtentCollector(context: context)
         let end = offset + length
         var next = offset
         while next < end {
@@ -96,16 +122,14 @@ public final class NBDClient: @unchecked Sendable {
             box.extents = []
             let count = UInt64(min(end - next, 1 << 30))
             let callback = nbd_extent_callback(callback: { user, context, _, entries, count, _ in
-                guard let user, let context, let entries,
-                      String(cString: context) == LIBNBD_CONTEXT_BASE_ALLOCATION else { return 0 }
+                guard let user, let context, let entries else { return 0 }
                 let box = Unmanaged<ExtentCollector>.fromOpaque(user).takeUnretainedValue()
+                guard String(cString: context) == box.context else { return 0 }
                 var at = box.start
                 var i = 0
                 while i + 1 < count {
                     let length = Int64(entries[i])
-                    let flags = entries[i + 1]
-                    box.extents.append(NBDExtent(offset: at, length: length, hole: flags & UInt32(LIBNBD_STATE_HOLE) != 0,
-                                                 zero: flags & UInt32(LIBNBD_STATE_ZERO) != 0))
+                    box.extents.append((at, length, entries[i + 1]))
                     at += length
                     i += 2
                 }
@@ -139,9 +163,11 @@ public final class NBDClient: @unchecked Sendable {
     }
 }
 
-/// Where the block status callback leaves the extents it is given.
+/// Where the block status callback leaves the extents it is given for one context.
 private final class ExtentCollector {
+    let context: String
     var start: Int64 = 0
-    var extents: [NBDExtent] = []
-    var all: [NBDExtent] = []
+    var extents: [(offset: Int64, length: Int64, value: UInt32)] = []
+    var all: [(offset: Int64, length: Int64, value: UInt32)] = []
+    init(context: String) { self.context = context }
 }

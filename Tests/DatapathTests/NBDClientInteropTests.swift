@@ -48,6 +48,31 @@ import VHD
         #expect(expected.contains { $0 == [1 << 20, 4 << 20, 0] }, "parent and child data merge into one extent")
     }
 
+    /// `qemu:allocation-depth` as qemu-nbd serves it for a backing chain: nbdinfo's map says
+    /// which image each range reads from, and the stats name those images.
+    @Test func nbdinfoMapsWhichImageEachRangeReadsFrom() throws {
+        let s = try Scratch(); defer { s.remove() }
+        let (middle, _) = try Self.chain(s)
+        let leaf = s.path + "/top.vhd"
+        try Snapshot.create(child: leaf, parent: middle, provider: s.provider)
+        try s.write(leaf, pattern(1024, seed: 6), at: (2 << 20) - 512)       // over the parent's data and a hole
+        let dp = try LocalDatapath(s, leaf: leaf); defer { dp.stop() }
+        let list = try Command.check("nbdinfo", ["--list", "nbd+unix://?socket=" + dp.directory.nbdSocket])
+        #expect(list.contains("qemu:allocation-depth"))
+        let map = try Command.check("nbdinfo", ["--map=qemu:allocation-depth", dp.uri])
+        let got = map.split(separator: "\n").map { line -> [UInt64] in
+            line.split(separator: " ", omittingEmptySubsequences: true).prefix(3).compactMap { UInt64($0) }
+        }
+        let M: UInt64 = 1 << 20
+        #expect(got == [[0, M, 0], [M, M - 512, 3], [2 * M - 512, 1024, 1], [2 * M + 512, M - 512, 3], [3 * M, 2 * M, 2],
+                        [5 * M, 35 * M, 0], [40 * M, 512, 2], [40 * M + 512, 24 * M - 512, 0]], "\(map)")
+        #expect(map.contains("local") && map.contains("backing depth 3") && map.contains("absent"), "\(map)")
+        let uuids = try [leaf, middle, s.path + "/parent.vhd"].map { path in
+            try VHDImage(store: try s.provider.open(path, writable: false), path: path, writable: false).footer.uuid.description
+        }
+        #expect(try dp.control.stats().layers == uuids)
+    }
+
     @Test func nbdcopyWritesReadBackByTheEngineAndAnotherClient() throws {
         let s = try Scratch(); defer { s.remove() }
         let leaf = try s.dynamicVHD("disk.vhd", mib: 32)

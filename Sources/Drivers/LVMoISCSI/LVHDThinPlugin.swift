@@ -25,7 +25,7 @@ public struct LVHDThinPlugin: HostPlugin {
     }
 
     /// Inflates (`attach`) or deflates (`detach`) the VDI's leaf.
-    public func run(_ function: String, _ arguments: [String: String]) throws {
+    public func run(_ function: String, _ arguments: [String: String]) throws -> String {
         guard function == "attach" || function == "detach" else { throw HostPluginFailure(["UNKNOWN_XENAPI_PLUGIN_FUNCTION", function]) }
         let sr = try uuid(arguments, "srUuid", function), vdi = try uuid(arguments, "vdiUuid", function)
         let lock = run.srLock(sr)
@@ -41,5 +41,6 @@ public struct LVHDThinPlugin: HostPlugin {
         } else if container.exists(lv), try !container.isReadOnly(lv) {
             try container.deflateLeaf(lv)
         }
+        return "True"
     }
 }

@@ -73,20 +73,30 @@ enum ChainIO {
         return .done
     }
 
-    /// BLOCK_STATUS for `base:allocation`: allocated anywhere in the chain → 0 (data), else
-    /// 3 (hole, reads as zeros). At most `maxStatusRange` bytes and `maxExtents` extents; one
-    /// extent with REQ_ONE. Extents never run past the request.
-    static func blockStatus(_ chain: VHDChain, offset: UInt64, length: UInt64, reqOne: Bool) throws -> NBDCommandResult {
+    /// BLOCK_STATUS for each of `contexts`: for `base:allocation`, allocated anywhere in the
+    /// chain → 0 (data), else 3 (hole, reads as zeros); for `qemu:allocation-depth`, the depth
+    /// of the image each range reads from. At most `maxStatusRange` bytes and `maxExtents`
+    /// extents per context; one extent with REQ_ONE. Extents never run past the request.
+    static func blockStatus(_ chain: VHDChain, offset: UInt64, length: UInt64, reqOne: Bool,
+                            contexts: [NBDMetaContext]) throws -> NBDCommandResult {
         let end = offset + min(length, maxStatusRange)
-        let map = try AllocationMap.extents(chain, in: offset..<end)
-        var out: [(length: UInt32, flags: UInt32)] = []
-        out.reserveCapacity(min(map.count, maxExtents))
-        for e in map {
-            out.append((UInt32(e.length), e.allocated ? 0 : NBD.stateHole | NBD.stateZero))
-            if reqOne || out.count == maxExtents { break }
-        }
-        if out.isEmpty { out.append((UInt32(end - offset), 0)) }
-        return .extents(out)
+        return .status(try contexts.map { context in
+            let runs: [(length: UInt64, value: UInt32)]
+            switch context {
+            case .baseAllocation:
+                runs = try AllocationMap.extents(chain, in: offset..<end).map { ($0.length, $0.allocated ? 0 : NBD.stateHole | NBD.stateZero) }
+            case .allocationDepth:
+                runs = try AllocationDepth.extents(chain, in: offset..<end).map { ($0.length, $0.depth) }
+            }
+            var out: [(length: UInt32, flags: UInt32)] = []
+            out.reserveCapacity(min(runs.count, maxExtents))
+            for r in runs {
+                out.append((UInt32(r.length), r.value))
+                if reqOne || out.count == maxExtents { break }
+            }
+            if out.isEmpty { out.append((UInt32(end - offset), 0)) }
+            return (context, out)
+        })
     }
 
     /// The NBD error number for an engine failure.

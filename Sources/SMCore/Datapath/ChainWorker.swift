@@ -117,11 +117,15 @@ public final class ChainWorker: @unchecked Sendable {
     private var chain: VHDChain?
     /// The leaf's store when it reports server outages (read under `condition`).
     private var outageReporter: (any OutageReportingStore)?
+    /// The footer uuids of the open chain's images, leaf first; empty while paused or with a
+    /// raw parent (under `condition`).
+    private var layers: [String] = []
 
     /// Takes what the worker needs to know of a newly opened chain's leaf store (under `condition`).
     private func noteLeafStore(_ chain: VHDChain) {
         let store = chain.leaf.store
         outageReporter = store as? any OutageReportingStore
+        layers = chain.rawParent == nil ? chain.images.map { $0.footer.uuid.description } : []
         leafPlansWrites = chain.leaf.writable && store is any ConcurrentWriteStore && !(store is any DescriptorStore)
     }
     private var thread: Thread?
@@ -195,6 +199,7 @@ public final class ChainWorker: @unchecked Sendable {
             s.paused = state == .paused
             s.size = size
             s.leaf = leafVolume
+            s.layers = layers
             let fast = readMap.snapshot()
             s.requests += fast.reads + fast.writes + fast.errors
             s.reads += fast.reads
@@ -580,7 +585,7 @@ public final class ChainWorker: @unchecked Sendable {
             do { if sync { try c.flush() } else { try c.leaf.commit() } } catch { result = .failure(.flush("\(error)")) }
             do { try closeTracker() } catch { result = .failure(.flush("CBT log: \(error)")) }
             chain = nil
-            condition.withLock { state = .paused; stats.pauses += 1 }
+            condition.withLock { state = .paused; stats.pauses += 1; layers = [] }
             return result
         }
     }

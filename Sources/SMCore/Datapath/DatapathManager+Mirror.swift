@@ -18,6 +18,15 @@ extension DatapathManager {
         log.info("datapath of \(vdi) mirrors to \(destinationVDI)")
     }
 
+    /// The footer uuids of the chain `vdi`'s running datapath has open, leaf first (empty while
+    /// it is paused); `DatapathError.mirror` when none runs here.
+    public func layers(sr: String, vdi: String) throws -> [String] {
+        var layers: [String] = []
+        let ran = try control(sr: sr, vdi: vdi) { control in layers = try control.stats().layers }
+        guard ran else { throw DatapathError.mirror("VDI \(vdi) has no datapath on this host") }
+        return layers
+    }
+
     /// Stops the mirror of `vdi`'s datapath, if one runs (a migration that is given up).
     public func stopMirror(sr: String, vdi: String) throws {
         _ = try control(sr: sr, vdi: vdi) { control in

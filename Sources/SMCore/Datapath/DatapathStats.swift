@@ -2,6 +2,9 @@
 public struct DatapathStats: Sendable, Codable, Equatable {
     /// The volume the chain is (or will be) opened from (a name within the SR's container).
     public var leaf: String = ""
+    /// The footer uuids of the open chain's VHDs, leaf first (what `qemu:allocation-depth`
+    /// counts); empty while paused.
+    public var layers: [String] = []
     /// Whether the chain is paused (closed, requests held).
     public var paused: Bool = false
     /// Whether the export refuses writes.

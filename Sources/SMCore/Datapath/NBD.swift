@@ -187,10 +187,8 @@ public enum NBD {
         public static let eshutdown: UInt32 = 108
     }
 
-    /// The only metadata context served.
+    /// The allocation metadata context.
     public static let baseAllocation = "base:allocation"
-    /// Its id on every connection.
-    public static let baseAllocationID: UInt32 = 1
     /// `base:allocation` status: not allocated.
     public static let stateHole: UInt32 = 1
     /// `base:allocation` status: reads as zeros.

@@ -6,8 +6,9 @@ public enum NBDCommandResult: Sendable {
     case done
     /// READ data: a buffer whose first `headerRoom` bytes are left for the reply header.
     case data(ByteBuffer, headerRoom: Int)
-    /// BLOCK_STATUS extents of `base:allocation`: (length, status flags), consecutive.
-    case extents([(length: UInt32, flags: UInt32)])
+    /// BLOCK_STATUS: for each selected context its extents (length, status flags), consecutive
+    /// from the request's offset.
+    case status([(context: NBDMetaContext, extents: [(length: UInt32, flags: UInt32)])])
     /// Failure with an NBD error number.
     case failed(UInt32)
 }

@@ -107,17 +107,17 @@ extension NBDConnectionHandler {
                 return fail(NBD.Reply.errInvalid, "structured replies were not negotiated")
             }
             guard export.matches(name) else { return fail(NBD.Reply.errUnknown, "no export named '\(name)'") }
-            let matched: Bool
+            let matched: [NBDMetaContext]
             if option == O.listMetaContext {
-                matched = queries.isEmpty || queries.contains { $0 == "base:" || $0 == NBD.baseAllocation }
+                matched = NBDMetaContext.listed(by: queries)
             } else {
-                matched = queries.contains(NBD.baseAllocation)
-                allocationContext = matched
+                matched = NBDMetaContext.selected(by: queries)
+                metaContexts = matched
             }
-            if matched {
+            for c in matched {
                 var p = ByteBuffer()
-                p.writeInteger(option == O.setMetaContext ? NBD.baseAllocationID : 0)
-                p.writeString(NBD.baseAllocation)
+                p.writeInteger(option == O.setMetaContext ? c.rawValue : 0)
+                p.writeString(c.name)
                 NBDReplyEncoder.optionReply(&out, option: option, type: NBD.Reply.metaContext, payload: p)
             }
             NBDReplyEncoder.optionReply(&out, option: option, type: NBD.Reply.ack)

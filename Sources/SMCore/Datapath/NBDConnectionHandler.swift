@@ -39,8 +39,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     var cumulation: ByteBuffer?
     var clientNoZeroes = false
     var structured = false
-    /// Whether SET_META_CONTEXT selected `base:allocation` (for this export).
-    var allocationContext = false
+    /// The contexts SET_META_CONTEXT selected (for this export), in id order.
+    var metaContexts: [NBDMetaContext] = []
     var size: UInt64 = 0
     var inFlight = 0
     var inFlightBytes = 0
@@ -322,13 +322,14 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
                 try ChainIO.writeZeroes(chain, offset: offset, length: UInt64(length), noHole: noHole, fua: fua)
             }
         case C.blockStatus:
-            guard allocationContext else { return reject(context, cookie: cookie, error: NBD.Errno.einval, isRead: false) }
+            let contexts = metaContexts
+            guard !contexts.isEmpty else { return reject(context, cookie: cookie, error: NBD.Errno.einval, isRead: false) }
             guard length > 0, inside(offset, length) else {
                 return reject(context, cookie: cookie, error: NBD.Errno.einval, isRead: false)
             }
             let reqOne = flags & CF.reqOne != 0
             submit(context, .blockStatus, bytes: 0, cookie: cookie, offset: offset) { chain in
-                try ChainIO.blockStatus(chain, offset: offset, length: UInt64(length), reqOne: reqOne)
+                try ChainIO.blockStatus(chain, offset: offset, length: UInt64(length), reqOne: reqOne, contexts: contexts)
             }
         default:
             reject(context, cookie: cookie, error: NBD.Errno.einval, isRead: false)
@@ -446,9 +447,12 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             } else {
                 send(context, buffer)
             }
-        case let .extents(list):
-            var b = context.channel.allocator.buffer(capacity: 24 + 8 * list.count)
-            NBDReplyEncoder.blockStatus(&b, cookie: cookie, id: NBD.baseAllocationID, extents: list)
+        case let .status(descriptions):
+            var b = context.channel.allocator.buffer(capacity: descriptions.reduce(0) { $0 + 24 + 8 * $1.extents.count })
+            for (i, d) in descriptions.enumerated() {
+                NBDReplyEncoder.blockStatus(&b, cookie: cookie, id: d.context.rawValue, extents: d.extents,
+                                            last: i == descriptions.count - 1)
+            }
             send(context, b)
         case let .failed(error):
             replyError(context, cookie: cookie, error: error, isRead: isRead)

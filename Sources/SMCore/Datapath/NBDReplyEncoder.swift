@@ -78,9 +78,10 @@ enum NBDReplyEncoder {
     /// Room to leave in front of READ data.
     static func readHeaderRoom(structured: Bool) -> Int { structured ? chunkHeader + 8 : simpleHeader }
 
-    /// A final BLOCK_STATUS chunk for context `id`.
-    static func blockStatus(_ b: inout ByteBuffer, cookie: UInt64, id: UInt32, extents: [(length: UInt32, flags: UInt32)]) {
-        chunk(&b, flags: NBD.Chunk.flagDone, type: NBD.Chunk.blockStatus, cookie: cookie, length: UInt32(4 + 8 * extents.count))
+    /// A BLOCK_STATUS chunk for context `id` (the reply's final chunk when `last`).
+    static func blockStatus(_ b: inout ByteBuffer, cookie: UInt64, id: UInt32, extents: [(length: UInt32, flags: UInt32)],
+                            last: Bool = true) {
+        chunk(&b, flags: last ? NBD.Chunk.flagDone : 0, type: NBD.Chunk.blockStatus, cookie: cookie, length: UInt32(4 + 8 * extents.count))
         b.writeInteger(id)
         for e in extents {
             b.writeInteger(e.length)

@@ -6,7 +6,10 @@ import Logging
 /// (the part of xapi's storage migration that drives tapdisk's mirror). `start` mirrors every
 /// change of VDI `vdi_uuid` (SR `sr_uuid`) to the datapath of `dest_vdi_uuid` (SR
 /// `dest_sr_uuid`); `stop` gives the mirror up; `switch` moves the source's datapath, clients
-/// and all, onto the destination leaf (driver `dest_driver`).
+/// and all, onto the destination leaf (driver `dest_driver`). `layers` gives the footer uuids
+/// of the chain the VDI's datapath has open, leaf first and space-separated (what its
+/// `qemu:allocation-depth` map counts; empty while paused): the delta copier compares two
+/// VDIs' chains with it.
 public struct DatapathMirrorPlugin: HostPlugin {
     /// The plugin's name.
     public static let name = "datapath-mirror"
@@ -24,8 +27,8 @@ public struct DatapathMirrorPlugin: HostPlugin {
         self.log = log
     }
 
-    /// Starts, stops or switches a mirror.
-    public func run(_ function: String, _ arguments: [String: String]) throws {
+    /// Starts, stops or switches a mirror, or gives a datapath's layers.
+    public func run(_ function: String, _ arguments: [String: String]) throws -> String {
         let sr = try uuid(arguments, "sr_uuid", function), vdi = try uuid(arguments, "vdi_uuid", function)
         let manager = DatapathManager(run: run, log: log)
         switch function {
@@ -41,8 +44,11 @@ public struct DatapathMirrorPlugin: HostPlugin {
             try manager.switchOver(sr: sr, vdi: vdi, destinationDriver: driver.lowercased(),
                                    destinationSR: try uuid(arguments, "dest_sr_uuid", function),
                                    destinationVDI: try uuid(arguments, "dest_vdi_uuid", function))
+        case "layers":
+            return try manager.layers(sr: sr, vdi: vdi).joined(separator: " ")
         default:
             throw HostPluginFailure(["UNKNOWN_XENAPI_PLUGIN_FUNCTION", function])
         }
+        return "True"
     }
 }

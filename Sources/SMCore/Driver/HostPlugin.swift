@@ -11,9 +11,10 @@ public protocol HostPlugin {
     var name: String { get }
     /// The log.
     var log: Logger { get }
-    /// Runs `function` with `arguments` on this host; `HostPluginFailure` (or any error) when it
-    /// cannot.
-    func run(_ function: String, _ arguments: [String: String]) throws
+    /// Runs `function` with `arguments` on this host and gives the plugin's value (xapi's
+    /// plugins answer "True" when they have nothing to say); `HostPluginFailure` (or any error)
+    /// when it cannot.
+    func run(_ function: String, _ arguments: [String: String]) throws -> String
 }
 
 /// A plugin failure with xapi's error description (`XENAPI_PLUGIN_FAILURE`, function, kind, text).
@@ -37,9 +38,9 @@ extension HostPlugin {
             }
             var arguments: [String: String] = [:]
             for m in members { arguments[m.name] = m.value.stringValue }
-            try run(function, arguments)
+            let value = try run(function, arguments)
             log.info("\(name) \(function): done")
-            envelope = .struct([XMLRPCMember("Status", "Success"), XMLRPCMember("Value", "True")])
+            envelope = .struct([XMLRPCMember("Status", "Success"), XMLRPCMember("Value", .string(value))])
         } catch let failure as HostPluginFailure {
             log.error("\(name) \(function): \(failure.description)")
             envelope = Self.failure(failure.description)

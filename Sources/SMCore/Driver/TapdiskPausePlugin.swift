@@ -25,7 +25,7 @@ public struct TapdiskPausePlugin: HostPlugin {
     }
 
     /// Pauses, unpauses or refreshes the VDI's data path on this host.
-    public func run(_ function: String, _ arguments: [String: String]) throws {
+    public func run(_ function: String, _ arguments: [String: String]) throws -> String {
         let sr = try uuid(arguments, "sr_uuid", function), vdi = try uuid(arguments, "vdi_uuid", function)
         let manager = DatapathManager(run: run, log: log)
         switch function {
@@ -34,5 +34,6 @@ public struct TapdiskPausePlugin: HostPlugin {
         case "refresh": try manager.refresh(sr: sr, vdi: vdi)
         default: throw HostPluginFailure(["UNKNOWN_XENAPI_PLUGIN_FUNCTION", function])
         }
+        return "True"
     }
 }

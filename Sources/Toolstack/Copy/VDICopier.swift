@@ -6,6 +6,14 @@ import VHD
 /// `base:allocation` maps which chunks move (only allocated data; zeros only where the
 /// destination has data; with a base, only chunks that differ from it), then runs the plan
 /// with several connections, each reading its next chunk while it writes the current one, and flushes.
+///
+/// A delta against a base that shares images with the source (a snapshot of it, an older copy
+/// on its chain) is planned from the two chains: given their layers (`layers`: the footer
+/// uuids each datapath has open, leaf first), only the chunks where the source or the base
+/// reads from an image the other's chain does not hold (`qemu:allocation-depth`) can differ,
+/// so only those are read and compared: work in proportion to the delta. The layers are asked
+/// for before and after the depth maps; a chain that changed meanwhile (the collector
+/// coalesced) or unknown layers fall back to comparing every chunk either holds.
 public final class VDICopier: @unchecked Sendable {
     /// The source's export.
     public let source: NBDExport
@@ -19,11 +27,17 @@ public final class VDICopier: @unchecked Sendable {
     public let connections: Int
     /// Microseconds each worker sleeps after each chunk (0; tests slow a copy down to stop it midway).
     public let delayPerChunk: UInt32
+    /// The layers of the source's and the base's open chains, leaf first (nil: not known).
+    public let layers: (@Sendable () throws -> (source: [String], base: [String]))?
+    /// How the last delta plan was made: "layers <above source> <above base>" (from the chains)
+    /// or "contents" (every chunk either holds); nil for a full copy.
+    public private(set) var deltaBasis: String?
 
     /// A copier from `source` into `destination`, with `base` for a delta copy.
     public init(source: NBDExport, destination: NBDExport, base: NBDExport? = nil, chunkSize: Int64 = 2 << 20, connections: Int = 8,
-                delayPerChunk: UInt32 = 0) {
+                delayPerChunk: UInt32 = 0, layers: (@Sendable () throws -> (source: [String], base: [String]))? = nil) {
         self.delayPerChunk = delayPerChunk
+        self.layers = layers
         self.source = source
         self.destination = destination
         self.base = base
@@ -31,8 +45,8 @@ public final class VDICopier: @unchecked Sendable {
         self.connections = max(1, connections)
     }
 
-    static func connect(_ e: NBDExport) throws(VDICopyError) -> NBDClient {
-        do { return try NBDClient(socketPath: e.socketPath, exportName: e.exportName) } catch { throw .nbd(error) }
+    static func connect(_ e: NBDExport, allocationDepth: Bool = false) throws(VDICopyError) -> NBDClient {
+        do { return try NBDClient(socketPath: e.socketPath, exportName: e.exportName, allocationDepth: allocationDepth) } catch { throw .nbd(error) }
     }
 
     private func dataChunks(_ client: NBDClient, size: Int64) throws(VDICopyError) -> Set<Int64> {
@@ -56,6 +70,10 @@ public final class VDICopier: @unchecked Sendable {
         if let base {
             let b = try Self.connect(base)
             guard b.size >= size else { throw .mismatch("the base has \(b.size) bytes, the source \(size)") }
+            if let changed = try changedChunks(base, size: size) {
+                return changed.sorted().map { chunk($0, .delta) }
+            }
+            deltaBasis = "contents"
             let baseData = try dataChunks(b, size: size)
             return (0..<count).filter { srcData.contains($0) || baseData.contains($0) }.map { chunk($0, .delta) }
         }
@@ -64,6 +82,40 @@ public final class VDICopier: @unchecked Sendable {
             if srcData.contains(i) { out.append(chunk(i, .copy)) } else if dstData.contains(i) { out.append(chunk(i, .zero)) }
         }
         return out
+    }
+
+    /// The chunks where the source or `base` reads from an image the other's chain does not
+    /// hold; nil when that cannot be told (layers unknown or changing, no chain in common, a
+    /// server without `qemu:allocation-depth`).
+    private func changedChunks(_ base: NBDExport, size: Int64) throws(VDICopyError) -> Set<Int64>? {
+        guard let layers, let before = try? layers(), let above = Self.layersAboveCommon(before) else { return nil }
+        let src = try Self.connect(source, allocationDepth: true), b = try Self.connect(base, allocationDepth: true)
+        var chunks = Set<Int64>()
+        for (client, limit) in [(src, above.source), (b, above.base)] {
+            let map: [(offset: Int64, length: Int64, depth: UInt32)]?
+            do { map = try client.allocationDepth(offset: 0, length: size) } catch { throw .nbd(error) }
+            guard let map else { return nil }
+            for e in map where e.depth >= 1 && e.depth <= limit && e.length > 0 {
+                var i = e.offset / chunkSize
+                while i * chunkSize < e.offset + e.length {
+                    chunks.insert(i)
+                    i += 1
+                }
+            }
+        }
+        guard let after = try? layers(), after == before else { return nil }
+        deltaBasis = "layers \(above.source) \(above.base)"
+        return chunks
+    }
+
+    /// How many images of each chain lie above the images both share (nil when either is
+    /// unknown or they share none).
+    static func layersAboveCommon(_ l: (source: [String], base: [String])) -> (source: UInt32, base: UInt32)? {
+        var common = 0
+        while common < min(l.source.count, l.base.count),
+              l.source[l.source.count - 1 - common] == l.base[l.base.count - 1 - common] { common += 1 }
+        guard common > 0 else { return nil }
+        return (UInt32(l.source.count - common), UInt32(l.base.count - common))
     }
 
     /// Runs `plan`: `progress` is called with the bytes done so far (from any worker thread);

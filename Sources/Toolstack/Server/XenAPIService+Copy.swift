@@ -19,6 +19,8 @@ extension XenAPIService {
         static let total = "copy_bytes_total"
         static let throughput = "copy_throughput_bytes_per_s"
         static let written = "copy_bytes_written"
+        /// How a delta was planned: `layers <n> <m>` (from the chains) or `contents`.
+        static let deltaBasis = "copy_delta_basis"
         /// The tag on the VDIs and VBDs a job makes.
         static let tag = "copy_job_task"
     }
@@ -129,10 +131,11 @@ extension XenAPIService {
         setJob(task, [K.stage: "copy"])
         // SWIFTSM_TEST_COPY_CHUNK_DELAY_MS: a pause per chunk, for the tests that stop a copy midway.
         let delay = ProcessInfo.processInfo.environment["SWIFTSM_TEST_COPY_CHUNK_DELAY_MS"].flatMap { UInt32($0) } ?? 0
-        let copier = VDICopier(source: srcExport, destination: dstExport, base: baseExport, delayPerChunk: delay * 1000)
+        let copier = VDICopier(source: srcExport, destination: dstExport, base: baseExport, delayPerChunk: delay * 1000,
+                               layers: base.flatMap { chainLayers(src, $0) })
         let plan = try copier.plan(size: src.int("virtual_size"), destinationIsNew: into == nil)
         let total = plan.reduce(Int64(0)) { $0 + $1.length }
-        setJob(task, [K.total: String(total), K.done: "0"])
+        setJob(task, [K.total: String(total), K.done: "0", K.deltaBasis: copier.deltaBasis])
         setProgress(task, 0.05)
         let started = Date()
         let throttle = CopyProgressThrottle()
@@ -162,6 +165,21 @@ extension XenAPIService {
         setJob(task, [K.stage: "done"])
         setProgress(task, 0.95)
         return dst
+    }
+
+    /// What gives the layers (footer uuids, leaf first) of the chains the datapaths of `src` and
+    /// `base` have open on this host, through the `datapath-mirror` plugin; nil unless both are
+    /// on one SR (images of two SRs are never shared).
+    func chainLayers(_ src: ObjectRecord, _ base: ObjectRecord) -> (@Sendable () throws -> (source: [String], base: [String]))? {
+        guard let sr = src.fields["SR"]?.stringValue, sr == base.fields["SR"]?.stringValue,
+              let srUUID = try? db.read({ v in try v.get("SR", sr) }).uuid else { return nil }
+        let source = src.uuid, base = base.uuid
+        return { [self] in
+            func layers(_ vdi: String) throws -> [String] {
+                try callMirrorPlugin("layers", ["sr_uuid": srUUID, "vdi_uuid": vdi]).split(separator: " ").map(String.init)
+            }
+            return (try layers(source), try layers(base))
+        }
     }
 
     /// Plugs VBDs of the control domain onto `vdis` (each with its read-only flag) for job `task`,

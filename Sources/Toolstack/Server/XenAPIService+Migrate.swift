@@ -154,12 +154,13 @@ extension XenAPIService {
         return ref
     }
 
-    /// Runs `function` of the `datapath-mirror` host plugin on this host.
-    private func callMirrorPlugin(_ function: String, _ arguments: [String: String]) throws {
+    /// Runs `function` of the `datapath-mirror` host plugin on this host; its value.
+    @discardableResult
+    func callMirrorPlugin(_ function: String, _ arguments: [String: String]) throws -> String {
         let session = try createSession(user: "root", originator: "SM")
         defer { destroySession(session) }
-        log.info("datapath-mirror \(function) \(arguments["vdi_uuid"] ?? "") -> \(arguments["dest_vdi_uuid"] ?? "")")
-        _ = try plugins.callHostPlugin(MigrateJobKey.plugin, function, arguments, session: session)
+        log.info("datapath-mirror \(function) \(arguments["vdi_uuid"] ?? "")\(arguments["dest_vdi_uuid"].map { " -> " + $0 } ?? "")")
+        return try plugins.callHostPlugin(MigrateJobKey.plugin, function, arguments, session: session)
     }
 
     /// The end of a switched migration (run again at a restart until it is done): the client's
