@@ -410,7 +410,7 @@ h_now = disk_hash(big)
 rc1, _, err1 = xe_("vdi-export", "uuid=" + snap_uuid, "filename=%s/%s.vhd" % (xdir, snap_uuid), "format=vhd")
 rc2, _, err2 = xe_("vdi-export", "uuid=" + x.VDI.get_uuid(big), "filename=" + xdir + "/delta.vhd", "format=vhd", "base=" + snap_uuid)
 delta_size = os.path.getsize(xdir + "/delta.vhd") if rc2 == 0 else 0
-differ = len(set(changed) | {5, 6})
+differ = len(set(changed) | set(changed2) | {5, 6})
 check("xe vdi-export base=: a differencing VHD holding only the %d blocks that differ" % differ,
       rc1 == 0 and rc2 == 0 and differ * BLOCK < delta_size < (differ + 1) * BLOCK, (err1, err2, delta_size))
 if vhd_tool:

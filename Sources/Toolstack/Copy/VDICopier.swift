@@ -7,13 +7,9 @@ import VHD
 /// destination has data; with a base, only chunks that differ from it), then runs the plan
 /// with several connections, each reading its next chunk while it writes the current one, and flushes.
 ///
-/// A delta against a base that shares images with the source (a snapshot of it, an older copy
-/// on its chain) is planned from the two chains: given their layers (`layers`: the footer
-/// uuids each datapath has open, leaf first), only the chunks where the source or the base
-/// reads from an image the other's chain does not hold (`qemu:allocation-depth`) can differ,
-/// so only those are read and compared: work in proportion to the delta. The layers are asked
-/// for before and after the depth maps; a chain that changed meanwhile (the collector
-/// coalesced) or unknown layers fall back to comparing every chunk either holds.
+/// A delta against a base that shares images with the source is planned from the two chains
+/// when their layers are known (`LayeredDelta`): work in proportion to the delta; otherwise
+/// every chunk either holds is compared.
 public final class VDICopier: @unchecked Sendable {
     /// The source's export.
     public let source: NBDExport
@@ -70,8 +66,9 @@ public final class VDICopier: @unchecked Sendable {
         if let base {
             let b = try Self.connect(base)
             guard b.size >= size else { throw .mismatch("the base has \(b.size) bytes, the source \(size)") }
-            if let changed = try changedChunks(base, size: size) {
-                return changed.sorted().map { chunk($0, .delta) }
+            if let layers, let delta = try LayeredDelta(layers: layers).chunks(source: source, base: base, size: size, chunkSize: chunkSize) {
+                deltaBasis = delta.basis
+                return delta.chunks.sorted().map { chunk($0, .delta) }
             }
             deltaBasis = "contents"
             let baseData = try dataChunks(b, size: size)
@@ -82,40 +79,6 @@ public final class VDICopier: @unchecked Sendable {
             if srcData.contains(i) { out.append(chunk(i, .copy)) } else if dstData.contains(i) { out.append(chunk(i, .zero)) }
         }
         return out
-    }
-
-    /// The chunks where the source or `base` reads from an image the other's chain does not
-    /// hold; nil when that cannot be told (layers unknown or changing, no chain in common, a
-    /// server without `qemu:allocation-depth`).
-    private func changedChunks(_ base: NBDExport, size: Int64) throws(VDICopyError) -> Set<Int64>? {
-        guard let layers, let before = try? layers(), let above = Self.layersAboveCommon(before) else { return nil }
-        let src = try Self.connect(source, allocationDepth: true), b = try Self.connect(base, allocationDepth: true)
-        var chunks = Set<Int64>()
-        for (client, limit) in [(src, above.source), (b, above.base)] {
-            let map: [(offset: Int64, length: Int64, depth: UInt32)]?
-            do { map = try client.allocationDepth(offset: 0, length: size) } catch { throw .nbd(error) }
-            guard let map else { return nil }
-            for e in map where e.depth >= 1 && e.depth <= limit && e.length > 0 {
-                var i = e.offset / chunkSize
-                while i * chunkSize < e.offset + e.length {
-                    chunks.insert(i)
-                    i += 1
-                }
-            }
-        }
-        guard let after = try? layers(), after == before else { return nil }
-        deltaBasis = "layers \(above.source) \(above.base)"
-        return chunks
-    }
-
-    /// How many images of each chain lie above the images both share (nil when either is
-    /// unknown or they share none).
-    static func layersAboveCommon(_ l: (source: [String], base: [String])) -> (source: UInt32, base: UInt32)? {
-        var common = 0
-        while common < min(l.source.count, l.base.count),
-              l.source[l.source.count - 1 - common] == l.base[l.base.count - 1 - common] { common += 1 }
-        guard common > 0 else { return nil }
-        return (UInt32(l.source.count - common), UInt32(l.base.count - common))
     }
 
     /// Runs `plan`: `progress` is called with the bytes done so far (from any worker thread);

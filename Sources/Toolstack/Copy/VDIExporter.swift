@@ -34,15 +34,24 @@ public final class VDIExporter: @unchecked Sendable {
     /// Bytes per chunk: a VHD block.
     public let chunkSize = Int64(DynamicHeader.defaultBlockSize)
 
-    /// An exporter of the first `size` bytes of `source`, against `base` for a differencing VHD.
-    public init(source: NBDExport, base: NBDExport? = nil, size: Int64) {
+    /// The layers of the source's and the base's open chains, leaf first (nil: not known).
+    public let layers: (@Sendable () throws -> (source: [String], base: [String]))?
+    /// How the differences were found: "layers <n> <m>" (candidates from the chains, `LayeredDelta`)
+    /// or "contents" (every chunk either holds); nil without a base.
+    public private(set) var deltaBasis: String?
+
+    /// An exporter of the first `size` bytes of `source`, against `base` for a differencing VHD
+    /// (with `layers`, the two chains' layers, for candidates in proportion to the delta).
+    public init(source: NBDExport, base: NBDExport? = nil, size: Int64,
+                layers: (@Sendable () throws -> (source: [String], base: [String]))? = nil) {
         self.source = source
         self.base = base
+        self.layers = layers
         self.size = size
     }
 
     /// Plans the stream: which chunks hold data (against a base: which differ from it, found by
-    /// reading both where either holds data), and for a VHD its layout, with footer uuid `uuid`;
+    /// reading both where they may differ), and for a VHD its layout, with footer uuid `uuid`;
     /// `parent` names the base in a differencing VHD's header.
     public func plan(_ format: Format, uuid: VHDUUID = .random(), parent: VHDStreamLayout.Parent? = nil) throws(VDICopyError) -> Plan {
         let src = try VDICopier.connect(source)
@@ -52,9 +61,15 @@ public final class VDIExporter: @unchecked Sendable {
         if let base {
             let b = try VDICopier.connect(base)
             guard b.size >= size else { throw .mismatch("the base has \(b.size) bytes, the source \(size)") }
-            do { chunks = try differing(src, b, candidates: chunks.union(try b.dataChunks(size: size, chunkSize: chunkSize))) } catch {
-                throw .nbd(error)
+            let layered = try layers.flatMap { l throws(VDICopyError) in
+                try LayeredDelta(layers: l).chunks(source: source, base: base, size: size, chunkSize: chunkSize)
             }
+            deltaBasis = layered?.basis ?? "contents"
+            do throws(NBDClientError) {
+                let candidates: Set<Int64>
+                if let layered { candidates = layered.chunks } else { candidates = chunks.union(try b.dataChunks(size: size, chunkSize: chunkSize)) }
+                chunks = try differing(src, b, candidates: candidates)
+            } catch { throw .nbd(error) }
         }
         switch format {
         case .raw:

@@ -31,14 +31,15 @@ extension XenAPIService {
             let exports = try attachForJob([(vdi.ref, true)] + (base.map { [($0.ref, true)] } ?? []), task: task, session: "")
             let source = exports[0], baseExport = base == nil ? nil : exports[1]
             setJob(task, [K.stage: "export"])
-            let exporter = VDIExporter(source: source, base: baseExport, size: vdi.int("virtual_size"))
+            let exporter = VDIExporter(source: source, base: baseExport, size: vdi.int("virtual_size"),
+                                       layers: base.flatMap { chainLayers(vdi, $0) })
             let parent = base.map { VHDStreamLayout.Parent(uuid: VHDUUID(string: $0.uuid) ?? .null, relativePath: "./\($0.uuid).vhd") }
             let plan: VDIExporter.Plan
             // A VHD export carries its VDI's uuid, so that a later differencing export names it as its parent.
             do { plan = try exporter.plan(format, uuid: VHDUUID(string: vdi.uuid) ?? .random(), parent: parent) } catch {
                 throw TransferRefusal(status: .badRequest, failure: APIFailure("VDI_IO_ERROR", "\(error)"))
             }
-            setJob(task, [K.total: String(plan.length), K.done: "0"])
+            setJob(task, [K.total: String(plan.length), K.done: "0", K.deltaBasis: exporter.deltaBasis])
             try response.start(.ok, headers: [("Content-Type", "application/octet-stream"), ("task-id", task)], length: plan.length)
             if !request.headOnly {
                 let throttle = CopyProgressThrottle()
