@@ -22,7 +22,9 @@ public final class NBDClient: @unchecked Sendable {
     /// the `qemu:allocation-depth` context besides `base:allocation`.
     public init(socketPath: String, exportName: String, allocationDepth: Bool = false) throws(NBDClientError) {
         guard let h = nbd_create() else { throw .last("nbd_create") }
-        guard nbd_set_export_name(h, exportName) == 0, nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 0,
+        // Read buffers are not zeroed first: a failed read throws, and its buffer is never used.
+        guard nbd_set_export_name(h, exportName) == 0, nbd_set_pread_initialize(h, false) == 0,
+              nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 0,
               !allocationDepth || nbd_add_meta_context(h, Self.allocationDepthContext) == 0,
               nbd_connect_unix(h, socketPath) == 0 else {
             let error = NBDClientError.last("connecting to \(socketPath) (export \(exportName))")
