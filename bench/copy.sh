@@ -33,7 +33,7 @@ SWIFTSM_GC_AUTOSTART=0 "$BIN/toolstackd" --state-dir "$work/st" --socket "$work/
 tpid=$!
 cleanup() {
   local st=$?
-  kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null
+  kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null || true   # errexit holds in the trap too
   for f in "$rundir"/datapath/*/*/pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
   rm -rf "$rundir"; [ "${QUICK:-0}" = 1 ] || rm -rf "$work"
   exit $st
