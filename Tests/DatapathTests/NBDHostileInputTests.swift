@@ -80,8 +80,10 @@ import VHD
         c.option(NBD.Option.list, pattern(200_000, seed: 3))      // oversized: skipped, refused
         #expect(c.optionReply()?.type == NBD.Reply.errTooBig)
         c.option(NBD.Option.listMetaContext, be(UInt32(0)) + be(UInt32(0)))
-        let listed = try #require(c.optionReply())
-        #expect(listed.type == NBD.Reply.metaContext && String(decoding: listed.data.dropFirst(4), as: UTF8.self) == NBD.baseAllocation)
+        for name in [NBD.baseAllocation, "qemu:allocation-depth"] {
+            let listed = try #require(c.optionReply())
+            #expect(listed.type == NBD.Reply.metaContext && String(decoding: listed.data.dropFirst(4), as: UTF8.self) == name)
+        }
         #expect(c.optionReply()?.type == NBD.Reply.ack)
         c.option(NBD.Option.list)
         let server = try #require(c.optionReply())

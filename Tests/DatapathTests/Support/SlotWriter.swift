@@ -3,7 +3,8 @@ import Testing
 
 /// A real libnbd client (Python bindings) writing 4 KiB records without pause: write `i` goes to
 /// slot `i % slots` and holds (i, slot) repeated; each acknowledged write is logged with the
-/// monotonic times it was issued and acknowledged. Stops when the stop file appears or the
+/// monotonic times it was issued and acknowledged. Stops when the stop file appears, after two
+/// million writes (a test whose pauses run slow on a loaded machine must not outlast it), or the
 /// connection breaks.
 final class SlotWriter {
     static let script = """
@@ -14,7 +15,7 @@ final class SlotWriter {
     i = 0
     with open(log, "w") as f:
         try:
-            while not os.path.exists(stop) and i < 500000:
+            while not os.path.exists(stop) and i < 2000000:
                 i += 1
                 slot = i % slots
                 buf = struct.pack(">QQ", i, slot) * 256
