@@ -70,6 +70,8 @@ extension NFSTestServer {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         var last: Error?
         for port in stride(from: 21049, to: 21999, by: 2) {
+            // A port another test of this run had: its server may be stopped for a restart.
+            guard claimedPorts.claim(port) else { continue }
             let busy = (try? Shell.run("/bin/ss", ["-Htln", "sport = :\(port) or sport = :\(port + 1)"])) ?? ""
             guard busy.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { continue }
             let server = NFSTestServer(host: "127.0.0.1", port: port, mountPort: port + 1, export: root + "/export", state: root + "/state")
@@ -77,4 +79,17 @@ extension NFSTestServer {
         }
         throw UnexpectedAnswer(description: "no free port pair for a private NFS server: \(last.map { "\($0)" } ?? "all busy")")
     }
+}
+
+/// The ports private NFS servers of this test run were given: never given twice, so that a test
+/// that stops its server to restart it finds its port free again.
+private let claimedPorts = PortClaims()
+
+/// A set of ports under a lock.
+private final class PortClaims: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ports: Set<Int> = []
+
+    /// Whether `port` was not claimed before (it is now).
+    func claim(_ port: Int) -> Bool { lock.withLock { ports.insert(port).inserted } }
 }
