@@ -9,6 +9,7 @@ daemon killed mid-export. Data is written and read back through the data path's 
 (python3-libnbd) on a VBD of the control domain; contents are compared by SHA-256.
 Usage: toolstack-copy-test.py TOOLSTACKD XE SMDIR ROOT [NFS host:port:mountport:export] [VHD]
 Prints one line per check and 'N passed, M failed'."""
+import contextlib
 import glob
 import hashlib
 import http.client
@@ -541,10 +542,28 @@ x.VDI.destroy(dst)
 
 small_dir = root + "/small"
 os.makedirs(small_dir, exist_ok=True)
-mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", small_dir]).returncode == 0
-if mounted:
+
+
+@contextlib.contextmanager
+def full_sr(name, what):
+    """An EXT SR on a 40 MiB tmpfs (small_dir) that a copy fills up; None (a failed check) when
+    the tmpfs cannot be mounted. Forgotten and unmounted afterwards."""
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", small_dir]).returncode != 0:
+        check("a tmpfs for the full-SR %s (needs root)" % what, False, "mount failed")
+        yield None
+        return
     try:
-        small_sr = x.SR.create(host, {"path": small_dir}, "0", "copy-small", "", "ext", "user", False, {})
+        sr = x.SR.create(host, {"path": small_dir}, "0", name, "", "ext", "user", False, {})
+        yield sr
+        for pbd in x.SR.get_PBDs(sr):
+            x.PBD.unplug(pbd)
+        x.SR.forget(sr)
+    finally:
+        subprocess.run(["umount", small_dir])
+
+
+with full_sr("copy-small", "case") as small_sr:
+    if small_sr:
         before_small = vdis_of(small_sr)
         task = x.Async.VDI.copy(slow, small_sr, "OpaqueRef:NULL", "OpaqueRef:NULL")
         rec = wait(task)
@@ -556,13 +575,6 @@ if mounted:
         check("full SR: no copy VBD and no data path left, the source unchanged",
               not [v for v in x.VBD.get_all() if x.VBD.get_other_config(v).get("owner") == "copy"] and datapaths_live() == []
               and disk_hash(slow) == h_slow, datapaths_live())
-        for pbd in x.SR.get_PBDs(small_sr):
-            x.PBD.unplug(pbd)
-        x.SR.forget(small_sr)
-    finally:
-        subprocess.run(["umount", small_dir])
-else:
-    check("a tmpfs for the full-SR case (needs root)", False, "mount failed")
 
 def copy_through_outage(sr, stop, restart, what):
     """Copies `slow` into SR `sr`, runs `stop` once the copy has begun, `restart` 4 s later;
@@ -913,9 +925,8 @@ with Plugged(slow, "RW") as h:
           (resize or [""])[0] == "OTHER_OPERATION_IN_PROGRESS" and (destroy or [""])[0] == "VDI_IN_USE" and rec["status"] == "success"
           and x.VDI.get_virtual_size(moved_slow) == str(512 * MiB), (resize, destroy, rec["status"], rec["error_info"]))
     slow = moved_slow
-    if mounted_again := subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", small_dir]).returncode == 0:
-        try:
-            small_sr = x.SR.create(host, {"path": small_dir}, "0", "migrate-small", "", "ext", "user", False, {})
+    with full_sr("migrate-small", "migration") as small_sr:
+        if small_sr:
             rec = wait(x.Async.VDI.pool_migrate(slow, small_sr, {}))
             # (a hidden, empty base copy the job's leaf was snapshotted from is the collector's)
             managed = [v for v in vdis_of(small_sr) if x.VDI.get_managed(v)]
@@ -924,13 +935,6 @@ with Plugged(slow, "RW") as h:
                   and len(glob.glob(small_dir + "/*.vhd")) == len(vdis_of(small_sr)) and migration_leftovers([x.VDI.get_uuid(slow)]) == [],
                   (rec["status"], rec["error_info"], managed, migration_leftovers([x.VDI.get_uuid(slow)])))
             check("full SR during a migration: the client reads the source's data", hashlib.sha256(read_range(h, 0, 512 * MiB)).hexdigest() == h_slow)
-            for pbd in x.SR.get_PBDs(small_sr):
-                x.PBD.unplug(pbd)
-            x.SR.forget(small_sr)
-        finally:
-            subprocess.run(["umount", small_dir])
-    else:
-        check("a tmpfs for the full-SR migration (needs root)", False, "mount failed")
 
 # Killed at every stage (toolstackd SIGKILLed right after recording it) and cancelled at every
 # stage: before the switch the job is rolled back (the VBD still on the source, its client

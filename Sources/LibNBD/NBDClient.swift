@@ -153,10 +153,16 @@ public final class NBDClient: @unchecked Sendable {
 
     /// Indexes of the `chunkSize` chunks of `[0, size)` holding anything that may not read as zeros.
     public func dataChunks(size: Int64, chunkSize: Int64) throws(NBDClientError) -> Set<Int64> {
+        Self.chunks(touching: try allocation(offset: 0, length: size).filter { !$0.zero }.map { ($0.offset, $0.length) },
+                    chunkSize: chunkSize)
+    }
+
+    /// Indexes of the `chunkSize` chunks that some of `ranges` (offset, length) touches.
+    public static func chunks(touching ranges: [(offset: Int64, length: Int64)], chunkSize: Int64) -> Set<Int64> {
         var chunks = Set<Int64>()
-        for e in try allocation(offset: 0, length: size) where !e.zero && e.length > 0 {
-            var i = e.offset / chunkSize
-            while i * chunkSize < e.offset + e.length {
+        for r in ranges where r.length > 0 {
+            var i = r.offset / chunkSize
+            while i * chunkSize < r.offset + r.length {
                 chunks.insert(i)
                 i += 1
             }

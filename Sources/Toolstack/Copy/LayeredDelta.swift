@@ -1,3 +1,5 @@
+import LibNBD
+
 /// Where a source and a base that share images (a snapshot of the source, an older copy on its
 /// chain) can differ, from their chains rather than their contents: given the layers of both
 /// (the footer uuids each datapath has open, leaf first), only the chunks where one of them
@@ -9,26 +11,20 @@ struct LayeredDelta {
     /// The layers of the source's and the base's open chains, leaf first.
     let layers: @Sendable () throws -> (source: [String], base: [String])
 
-    /// The chunks of `chunkSize` bytes of `[0, size)` that may differ between `source` and
-    /// `base`, and the basis to report (`layers <above source> <above base>`); nil when that
-    /// cannot be told (layers unknown or changing, no image in common, a server without
-    /// `qemu:allocation-depth`).
-    func chunks(source: NBDExport, base: NBDExport, size: Int64, chunkSize: Int64) throws(VDICopyError)
+    /// The chunks of `chunkSize` bytes of `[0, size)` that may differ between the exports
+    /// `source` and `base` are connected to (asking for `qemu:allocation-depth`), and the basis
+    /// to report (`layers <above source> <above base>`); nil when that cannot be told (layers
+    /// unknown or changing, no image in common, a server without `qemu:allocation-depth`).
+    func chunks(source: NBDClient, base: NBDClient, size: Int64, chunkSize: Int64) throws(VDICopyError)
         -> (chunks: Set<Int64>, basis: String)? {
         guard let before = try? layers(), let above = Self.layersAboveCommon(before) else { return nil }
         var chunks = Set<Int64>()
-        for (export, limit) in [(source, above.source), (base, above.base)] {
-            let client = try VDICopier.connect(export, allocationDepth: true)
+        for (client, limit) in [(source, above.source), (base, above.base)] {
             let map: [(offset: Int64, length: Int64, depth: UInt32)]?
             do { map = try client.allocationDepth(offset: 0, length: size) } catch { throw .nbd(error) }
             guard let map else { return nil }
-            for e in map where e.depth >= 1 && e.depth <= limit && e.length > 0 {
-                var i = e.offset / chunkSize
-                while i * chunkSize < e.offset + e.length {
-                    chunks.insert(i)
-                    i += 1
-                }
-            }
+            chunks.formUnion(NBDClient.chunks(touching: map.filter { $0.depth >= 1 && $0.depth <= limit }.map { ($0.offset, $0.length) },
+                                              chunkSize: chunkSize))
         }
         guard let after = try? layers(), after == before else { return nil }
         return (chunks, "layers \(above.source) \(above.base)")

@@ -52,31 +52,36 @@ public final class VDICopier: @unchecked Sendable {
     /// The plan for the first `size` bytes (the source's virtual size); `destinationIsNew`
     /// when the destination was made empty for this copy (it reads zeros everywhere).
     public func plan(size: Int64, destinationIsNew: Bool) throws(VDICopyError) -> [CopyChunk] {
-        let src = try Self.connect(source)
+        let planFromLayers = base != nil && layers != nil
+        let src = try Self.connect(source, allocationDepth: planFromLayers)
         let dst = try Self.connect(destination)
         guard src.size >= size else { throw .mismatch("the source export has \(src.size) bytes, \(size) expected") }
         guard dst.size >= size else { throw .mismatch("the destination export has \(dst.size) bytes, the source \(size)") }
-        let srcData = try dataChunks(src, size: size)
-        let dstData: Set<Int64> = try destinationIsNew ? [] : dataChunks(dst, size: size)
         let count = (size + chunkSize - 1) / chunkSize
-        func chunk(_ i: Int64, _ action: CopyChunk.Action) -> CopyChunk {
-            CopyChunk(offset: i * chunkSize, length: min(chunkSize, size - i * chunkSize), action: action,
-                      destinationZero: !dstData.contains(i))
+        func chunk(_ i: Int64, _ action: CopyChunk.Action, destinationZero: Bool = false) -> CopyChunk {
+            CopyChunk(offset: i * chunkSize, length: min(chunkSize, size - i * chunkSize), action: action, destinationZero: destinationZero)
         }
         if let base {
-            let b = try Self.connect(base)
+            // A delta reads the destination nowhere: its chunks are compared with the base.
+            let b = try Self.connect(base, allocationDepth: planFromLayers)
             guard b.size >= size else { throw .mismatch("the base has \(b.size) bytes, the source \(size)") }
-            if let layers, let delta = try LayeredDelta(layers: layers).chunks(source: source, base: base, size: size, chunkSize: chunkSize) {
+            if let layers, let delta = try LayeredDelta(layers: layers).chunks(source: src, base: b, size: size, chunkSize: chunkSize) {
                 deltaBasis = delta.basis
                 return delta.chunks.sorted().map { chunk($0, .delta) }
             }
             deltaBasis = "contents"
-            let baseData = try dataChunks(b, size: size)
-            return (0..<count).filter { srcData.contains($0) || baseData.contains($0) }.map { chunk($0, .delta) }
+            let candidates = try dataChunks(src, size: size).union(try dataChunks(b, size: size))
+            return candidates.sorted().map { chunk($0, .delta) }
         }
+        let srcData = try dataChunks(src, size: size)
+        let dstData: Set<Int64> = try destinationIsNew ? [] : dataChunks(dst, size: size)
         var out: [CopyChunk] = []
         for i in 0..<count {
-            if srcData.contains(i) { out.append(chunk(i, .copy)) } else if dstData.contains(i) { out.append(chunk(i, .zero)) }
+            if srcData.contains(i) {
+                out.append(chunk(i, .copy, destinationZero: !dstData.contains(i)))
+            } else if dstData.contains(i) {
+                out.append(chunk(i, .zero))
+            }
         }
         return out
     }

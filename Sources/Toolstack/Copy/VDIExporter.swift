@@ -54,22 +54,28 @@ public final class VDIExporter: @unchecked Sendable {
     /// reading both where they may differ), and for a VHD its layout, with footer uuid `uuid`;
     /// `parent` names the base in a differencing VHD's header.
     public func plan(_ format: Format, uuid: VHDUUID = .random(), parent: VHDStreamLayout.Parent? = nil) throws(VDICopyError) -> Plan {
-        let src = try VDICopier.connect(source)
+        let planFromLayers = base != nil && layers != nil
+        let src = try VDICopier.connect(source, allocationDepth: planFromLayers)
         guard src.size >= size else { throw .mismatch("the source export has \(src.size) bytes, \(size) expected") }
-        var chunks: Set<Int64>
-        do { chunks = try src.dataChunks(size: size, chunkSize: chunkSize) } catch { throw .nbd(error) }
+        let chunks: Set<Int64>
         if let base {
-            let b = try VDICopier.connect(base)
+            let b = try VDICopier.connect(base, allocationDepth: planFromLayers)
             guard b.size >= size else { throw .mismatch("the base has \(b.size) bytes, the source \(size)") }
             let layered = try layers.flatMap { l throws(VDICopyError) in
-                try LayeredDelta(layers: l).chunks(source: source, base: base, size: size, chunkSize: chunkSize)
+                try LayeredDelta(layers: l).chunks(source: src, base: b, size: size, chunkSize: chunkSize)
             }
             deltaBasis = layered?.basis ?? "contents"
             do throws(NBDClientError) {
                 let candidates: Set<Int64>
-                if let layered { candidates = layered.chunks } else { candidates = chunks.union(try b.dataChunks(size: size, chunkSize: chunkSize)) }
+                if let layered {
+                    candidates = layered.chunks
+                } else {
+                    candidates = try src.dataChunks(size: size, chunkSize: chunkSize).union(try b.dataChunks(size: size, chunkSize: chunkSize))
+                }
                 chunks = try differing(src, b, candidates: candidates)
             } catch { throw .nbd(error) }
+        } else {
+            do { chunks = try src.dataChunks(size: size, chunkSize: chunkSize) } catch { throw .nbd(error) }
         }
         switch format {
         case .raw:
