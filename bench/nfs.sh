@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The NFS SR side by side with what a user would otherwise run, on one NFS-Ganesha server on
 # loopback (NFSv3, FSAL VFS, exporting a folder of BENCH_DIR):
-#   sequential 1 GiB write and read through the data path (nbdcopy) vs nfs-cp of the same bytes
-#   to and from the same export (libnfs-utils);
+#   sequential 1 GiB write (to a new VDI / a new file) and read through the data path
+#   (nbdcopy) vs nfs-cp of the same bytes to and from the same export (libnfs-utils);
 #   random 4 KiB read IOPS (fio --ioengine=nbd, iodepth 16) through the data path vs qemu-nbd
 #   serving the same VHD from an nfs:// URL (qemu's libnfs driver, qemu-block-extra);
 #   vdi_snapshot and vdi_clone whole-call latency (smdriver) on NFS vs on an EXT SR (a folder).
@@ -23,8 +23,8 @@ fi
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/swiftsm-bench-nfs.XXXXXX"); run=""
 port=22049
 cleanup() {
-  [ -f "$work/q.pid" ] && kill "$(cat "$work/q.pid")" 2>/dev/null
-  for p in $(cat "$run"/datapath/*/*/pid 2>/dev/null); do kill "$p" 2>/dev/null; done
+  [ -f "$work/q.pid" ] && kill "$(cat "$work/q.pid")" 2>/dev/null || true
+  for p in $(cat "$run"/datapath/*/*/pid 2>/dev/null); do kill "$p" 2>/dev/null || true; done
   scripts/nfs-test-server.sh stop "$work/server" >/dev/null 2>&1 || true
   rm -rf "$work" "$run"
 }
@@ -56,21 +56,23 @@ for d in nfs ext; do
   call $d "$sr" sr_attach >/dev/null
 done
 vdi_args="{\"args\": [\"$((SIZE_MB << 20))\", \"bench\", \"\", \"\", \"false\", \"19700101T00:00:00Z\", \"\", \"false\"]}"
-vdi=$(python3 scripts/smapi-request.py --uuid "$(call nfs "$nfs_sr" vdi_create "$vdi_args")")
-vdi_json="{\"vdi_uuid\": \"$vdi\", \"vdi_location\": \"$vdi\", \"args\": [\"true\"]}"
 head -c $((SIZE_MB << 20)) /dev/urandom > "$work/data.raw"
-dp="$run/datapath/$nfs_sr/$vdi"
-nbd="nbd+unix:///$vdi?socket=$dp/nbd"
 declare -A w r
-for run in $(seq "$RUNS"); do
-  # The data path: a fresh VDI each run (the first write allocates every block, as a new disk).
+for i in $(seq "$RUNS"); do
+  # The data path: a new VDI each run (the write allocates every block, as on a new disk), the
+  # one before deleted; nfs-cp writes a new file each run too.
+  [ -n "${vdi:-}" ] && call nfs "$nfs_sr" vdi_delete "$vdi_json" >/dev/null
+  vdi=$(python3 scripts/smapi-request.py --uuid "$(call nfs "$nfs_sr" vdi_create "$vdi_args")")
+  vdi_json="{\"vdi_uuid\": \"$vdi\", \"vdi_location\": \"$vdi\", \"args\": [\"true\"]}"
+  dp="$run/datapath/$nfs_sr/$vdi"
+  nbd="nbd+unix:///$vdi?socket=$dp/nbd"
   call nfs "$nfs_sr" vdi_attach "$vdi_json" >/dev/null; call nfs "$nfs_sr" vdi_activate "$vdi_json" >/dev/null
   # Writes are timed until the bytes are on the server's disk: the data path's FLUSH is a
   # COMMIT, nfs-cp has none, so both are followed by a sync of the server's file system.
   drop; t0=$(now); nbdcopy --flush "$work/data.raw" "$nbd"; sync; t1=$(now); w[swiftsm]+="$(mbps $t0 $t1) "
   drop; t0=$(now); nbdcopy "$nbd" null:; t1=$(now); r[swiftsm]+="$(mbps $t0 $t1) "
   rm -f "$work/back.raw"; nbdcopy "$nbd" "$work/back.raw"; cmp -s "$work/back.raw" "$work/data.raw" || { echo "read back differs" >&2; exit 1; }
-  call nfs "$nfs_sr" vdi_deactivate "$vdi_json" >/dev/null
+  call nfs "$nfs_sr" vdi_deactivate "$vdi_json" >/dev/null; call nfs "$nfs_sr" vdi_detach "$vdi_json" >/dev/null
   # nfs-cp: the same bytes to a new file on the export and back.
   rm -f "$work/export/copy.raw"
   drop; t0=$(now); nfs-cp "$work/data.raw" "$url/copy.raw?$q" >/dev/null; sync; t1=$(now); w[nfscp]+="$(mbps $t0 $t1) "
@@ -87,7 +89,7 @@ fio_run() {
   python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]["read"]; print(round(j["iops"]), round(j["clat_ns"]["mean"]/1000))' "$work/fio.json"
 }
 declare -A iops lat
-for run in $(seq "$RUNS"); do
+for i in $(seq "$RUNS"); do
   call nfs "$nfs_sr" vdi_attach "$vdi_json" >/dev/null; call nfs "$nfs_sr" vdi_activate "$vdi_json" >/dev/null
   read -r i l < <(fio_run "$nbd"); iops[swiftsm]+="$i "; lat[swiftsm]+="$l "
   call nfs "$nfs_sr" vdi_deactivate "$vdi_json" >/dev/null
@@ -122,7 +124,7 @@ out="bench/results-nfs-$(date +%Y-%m-%d).md"
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r);"
   echo "NFS-Ganesha $(dpkg-query -W -f='${Version}' nfs-ganesha) (FSAL VFS) on loopback exporting a folder of $(df --output=fstype "$work" | tail -1),"
-  echo "libnfs $(dpkg-query -W -f='${Version}' libnfs13), qemu $(dpkg-query -W -f='${Version}' qemu-utils). Medians of $RUNS runs (calls: $CALLS); page cache dropped before each copy; writes timed until a sync of the server's file system returns (the data path's FLUSH is a COMMIT, nfs-cp sends none)."
+  echo "libnfs $(dpkg-query -W -f='${Version}' libnfs13), qemu $(dpkg-query -W -f='${Version}' qemu-utils). Medians of $RUNS runs (calls: $CALLS); each run writes a new VDI and nfs-cp a new file; page cache dropped before each copy; writes timed until a sync of the server's file system returns (the data path's FLUSH is a COMMIT, nfs-cp sends none)."
   echo
   echo "| $SIZE_MB MiB | SwiftSM data path (NBD) | nfs-cp | ratio |"
   echo "|---|---|---|---|"
@@ -141,5 +143,7 @@ out="bench/results-nfs-$(date +%Y-%m-%d).md"
   printf '| vdi_clone | %.1f | %.1f | %s |\n' "$nc" "$ec" "$(ratio $nc $ec)"
   echo
   echo "Runs: write ${w[swiftsm]}/ ${w[nfscp]}; read ${r[swiftsm]}/ ${r[nfscp]}; IOPS ${iops[swiftsm]}/ ${iops[qemu]}."
+  echo
+  echo "Load average (1, 5, 15 min) at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 } > "$out"
 cat "$out"

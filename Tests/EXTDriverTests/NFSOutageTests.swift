@@ -99,7 +99,10 @@ print(json.dumps({"writes": n, "errors": errors, "mismatches": 0, "maxlat": 0, "
         try Self.busyGuest.write(toFile: script, atomically: true, encoding: .utf8)
         let blocks = 4096
         let guest = try Spawned(["/usr/bin/python3", script, dir.nbdSocket, v, String(blocks)], output: out)
-        Thread.sleep(forTimeInterval: 0.8)
+        // Killed once the guest is well under way (by the data path's count of its writes), not
+        // after a fixed time: on a quiet machine it finishes all of them in well under a second.
+        let deadline = Date().addingTimeInterval(30)
+        while ((try? NBDGuest.stats(sr, v).writes) ?? 0) < 256 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
         kill(pid, SIGKILL)
         #expect(guest.wait() == 0)
         let report = try JSONDecoder().decode(NBDGuest.Report.self, from: Data(try String(contentsOfFile: out, encoding: .utf8).utf8))

@@ -164,13 +164,3 @@ extension ISCSIOutageTests {
         #expect(device.heldOperations > 0)
     }
 }
-
-/// A flag the test sets and writer threads read.
-final class Stopper: @unchecked Sendable {
-    private let lock = NSLock()
-    private var flag = false
-    /// Whether `stop()` was called.
-    var stopped: Bool { lock.withLock { flag } }
-    /// Tells the writers to finish.
-    func stop() { lock.withLock { flag = true } }
-}

@@ -12,42 +12,10 @@ import VHD
 /// runs its own target.
 @Suite(.serialized, .enabled(if: TestTarget.available, "needs SWIFTSM_TEST_ISCSI (scripts/with-iscsi-target.sh)"))
 struct ISCSIPipelineTests {
-    /// Waits for asynchronous requests, at most `limit` in flight, and keeps their errors.
-    final class Flight: @unchecked Sendable {
-        private let condition = NSCondition()
-        private var inFlight = 0
-        private(set) var errors: [String] = []
-        let limit: Int
-        init(limit: Int) { self.limit = limit }
-
-        /// Counts one more request in flight, waiting while `limit` are.
-        func enter() {
-            condition.withLock {
-                while inFlight >= limit { condition.wait() }
-                inFlight += 1
-            }
-        }
-
-        /// Ends one, with its error.
-        func leave(_ error: Error?) {
-            condition.withLock {
-                if let error { errors.append("\(error)") }
-                inFlight -= 1
-                condition.broadcast()
-            }
-        }
-
-        /// Waits for every request.
-        func wait() { condition.withLock { while inFlight > 0 { condition.wait() } } }
-
-        /// The errors so far.
-        var failures: [String] { condition.withLock { errors } }
-    }
-
     static let block = 4096
 
     /// Starts writing `data` at `offset`, counted in `flight`; the data lives until the end.
-    func startWrite(_ store: ISCSIStore, _ data: [UInt8], at offset: UInt64, _ flight: Flight, acked: (@Sendable () -> Void)? = nil) {
+    func startWrite(_ store: ISCSIStore, _ data: [UInt8], at offset: UInt64, _ flight: RequestFlight, acked: (@Sendable () -> Void)? = nil) {
         flight.enter()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: data.count, alignment: 4096)
         buffer.copyMemory(from: data.withUnsafeBytes { $0 })
@@ -66,7 +34,7 @@ struct ISCSIPipelineTests {
         defer { device.close() }
         let store = ISCSIStore(device: device)
         // The pipeline's sessions open in the background: the first requests go the blocking way.
-        let flight = Flight(limit: 64)
+        let flight = RequestFlight(limit: 64)
         var model = [UInt8](repeating: 0, count: 8 << 20)
         for round in 0..<4 {
             for i in 0..<512 {
@@ -109,7 +77,7 @@ struct ISCSIPipelineTests {
         let device = try ISCSIDevice(target: t.target(hold: .hold(seconds: 60), timeout: 5))
         defer { device.close() }
         let store = ISCSIStore(device: device)
-        let flight = Flight(limit: 16)
+        let flight = RequestFlight(limit: 16)
         final class Acked: @unchecked Sendable {
             let lock = NSLock()
             var last: [UInt64: UInt64] = [:]

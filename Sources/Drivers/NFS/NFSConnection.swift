@@ -58,6 +58,9 @@ final class NFSConnection: @unchecked Sendable {
     /// Whether a context is mounted.
     var isConnected: Bool { context != nil }
 
+    /// The mounted context, for a caller that drives its asynchronous calls (`NFSPipeline`).
+    var asyncContext: OpaquePointer? { context }
+
     /// Runs `body` on the mounted context.
     func with<T>(_ operation: String, _ body: (OpaquePointer) throws -> T) throws -> T {
         guard let ctx = context else { throw NFSError.transport(operation: operation, reason: "not connected") }

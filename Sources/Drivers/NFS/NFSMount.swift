@@ -11,6 +11,8 @@ import SMCore
 public final class NFSMount: @unchecked Sendable {
     /// The export and how to reach it.
     public let target: NFSTarget
+    /// The most one READ or WRITE RPC carries, as the server said at the mount (0: unknown).
+    let transferSize: Int
     private let condition = NSCondition()
     private var idle: [NFSConnection] = []
     private var opened = 0
@@ -26,6 +28,7 @@ public final class NFSMount: @unchecked Sendable {
         self.target = target
         let first = NFSConnection(target: target)
         try first.connect()
+        transferSize = first.asyncContext.map { Int(min(nfs_get_readmax($0), nfs_get_writemax($0))) } ?? 0
         idle = [first]
         opened = 1
     }

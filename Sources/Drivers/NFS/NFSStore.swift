@@ -32,6 +32,8 @@ public final class NFSStore: OutageReportingStore, ConcurrentReadStore, Concurre
     /// Writers pass it shared; sending writes again after a restart passes it alone.
     private let gate = WriteGate()
     private var resent: UInt64 = 0
+    /// The asynchronous way to the file, made by the first caller that asks for it (the data path).
+    private var pipelineValue: NFSPipeline?
 
     /// A write the server may not have on stable storage yet.
     private struct Uncommitted {
@@ -61,7 +63,10 @@ public final class NFSStore: OutageReportingStore, ConcurrentReadStore, Concurre
         if writable { verifier = try commit() }
     }
 
-    deinit { mount.closeHandles(store: id) }
+    deinit {
+        pipelineValue?.close()
+        mount.closeHandles(store: id)
+    }
 
     /// How long the server has not answered and how many operations wait for it.
     public var outage: (seconds: Double, waiting: Int)? {
@@ -109,15 +114,21 @@ public final class NFSStore: OutageReportingStore, ConcurrentReadStore, Concurre
             } catch let e as NFSError where e.errno != nil && e.errno != ENOSPC {
                 throw fullExport(e, needing: buffer.count)
             }
-            return lock.withLock {
-                knownSize = max(knownSize, offset + UInt64(buffer.count))
-                nextSeq += 1
-                uncommitted.append(Uncommitted(seq: nextSeq, offset: offset, bytes: [UInt8](buffer)))
-                uncommittedBytes += buffer.count
-                return uncommittedBytes >= Self.uncommittedLimit
-            }
+            return keepUncommitted(buffer, at: offset)
         }
         if full { try sync() }
+    }
+
+    /// Keeps a write the server acknowledged until a COMMIT covers it: whether the store holds
+    /// enough uncommitted bytes that the writer should commit them now.
+    private func keepUncommitted(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) -> Bool {
+        lock.withLock {
+            knownSize = max(knownSize, offset + UInt64(buffer.count))
+            nextSeq += 1
+            uncommitted.append(Uncommitted(seq: nextSeq, offset: offset, bytes: [UInt8](buffer)))
+            uncommittedBytes += buffer.count
+            return uncommittedBytes >= Self.uncommittedLimit
+        }
     }
 
     /// `error` as ENOSPC when the export has no room for `bytes` (libnfs 4.0's synchronous
@@ -204,6 +215,81 @@ public final class NFSStore: OutageReportingStore, ConcurrentReadStore, Concurre
         try mount.perform("commit \(path)") { [id, path] c in
             let fh = try c.handle(store: id, path: path, writable: true)
             return try NFSCommit.verifier(c, fh, path: path)
+        }
+    }
+}
+
+/// Reads and writes start on the file's pipeline (`NFSPipeline`), many RPCs in flight with no
+/// thread waiting, once it has a connection up; a request it cannot finish in full is sent again
+/// the blocking way on a thread of its own, which holds through outages as the mount says.
+extension NFSStore: AsyncBlockStore {
+    /// The pipeline (made, and its connections opened in the background, on first use).
+    private var pipeline: NFSPipeline {
+        lock.withLock {
+            if let p = pipelineValue { return p }
+            let p = NFSPipeline(target: mount.target, path: path, writable: writable, serverTransfer: mount.transferSize)
+            pipelineValue = p
+            return p
+        }
+    }
+
+    /// Whether the file's pipeline has a connection up.
+    public var startsAsynchronously: Bool { pipeline.isUp }
+
+    /// Requests the pipeline did in full, and requests it handed back to the blocking way.
+    public var pipelineCounts: (answered: UInt64, fellBack: UInt64) {
+        lock.withLock { pipelineValue }?.counts ?? (0, 0)
+    }
+
+    /// Starts a read of `buffer.count` bytes at `offset`.
+    public func startRead(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64, completion: @escaping @Sendable (Error?) -> Void) {
+        let b = TransferredBuffer(buffer)
+        let blocking: @Sendable () throws -> Void = { try self.read(into: b.bytes, at: offset) }
+        guard buffer.count > 0, offset + UInt64(buffer.count) <= size, pipeline.isUp else {
+            return runDetached(blocking, completion: completion)
+        }
+        start(b, at: offset, isWrite: false, completion: completion)
+    }
+
+    /// Starts a write of `buffer` at `offset` (UNSTABLE, kept until a COMMIT covers it, as `write`).
+    public func startWrite(_ buffer: UnsafeRawBufferPointer, at offset: UInt64, completion: @escaping @Sendable (Error?) -> Void) {
+        let b = TransferredBuffer(buffer)
+        let blocking: @Sendable () throws -> Void = { try self.write(UnsafeRawBufferPointer(b.bytes), at: offset) }
+        // Outside the gate (sending writes again after a restart holds it alone): the blocking way waits for it.
+        guard buffer.count > 0, writable, pipeline.isUp, gate.tryEnter() else { return runDetached(blocking, completion: completion) }
+        start(b, at: offset, isWrite: true) { error in
+            let full = error == nil && self.keepUncommitted(UnsafeRawBufferPointer(b.bytes), at: offset)
+            self.gate.leave()
+            if error != nil {
+                runDetached(blocking, completion: completion)
+            } else if full {
+                runDetached({ try self.sync() }, completion: completion)
+            } else {
+                completion(nil)
+            }
+        }
+    }
+
+    /// Sends `buffer` at `offset` on the pipeline in requests of at most its transfer size,
+    /// ended together; a read that did not finish in full is read again the blocking way
+    /// (a write's caller does that itself).
+    private func start(_ buffer: TransferredBuffer, at offset: UInt64, isWrite: Bool, completion: @escaping @Sendable (Error?) -> Void) {
+        let pipeline = self.pipeline
+        let step = pipeline.maxTransfer
+        let count = buffer.bytes.count
+        let failure = VHDError.io(path: path, operation: isWrite ? "write" : "read", errno: EIO)
+        let countdown = PartCountdown(parts: (count + step - 1) / step) { error in
+            if error != nil && !isWrite {
+                runDetached({ try self.read(into: buffer.bytes, at: offset) }, completion: completion)
+            } else {
+                completion(error)
+            }
+        }
+        for at in stride(from: 0, to: count, by: step) {
+            let n = min(step, count - at)
+            pipeline.submit(.init(offset: offset + UInt64(at), length: n, buffer: buffer.bytes.baseAddress! + at, isWrite: isWrite) { ok in
+                countdown.end(ok ? nil : failure)
+            })
         }
     }
 }

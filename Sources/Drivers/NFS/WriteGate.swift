@@ -14,8 +14,23 @@ final class WriteGate: @unchecked Sendable {
             while alone { condition.wait() }
             writers += 1
         }
-        defer { condition.withLock { writers -= 1; if writers == 0 { condition.broadcast() } } }
+        defer { leave() }
         return try body()
+    }
+
+    /// Enters beside other writers without waiting: false while a task runs alone or waits to
+    /// (the caller then writes the blocking way, through `shared`). A true answer needs a `leave`.
+    func tryEnter() -> Bool {
+        condition.withLock {
+            guard !alone else { return false }
+            writers += 1
+            return true
+        }
+    }
+
+    /// Leaves after `tryEnter` (or `shared`).
+    func leave() {
+        condition.withLock { writers -= 1; if writers == 0 { condition.broadcast() } }
     }
 
     /// Runs `body` once no writer is inside, keeping new ones out until it ends.

@@ -85,13 +85,20 @@ final class TestToolstack: @unchecked Sendable {
     func installSlowPlugin() throws -> String {
         let smdriver = try Executables.require("smdriver")
         let path = configuration.smDirectory + "/SLOWSR"
-        try """
+        let script = """
         #!/bin/sh
         case "$1" in
         *"<methodName>sr_scan</methodName>"*|*"<methodName>vdi_attach</methodName>"*) sleep 3 ;;
         esac
         exec '\(smdriver)' --driver ext "$1"
-        """.write(toFile: path, atomically: true, encoding: .utf8)
+        """
+        // Written through a descriptor closed on exec: a process another test spawns meanwhile
+        // must not inherit it open for writing, or running the script fails with ETXTBSY.
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        let written = script.utf8CString.withUnsafeBytes { write(fd, $0.baseAddress, $0.count - 1) }
+        close(fd)
+        guard written == script.utf8.count else { throw POSIXError(.EIO) }
         chmod(path, 0o755)
         return "slow"
     }
