@@ -7,11 +7,11 @@
 #   serving the same VHD from an nfs:// URL (qemu's libnfs driver, qemu-block-extra);
 #   vdi_snapshot and vdi_clone whole-call latency (smdriver) on NFS vs on an EXT SR (a folder).
 # Usage: sudo bench/nfs.sh   (writes bench/results-nfs-<date>.md)
-# Knobs: RUNS (3), SIZE_MB (1024), FIO_SECONDS (20), CALLS (10), BENCH_DIR (/var/tmp), BIN (skip the build).
+# Knobs: RUNS (4: writes alternate which goes first), SIZE_MB (1024), FIO_SECONDS (20), CALLS (10), BENCH_DIR (/var/tmp), BIN (skip the build).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-RUNS=${RUNS:-3}; SIZE_MB=${SIZE_MB:-1024}; FIO_SECONDS=${FIO_SECONDS:-20}; CALLS=${CALLS:-10}
+RUNS=${RUNS:-4}; SIZE_MB=${SIZE_MB:-1024}; FIO_SECONDS=${FIO_SECONDS:-20}; CALLS=${CALLS:-10}
 scripts/install-deps.sh >/dev/null
 for p in qemu-block-extra bc; do
   dpkg-query -W -f='${Status}' $p 2>/dev/null | grep -q "install ok installed" || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $p >/dev/null
@@ -58,6 +58,8 @@ done
 vdi_args="{\"args\": [\"$((SIZE_MB << 20))\", \"bench\", \"\", \"\", \"false\", \"19700101T00:00:00Z\", \"\", \"false\"]}"
 head -c $((SIZE_MB << 20)) /dev/urandom > "$work/data.raw"
 declare -A w r
+dp_write() { drop; t0=$(now); nbdcopy --flush "$work/data.raw" "$nbd"; sync; t1=$(now); w[swiftsm]+="$(mbps $t0 $t1) "; }
+cp_write() { drop; t0=$(now); nfs-cp "$work/data.raw" "$url/copy.raw?$q" >/dev/null; sync; t1=$(now); w[nfscp]+="$(mbps $t0 $t1) "; }
 for i in $(seq "$RUNS"); do
   # The data path: a new VDI each run (the write allocates every block, as on a new disk), the
   # one before deleted; nfs-cp writes a new file each run too.
@@ -67,15 +69,16 @@ for i in $(seq "$RUNS"); do
   dp="$run/datapath/$nfs_sr/$vdi"
   nbd="nbd+unix:///$vdi?socket=$dp/nbd"
   call nfs "$nfs_sr" vdi_attach "$vdi_json" >/dev/null; call nfs "$nfs_sr" vdi_activate "$vdi_json" >/dev/null
+  rm -f "$work/export/copy.raw"
   # Writes are timed until the bytes are on the server's disk: the data path's FLUSH is a
-  # COMMIT, nfs-cp has none, so both are followed by a sync of the server's file system.
-  drop; t0=$(now); nbdcopy --flush "$work/data.raw" "$nbd"; sync; t1=$(now); w[swiftsm]+="$(mbps $t0 $t1) "
+  # COMMIT, nfs-cp has none, so both are followed by a sync of the server's file system. Which
+  # of the two writes first alternates from run to run: here the second writer of a run is
+  # often much slower or faster than the first (the disk behind the export is shared), and
+  # the order must not favour either.
+  if [ $((i % 2)) = 1 ]; then dp_write; cp_write; else cp_write; dp_write; fi
   drop; t0=$(now); nbdcopy "$nbd" null:; t1=$(now); r[swiftsm]+="$(mbps $t0 $t1) "
   rm -f "$work/back.raw"; nbdcopy "$nbd" "$work/back.raw"; cmp -s "$work/back.raw" "$work/data.raw" || { echo "read back differs" >&2; exit 1; }
   call nfs "$nfs_sr" vdi_deactivate "$vdi_json" >/dev/null; call nfs "$nfs_sr" vdi_detach "$vdi_json" >/dev/null
-  # nfs-cp: the same bytes to a new file on the export and back.
-  rm -f "$work/export/copy.raw"
-  drop; t0=$(now); nfs-cp "$work/data.raw" "$url/copy.raw?$q" >/dev/null; sync; t1=$(now); w[nfscp]+="$(mbps $t0 $t1) "
   rm -f "$work/back.raw"; drop; t0=$(now); nfs-cp "$url/copy.raw?$q" "$work/back.raw" >/dev/null; t1=$(now); r[nfscp]+="$(mbps $t0 $t1) "
   cmp -s "$work/back.raw" "$work/data.raw" || { echo "nfs-cp read back differs" >&2; exit 1; }
 done
@@ -142,7 +145,7 @@ out="bench/results-nfs-$(date +%Y-%m-%d).md"
   printf '| vdi_snapshot | %.1f | %.1f | %s |\n' "$ns" "$es" "$(ratio $ns $es)"
   printf '| vdi_clone | %.1f | %.1f | %s |\n' "$nc" "$ec" "$(ratio $nc $ec)"
   echo
-  echo "Runs: write ${w[swiftsm]}/ ${w[nfscp]}; read ${r[swiftsm]}/ ${r[nfscp]}; IOPS ${iops[swiftsm]}/ ${iops[qemu]}."
+  echo "Runs (writes: the data path wrote first in odd runs, nfs-cp in even ones): write ${w[swiftsm]}/ ${w[nfscp]}; read ${r[swiftsm]}/ ${r[nfscp]}; IOPS ${iops[swiftsm]}/ ${iops[qemu]}."
   echo
   echo "Load average (1, 5, 15 min) at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 } > "$out"
