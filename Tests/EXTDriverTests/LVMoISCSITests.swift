@@ -368,6 +368,87 @@ import VHD
         #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
     }
 
+    @Test func thePythonSMsInterruptedCollectorIsSettled() throws {
+        if let why = Self.skip { try Test.cancel(Comment(rawValue: why)) }
+        let sr = try makeSR()
+        defer { sr.cleanup() }
+        try sr.createAndAttach()
+        let v = try sr.createVDI(size: 64 << 20)
+        let chain = try VHDChain(path: sr.path(v), provider: sr.provider, writable: true)
+        try chain.write([UInt8](repeating: 0x41, count: 3 << 20), at: 1 << 20)
+        try chain.flush()
+        // Two snapshots with a write between them: base P holds the first data, node X the
+        // second; the first snapshot deleted, X is P's only child, with children v and s2.
+        let s1 = try sr.vdiInfo(try sr.value(try sr.call("vdi_snapshot", vdi: v)))
+        let p = try #require(try sr.disk()[v]?.parent)
+        let leaf = try VHDChain(path: sr.path(v), provider: sr.provider, writable: true)
+        try leaf.write([UInt8](repeating: 0x42, count: 1 << 20), at: 2 << 20)
+        try leaf.flush()
+        let s2 = try sr.vdiInfo(try sr.value(try sr.call("vdi_snapshot", vdi: v)))
+        let x = try #require(try sr.disk()[v]?.parent)
+        try sr.value(try sr.call("vdi_delete", vdi: s1))
+        let setup = try sr.disk()
+        #expect(setup[x]?.parent == p && x != p, "p \(p) x \(x): \(setup)")
+        let hash = try sr.contentHash(v)
+        #expect(try sr.contentHash(s2) == hash)
+        let provider = try #require(sr.provider as? LVHDStoreProvider)
+        /// A journal LV of the Python SM's collector: `<type>_<id>_1`, the value inside when given.
+        func journal(_ name: String, inside value: String?) throws {
+            try provider.group.update("python journal") { vg in
+                try vg.createLV(name: name, extents: 1, tags: ["journaler"])
+                let store = try provider.group.store(of: name, in: vg, writable: true)
+                let bytes = value.map { Array("\($0.utf8.count) \($0)".utf8) } ?? []
+                try store.write(bytes + [UInt8](repeating: 0, count: 512), at: 0)
+                try store.sync()
+            }
+        }
+
+        // Its merge of X into P, interrupted: nothing visible changed; the entry goes.
+        try journal("coalesce_\(x)_1", inside: nil)
+        try sr.value(try sr.call("sr_scan"))
+        #expect(!sr.files().contains { $0.hasPrefix("coalesce_") }, "\(sr.files())")
+        #expect(try sr.disk()[x]?.parent == p && sr.disk()[v]?.parent == x && sr.disk()[s2]?.parent == x)
+
+        // Its relink after the merge, interrupted with v relinked to P and s2 not: finished.
+        // The merge as the Python SM makes it: P's LV grown and writable, its footer at the new
+        // end, X's data merged into it.
+        try provider.group.update("python inflate") { vg in
+            let grown = try #require(vg.lv("VHD-" + p)).extentCount + 16
+            try vg.resizeLV("VHD-" + p, extents: grown)
+            try vg.setReadOnly(false, lv: "VHD-" + p)
+        }
+        let parentStore = try provider.open(sr.path(p), writable: true)
+        let footer = try parentStore.read(count: 512, at: 0)
+        try parentStore.write(footer, at: parentStore.size - 512)
+        try parentStore.sync()
+        try Coalesce.run(child: sr.path(x), provider: sr.provider)
+        try Relink.run(child: sr.path(v), newParent: sr.path(p), provider: sr.provider)
+        try journal("relink_\(x)_1", inside: nil)
+        try sr.value(try sr.call("sr_scan"))
+        var disk = try sr.disk()
+        #expect(!sr.files().contains { $0.hasPrefix("relink_") }, "\(sr.files())")
+        #expect(disk[x] == nil && disk[v]?.parent == p && disk[s2]?.parent == p, "\(disk)")
+        #expect(try sr.contentHash(v) == hash && sr.contentHash(s2) == hash)
+        #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
+
+        // Its leaf coalesce of v into P (v holds nothing of its own since the last snapshot),
+        // interrupted after the merge and the rename of v's LV to VHD-OLD_<v> (P made writable
+        // for the merge, still hidden): finished, P under v's name.
+        try sr.value(try sr.call("vdi_delete", vdi: s2))
+        try journal("leaf_\(v)_1", inside: p)
+        try provider.group.update("python leaf coalesce") { vg in
+            try vg.setReadOnly(false, lv: "VHD-" + p)
+            try vg.renameLV("VHD-" + v, to: "VHD-OLD_" + v)
+        }
+        try sr.value(try sr.call("sr_scan"))
+        disk = try sr.disk()
+        #expect(!sr.files().contains { $0.hasPrefix("leaf_") || $0.contains("OLD_") }, "\(sr.files())")
+        #expect(disk[p] == nil && disk[v]?.parent == nil && disk[v]?.hidden == false, "\(disk)")
+        #expect(try provider.group.current().lv("VHD-" + v)?.isReadOnly == false)
+        #expect(try sr.contentHash(v) == hash)
+        #expect(sr.treeProblems().isEmpty, "\(sr.treeProblems())")
+    }
+
     // MARK: - Multipath, outages
 
     @Test func multipathCountsPathsAndWritesOnThroughALostOne() throws {
