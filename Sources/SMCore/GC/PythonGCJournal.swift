@@ -3,7 +3,7 @@
 /// `<type>_<vdi>_1` with `"<length> <value>"` inside, for long values), its file journaler
 /// `<type>_<vdi>` holding the value. `coalesce` (the node's data was being merged into its
 /// parent) and `relink` (the merge was complete, the node's children were being relinked to the
-/// parent) hold `1`; `leaf` (a leaf coalesce) holds the parent's uuid.
+/// parent) hold `1`, which says nothing; `leaf` (a leaf coalesce) holds the parent's uuid.
 public struct PythonGCJournal: Sendable, Equatable {
     /// What the Python SM's collector was doing.
     public enum Kind: String, Sendable, CaseIterable {
@@ -29,12 +29,14 @@ public struct PythonGCJournal: Sendable, Equatable {
         guard parts.count >= 2, let kind = Kind(rawValue: parts[0]), VDIName.isUUID(parts[1]) else { return nil }
         self.kind = kind
         vdi = parts[1]
-        let text = String(decoding: value, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         if kind == .leaf {
+            let text = String(decoding: value, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             guard VDIName.isUUID(text) else { return nil }
             parent = text
         } else {
-            guard text == "1" else { return nil }
+            // Their value (`1`) says nothing: whatever the LV holds is not read into it. Our own
+            // entries of these names hold JSON and a bare uuid in the name (no `_<value>`).
+            guard parts.count == 3 || value == Array("1".utf8) else { return nil }
             parent = nil
         }
     }
