@@ -45,6 +45,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     var inFlight = 0
     var inFlightBytes = 0
     var readPending = false
+    /// Whether a flush is queued on the event loop (`flushSoon`).
+    var flushQueued = false
     /// Descriptors of queued file regions.
     let regionFiles = RegionFiles()
 
@@ -408,12 +410,23 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             if !self.overloaded, self.phase == .transmission, let c = self.cumulation, c.readableBytes > 0 {
                 self.process(context: context)
             }
-            context.flush()
+            self.flushSoon(context)
             if self.phase == .disconnecting && self.inFlight == 0 { self.closeAfterWrites(context); return }
             if self.readPending && !self.overloaded {
                 self.readPending = false
                 context.read()
             }
+        }
+    }
+
+    /// Flushes once the event loop has run what is queued now (the other replies that finished
+    /// with this one), so that replies finishing together leave in one write.
+    func flushSoon(_ context: ChannelHandlerContext) {
+        guard !flushQueued else { return }
+        flushQueued = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushQueued = false
+            context.flush()
         }
     }
 
