@@ -57,24 +57,30 @@ final class NFSPipeline: @unchecked Sendable {
     func close() { lanes.close() }
 }
 
-/// One libnfs context with the file open, and the RPCs in flight on it (the pipeline's thread only).
-final class NFSLane: PipelineLane {
-    /// An RPC in flight; its address is the libnfs callback's private data, and the lane keeps it
-    /// alive until it ended.
-    final class Operation {
-        let job: PipelineJob<NFSPipeline.Request>
-        unowned let lane: NFSLane
-        var ended = false
-        init(_ job: PipelineJob<NFSPipeline.Request>, on lane: NFSLane) {
-            self.job = job
-            self.lane = lane
+/// One libnfs context with the file open, and the RPCs in flight on it (the pipeline's thread
+/// only). An RPC's callback finds its lane through the context (`NFSLane.byContext`) and its job
+/// by number, never through a pointer libnfs keeps: a callback for an RPC already ended (or one
+/// libnfs makes twice, or while the context goes) finds nothing and does nothing.
+final class NFSLane: PipelineLane, @unchecked Sendable {
+    /// The lanes whose contexts are alive, by context.
+    static let byContext = Registry()
+
+    /// Lanes by context, from any thread.
+    final class Registry: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lanes: [OpaquePointer: NFSLane] = [:]
+        /// The lane of `context`, if it is alive.
+        subscript(context: OpaquePointer) -> NFSLane? {
+            get { lock.withLock { lanes[context] } }
+            set { lock.withLock { lanes[context] = newValue } }
         }
     }
 
     private let connection: NFSConnection
     private let context: OpaquePointer
     private let file: OpaquePointer
-    private var operations: [ObjectIdentifier: Operation] = [:]
+    private var operations: [UInt: PipelineJob<NFSPipeline.Request>] = [:]
+    private var nextID: UInt = 1
     /// RPCs that ended since the last `service`, with whether they moved every byte.
     private var finished: [(PipelineJob<NFSPipeline.Request>, Bool)] = []
 
@@ -85,6 +91,7 @@ final class NFSLane: PipelineLane {
         file = try connection.handle(store: 0, path: path, writable: writable)
         guard let context = connection.asyncContext else { throw NFSError.transport(operation: "open \(path)", reason: "not connected") }
         self.context = context
+        Self.byContext[context] = self
     }
 
     /// RPCs started and not ended.
@@ -97,16 +104,17 @@ final class NFSLane: PipelineLane {
 
     /// Starts the asynchronous pread or pwrite of `job`.
     func start(_ job: PipelineJob<NFSPipeline.Request>) -> Bool {
-        let operation = Operation(job, on: self)
-        let key = ObjectIdentifier(operation)
-        operations[key] = operation
-        let data = Unmanaged.passUnretained(operation).toOpaque()
+        let id = nextID
+        nextID = nextID == UInt.max ? 1 : nextID + 1
+        operations[id] = job
+        let tag = UnsafeMutableRawPointer(bitPattern: id)
         let r = job.request
         let rc = r.isWrite
-            ? nfs_pwrite_async(context, file, r.offset, UInt64(r.length), r.buffer, nfsLaneCallback, data)
-            : nfs_pread_async(context, file, r.offset, UInt64(r.length), nfsLaneCallback, data)
-        if rc != 0 { operations[key] = nil }
-        return rc == 0
+            ? nfs_pwrite_async(context, file, r.offset, UInt64(r.length), r.buffer, nfsLaneCallback, tag)
+            : nfs_pread_async(context, file, r.offset, UInt64(r.length), nfsLaneCallback, tag)
+        // Refused: ended by the caller, unless libnfs already reported it (then it is in `finished`).
+        if rc != 0 { return operations.removeValue(forKey: id) == nil }
+        return true
     }
 
     /// Lets libnfs read, write and time out RPCs; the ones that ended.
@@ -116,36 +124,31 @@ final class NFSLane: PipelineLane {
         return (alive, finished)
     }
 
-    /// Ends what is in flight, then disconnects (libnfs's callbacks for those RPCs, if it makes
-    /// them while the context goes, find them ended).
+    /// Takes what is in flight (it ends with false), then disconnects: libnfs's callbacks for
+    /// those RPCs, if it makes them while the context goes, find nothing.
     func shutdown() -> [PipelineJob<NFSPipeline.Request>] {
-        var left = finished.map(\.0)
+        let left = finished.map(\.0) + Array(operations.values)
         finished.removeAll()
-        for operation in operations.values where !operation.ended {
-            operation.ended = true
-            left.append(operation.job)
-        }
-        connection.disconnect()
         operations.removeAll()
+        connection.disconnect()
+        Self.byContext[context] = nil
         return left
     }
 
-    /// What libnfs reports for one RPC (inside `nfs_service`, or while the context goes): a
+    /// What libnfs reports for RPC `id` (inside `nfs_service`, or while the context goes): a
     /// READ's data copied into the request's buffer; the job noted as finished, in full or not.
-    fileprivate func finish(_ operation: Operation, status: Int32, data: UnsafeMutableRawPointer?) {
-        guard !operation.ended else { return }
-        operation.ended = true
-        let r = operation.job.request
+    fileprivate func finish(_ id: UInt, status: Int32, data: UnsafeMutableRawPointer?) {
+        guard let job = operations.removeValue(forKey: id) else { return }
+        let r = job.request
         let all = status >= 0 && Int(status) == r.length && (r.isWrite || data != nil)
         if all && !r.isWrite { r.buffer.copyMemory(from: data!, byteCount: r.length) }
-        operations[ObjectIdentifier(operation)] = nil
-        finished.append((operation.job, all))
+        finished.append((job, all))
     }
 }
 
-/// libnfs's callback for a lane's READs and WRITEs: the private data is the operation.
-private let nfsLaneCallback: nfs_cb = { status, _, data, privateData in
-    guard let privateData else { return }
-    let operation = Unmanaged<NFSLane.Operation>.fromOpaque(privateData).takeUnretainedValue()
-    operation.lane.finish(operation, status: status, data: data)
+/// libnfs's callback for a lane's READs and WRITEs: the context names the lane, the private
+/// data is the RPC's number.
+private let nfsLaneCallback: nfs_cb = { status, nfs, data, tag in
+    guard let nfs, let lane = NFSLane.byContext[nfs] else { return }
+    lane.finish(UInt(bitPattern: tag), status: status, data: data)
 }
