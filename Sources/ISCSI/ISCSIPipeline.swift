@@ -13,12 +13,10 @@ final class ISCSIPipeline: @unchecked Sendable {
         var lba: UInt64
         /// Bytes (whole blocks, at most the store's command size).
         var length: Int
-        /// Where the data lands (READ) or comes from (WRITE); valid until `done` ran.
+        /// Where the data lands (READ) or comes from (WRITE); valid until the request ended.
         var buffer: UnsafeMutableRawPointer
         /// Whether it writes.
         var isWrite: Bool
-        /// Called once, on the pipeline's thread: true when the target answered GOOD.
-        var done: @Sendable (Bool) -> Void
     }
 
     /// Most commands in flight on one lane.
@@ -43,8 +41,8 @@ final class ISCSIPipeline: @unchecked Sendable {
     /// Requests the target answered GOOD, and requests ended with false (sent again the blocking way).
     var counts: (answered: UInt64, fellBack: UInt64) { lanes.counts }
 
-    /// Queues `request`; its `done` runs on the pipeline's thread.
-    func submit(_ request: Request) { lanes.submit(request, done: request.done) }
+    /// Queues `request`; `done` runs once, on the pipeline's thread: true when the target answered GOOD.
+    func submit(_ request: Request, done: @escaping @Sendable (Bool) -> Void) { lanes.submit(request, done: done) }
 
     /// Stops the thread: what is in flight or queued ends with false; the lanes go back.
     func close() { lanes.close() }

@@ -226,9 +226,9 @@ extension ISCSIStore: AsyncBlockStore {
         guard !isWrite || writable, let pipeline = pipeline(for: buffer.bytes.count, at: offset) else {
             return runDetached(blocking, completion: completion)
         }
-        pipeline.submit(.init(lba: offset / UInt64(blockSize), length: buffer.bytes.count, buffer: buffer.bytes.baseAddress!, isWrite: isWrite) { ok in
+        pipeline.submit(.init(lba: offset / UInt64(blockSize), length: buffer.bytes.count, buffer: buffer.bytes.baseAddress!, isWrite: isWrite)) { ok in
             if ok { completion(nil) } else { runDetached(blocking, completion: completion) }
-        })
+        }
     }
 
     /// The pipeline, when `count` bytes at `offset` are whole blocks inside the LUN that one

@@ -14,12 +14,10 @@ final class NFSPipeline: @unchecked Sendable {
         var offset: UInt64
         /// Bytes.
         var length: Int
-        /// Where the data lands (READ) or comes from (WRITE); valid until `done` ran.
+        /// Where the data lands (READ) or comes from (WRITE); valid until the request ended.
         var buffer: UnsafeMutableRawPointer
         /// Whether it writes.
         var isWrite: Bool
-        /// Called once, on the pipeline's thread: true when the server did all of it.
-        var done: @Sendable (Bool) -> Void
     }
 
     /// Most RPCs in flight on one lane.
@@ -27,10 +25,10 @@ final class NFSPipeline: @unchecked Sendable {
     /// Lanes per file.
     static let laneCount = 2
     /// Largest request sent as one RPC (the store splits larger ones).
-    static let maxTransfer = 256 << 10
+    static let largestTransfer = 256 << 10
 
     private let lanes: LanePipeline<NFSLane>
-    /// Largest request one RPC carries: `maxTransfer`, or less when the server reads or writes
+    /// Largest request one RPC carries: `largestTransfer`, or less when the server reads or writes
     /// less at once (known once a lane is up).
     let maxTransfer: Int
 
@@ -38,7 +36,7 @@ final class NFSPipeline: @unchecked Sendable {
     /// `writable`), the server's transfer sizes already known from `mount`'s first connection;
     /// its thread starts at once, its lanes connect in the background.
     init(target: NFSTarget, path: String, writable: Bool, serverTransfer: Int) {
-        maxTransfer = serverTransfer >= 4096 ? min(Self.maxTransfer, serverTransfer) : 4096
+        maxTransfer = serverTransfer >= 4096 ? min(Self.largestTransfer, serverTransfer) : 4096
         lanes = LanePipeline(name: "nfs-pipeline", lanes: Self.laneCount, depth: Self.laneDepth) {
             try NFSLane(target: target, path: path, writable: writable)
         }
@@ -50,8 +48,8 @@ final class NFSPipeline: @unchecked Sendable {
     /// Requests the server did in full, and requests ended with false (sent again the blocking way).
     var counts: (answered: UInt64, fellBack: UInt64) { lanes.counts }
 
-    /// Queues `request`; its `done` runs on the pipeline's thread.
-    func submit(_ request: Request) { lanes.submit(request, done: request.done) }
+    /// Queues `request`; `done` runs once, on the pipeline's thread: true when the server did all of it.
+    func submit(_ request: Request, done: @escaping @Sendable (Bool) -> Void) { lanes.submit(request, done: done) }
 
     /// Stops the thread: what is in flight or queued ends with false; the lanes disconnect.
     func close() { lanes.close() }

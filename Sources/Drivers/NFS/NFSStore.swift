@@ -287,9 +287,9 @@ extension NFSStore: AsyncBlockStore {
         }
         for at in stride(from: 0, to: count, by: step) {
             let n = min(step, count - at)
-            pipeline.submit(.init(offset: offset + UInt64(at), length: n, buffer: buffer.bytes.baseAddress! + at, isWrite: isWrite) { ok in
+            pipeline.submit(.init(offset: offset + UInt64(at), length: n, buffer: buffer.bytes.baseAddress! + at, isWrite: isWrite)) { ok in
                 countdown.end(ok ? nil : failure)
-            })
+            }
         }
     }
 }
