@@ -95,7 +95,7 @@ final class ISCSILane: PipelineLane {
 
     /// Disconnects the session and hands it back to the device's pool.
     func shutdown() -> [PipelineJob<ISCSIPipeline.Request>] {
-        let left = commands.map(\.job)
+        let left = commands.map { $0.job }
         commands.removeAll()
         connection.disconnect()
         giveBack(connection)

@@ -150,7 +150,8 @@ public final class LanePipeline<Lane: PipelineLane>: @unchecked Sendable {
                 defer { incoming.removeAll(keepingCapacity: true); adopted.removeAll() }
                 return (incoming, adopted, closed)
             }
-            lanes += newLanes.map(\.lane)
+            // Closures, not key paths: a key path into a generic type is built anew at each use.
+            lanes += newLanes.map { $0.lane }
             if isClosed {
                 for job in taken { end(job, false) }
                 lock.withLock { laneCount = lanes.count }
@@ -167,7 +168,7 @@ public final class LanePipeline<Lane: PipelineLane>: @unchecked Sendable {
             backlog = waiting
             // Poll the lanes and the wake pipe; with requests in flight, wake at least every
             // 100 ms so that the lanes time them out.
-            var fds = [pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)] + lanes.map(\.pollRequest)
+            var fds = [pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)] + lanes.map { $0.pollRequest }
             let busy = lanes.contains { $0.inFlight > 0 }
             let mayWait: Bool = lock.withLock {
                 laneCount = lanes.count

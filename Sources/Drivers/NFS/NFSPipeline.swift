@@ -125,7 +125,7 @@ final class NFSLane: PipelineLane, @unchecked Sendable {
     /// Takes what is in flight (it ends with false), then disconnects: libnfs's callbacks for
     /// those RPCs, if it makes them while the context goes, find nothing.
     func shutdown() -> [PipelineJob<NFSPipeline.Request>] {
-        let left = finished.map(\.0) + Array(operations.values)
+        let left = finished.map { $0.0 } + Array(operations.values)
         finished.removeAll()
         operations.removeAll()
         connection.disconnect()

@@ -45,10 +45,10 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     var inFlight = 0
     var inFlightBytes = 0
     var readPending = false
-    /// Whether a flush is queued on the event loop (`flushSoon`).
-    var flushQueued = false
     /// Descriptors of queued file regions.
     let regionFiles = RegionFiles()
+    /// Where requests that finished elsewhere wait for the event loop (`replyMailbox`).
+    var replies: ReplyMailbox?
 
     /// A handler serving `export` from `worker`.
     init(export: NBDExport, worker: ChainWorker) {
@@ -396,37 +396,42 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Counts a request in flight, hands it to the worker with `start`, and replies when done.
+    /// Counts a request in flight, hands it to the worker with `start`, and replies when done
+    /// (through the connection's `ReplyMailbox`, with the others finished by then).
     func submit(_ context: ChannelHandlerContext, bytes: UInt64, cookie: UInt64, offset: UInt64, isRead: Bool,
                 _ start: (@escaping @Sendable (NBDCommandResult) -> Void) -> Void) {
         inFlight += 1
         inFlightBytes += Int(bytes)
-        let promise = context.eventLoop.makePromise(of: NBDCommandResult.self)
-        start { promise.succeed($0) }
-        promise.futureResult.assumeIsolated().whenSuccess { result in
-            self.inFlight -= 1
-            self.inFlightBytes -= Int(bytes)
-            self.reply(context, cookie: cookie, offset: offset, result: result, isRead: isRead)
-            if !self.overloaded, self.phase == .transmission, let c = self.cumulation, c.readableBytes > 0 {
-                self.process(context: context)
-            }
-            self.flushSoon(context)
-            if self.phase == .disconnecting && self.inFlight == 0 { self.closeAfterWrites(context); return }
-            if self.readPending && !self.overloaded {
-                self.readPending = false
-                context.read()
-            }
-        }
+        let mailbox = replyMailbox(context)
+        start { mailbox.post(ReplyMailbox.Finished(cookie: cookie, offset: offset, bytes: bytes, isRead: isRead, result: $0)) }
     }
 
-    /// Flushes once the event loop has run what is queued now (the other replies that finished
-    /// with this one), so that replies finishing together leave in one write.
-    func flushSoon(_ context: ChannelHandlerContext) {
-        guard !flushQueued else { return }
-        flushQueued = true
-        context.eventLoop.assumeIsolated().execute {
-            self.flushQueued = false
-            context.flush()
+    /// This connection's mailbox, made at its first request.
+    func replyMailbox(_ context: ChannelHandlerContext) -> ReplyMailbox {
+        if let replies { return replies }
+        let made = ReplyMailbox(eventLoop: context.eventLoop) { [weak self, weak context] batch in
+            guard let self, let context else { return }
+            self.finished(batch, context)
+        }
+        replies = made
+        return made
+    }
+
+    /// Replies to requests that finished, then takes more requests and flushes once.
+    func finished(_ batch: [ReplyMailbox.Finished], _ context: ChannelHandlerContext) {
+        for request in batch {
+            inFlight -= 1
+            inFlightBytes -= Int(request.bytes)
+            reply(context, cookie: request.cookie, offset: request.offset, result: request.result, isRead: request.isRead)
+        }
+        if !overloaded, phase == .transmission, let c = cumulation, c.readableBytes > 0 {
+            process(context: context)
+        }
+        context.flush()
+        if phase == .disconnecting && inFlight == 0 { closeAfterWrites(context); return }
+        if readPending && !overloaded {
+            readPending = false
+            context.read()
         }
     }
 
