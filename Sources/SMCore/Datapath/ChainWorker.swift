@@ -780,13 +780,18 @@ public final class ChainWorker: @unchecked Sendable {
             }
         case let .write(plan):
             condition.withLock { writesInFlight += 1 }
-            ioPool.submit { [self] _ in
-                var failure: Error?
-                do { try plan.writeData() } catch { failure = error }
+            let written: @Sendable (Error?) -> Void = { [self] failure in
                 condition.withLock {
                     writtenData.append(WrittenData(job: job, plan: plan, error: failure))
                     condition.broadcast()
                 }
+            }
+            // On the store's pipeline when it has one up, else from an I/O thread.
+            if plan.startData(completion: written) { break }
+            ioPool.submit { _ in
+                var failure: Error?
+                do { try plan.writeData() } catch { failure = error }
+                written(failure)
             }
         }
     }

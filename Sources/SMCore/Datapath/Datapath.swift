@@ -95,7 +95,7 @@ public final class Datapath: @unchecked Sendable {
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 64 << 10,
-                                                                                        maximum: 256 << 10))
+                                                                                        maximum: 1 << 20))
         b = b.childChannelOption(.writeBufferWaterMark, value: .init(low: 512 << 10, high: 2 << 20))
         if tcp { b = b.childChannelOption(.socketOption(.tcp_nodelay), value: 1) }
         return b.childChannelInitializer { [self] channel in

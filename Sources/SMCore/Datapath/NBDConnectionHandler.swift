@@ -245,6 +245,9 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             else { error = nil }
             if let e = error {
                 pending = .skipWrite(cookie: cookie, error: e, remaining: Int(length))
+            } else if cumulation!.readableBytes >= Int(length) {
+                // The whole payload came in with its header: a view of the bytes read, not a copy.
+                submitWrite(context, cookie: cookie, offset: offset, fua: fua, payload: cumulation!.readSlice(length: Int(length))!)
             } else {
                 let payload = context.channel.allocator.buffer(capacity: Int(length))
                 pending = .writePayload(cookie: cookie, offset: offset, fua: fua, payload: payload, remaining: Int(length))

@@ -1,7 +1,8 @@
 import NIOCore
 import VHD
 
-/// A WRITE whose data goes out from an I/O thread: planned on the chain thread (the blocks it
+/// A WRITE whose data goes out from an I/O thread (or, to a store with a pipeline up, with no
+/// thread waiting): planned on the chain thread (the blocks it
 /// needs allocated, nothing visible yet), its runs written to a `ConcurrentWriteStore` beside
 /// other writes in flight, then made visible on the chain thread (`VHDImage.finishPlannedWrite`)
 /// before it is answered. So an answered write is in the leaf as it is with a queued write,
@@ -36,5 +37,24 @@ struct PlannedWrite: @unchecked Sendable {
                                 at: p.storeOffset)
             }
         }
+    }
+
+    /// Starts every run of the payload on the store's pipeline with no thread waiting, when the
+    /// store has one up (an `AsyncBlockStore`): `completion` once every run ended, with the first
+    /// error. False when it has none: the caller writes the data from an I/O thread (`writeData`).
+    func startData(completion: @escaping @Sendable (Error?) -> Void) -> Bool {
+        guard let async = store as? any AsyncBlockStore, async.startsAsynchronously, !pieces.isEmpty else { return false }
+        // The payload stays alive (and unchanged) in the countdown's closure until the last run ended.
+        let payload = self.payload
+        let bytes = payload.withUnsafeReadableBytes { TransferredBuffer($0) }
+        let countdown = PartCountdown(parts: pieces.count) { error in
+            withExtendedLifetime(payload) {}
+            completion(error)
+        }
+        for p in pieces {
+            async.startWrite(UnsafeRawBufferPointer(rebasing: bytes.bytes[p.bufferOffset..<p.bufferOffset + p.count * 512]),
+                             at: p.storeOffset, completion: countdown.end)
+        }
+        return true
     }
 }
