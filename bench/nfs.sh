@@ -7,7 +7,8 @@
 #   serving the same VHD from an nfs:// URL (qemu's libnfs driver, qemu-block-extra);
 #   vdi_snapshot and vdi_clone whole-call latency (smdriver) on NFS vs on an EXT SR (a folder).
 # Usage: sudo bench/nfs.sh   (writes bench/results-nfs-<date>.md)
-# Knobs: RUNS (4: writes alternate which goes first), SIZE_MB (1024), FIO_SECONDS (20), CALLS (10), BENCH_DIR (/var/tmp), BIN (skip the build).
+# Knobs: RUNS (4: writes alternate which goes first), SIZE_MB (1024), FIO_SECONDS (20), CALLS (10), BENCH_DIR (/var/tmp), OUT (the results file),
+#   EXPORT_DIR (the exported folder, default in BENCH_DIR; an empty folder on tmpfs takes the server's disk out), BIN (skip the build).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -26,22 +27,27 @@ cleanup() {
   [ -f "$work/q.pid" ] && kill "$(cat "$work/q.pid")" 2>/dev/null || true
   for p in $(cat "$run"/datapath/*/*/pid 2>/dev/null); do kill "$p" 2>/dev/null || true; done
   scripts/nfs-test-server.sh stop "$work/server" >/dev/null 2>&1 || true
+  [ -n "${EXPORT_DIR:-}" ] && rm -rf "${export_dir:?}/${nfs_sr:-none}" "$export_dir/copy.raw"
   rm -rf "$work" "$run"
 }
 trap cleanup EXIT
-scripts/nfs-test-server.sh start "$work/server" $port "$work/export" >/dev/null
+export_dir=${EXPORT_DIR:-$work/export}
+scripts/nfs-test-server.sh start "$work/server" $port "$export_dir" >/dev/null
 # The run directory must be short: datapath sockets live below it.
 run=$(mktemp -d /tmp/sbn.XXXX)
 export SWIFTSM_RUN_DIR="$run" SWIFTSM_GC_AUTOSTART=0
 now() { date +%s.%N; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# Before a write: dirty pages written back, and the source in the page cache for both writers
+# (the copy measures writing to the server, not reading this machine's disk).
+warm() { sync; cat "$work/data.raw" >/dev/null; }
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 mbps() { printf '%.0f' "$(echo "$SIZE_MB / ($2 - $1)" | bc -l)"; }
-url="nfs://127.0.0.1$work/export"; q="nfsport=$port&mountport=$((port + 1))"
+url="nfs://127.0.0.1$export_dir"; q="nfsport=$port&mountport=$((port + 1))"
 
 # SRs: NFS on the export, EXT on a folder. call DRIVER SR COMMAND EXTRA-JSON prints the answer.
 nfs_sr=$(cat /proc/sys/kernel/random/uuid); ext_sr=$(cat /proc/sys/kernel/random/uuid)
-nfs_dc="{\"SRmaster\": \"true\", \"server\": \"127.0.0.1\", \"serverpath\": \"$work/export\", \"options\": \"port=$port,mountport=$((port + 1))\"}"
+nfs_dc="{\"SRmaster\": \"true\", \"server\": \"127.0.0.1\", \"serverpath\": \"$export_dir\", \"options\": \"port=$port,mountport=$((port + 1))\"}"
 call() {
   local driver=$1 sr=$2 command=$3 extra=${4:-"{}"}
   if [ "$driver" = nfs ]; then extra=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["device_config"]=json.loads(sys.argv[2]); print(json.dumps(d))' "$extra" "$nfs_dc"); fi
@@ -58,8 +64,8 @@ done
 vdi_args="{\"args\": [\"$((SIZE_MB << 20))\", \"bench\", \"\", \"\", \"false\", \"19700101T00:00:00Z\", \"\", \"false\"]}"
 head -c $((SIZE_MB << 20)) /dev/urandom > "$work/data.raw"
 declare -A w r
-dp_write() { drop; t0=$(now); nbdcopy --flush "$work/data.raw" "$nbd"; sync; t1=$(now); w[swiftsm]+="$(mbps $t0 $t1) "; }
-cp_write() { drop; t0=$(now); nfs-cp "$work/data.raw" "$url/copy.raw?$q" >/dev/null; sync; t1=$(now); w[nfscp]+="$(mbps $t0 $t1) "; }
+dp_write() { warm; t0=$(now); nbdcopy --flush "$work/data.raw" "$nbd"; sync; t1=$(now); w[swiftsm]+="$(mbps $t0 $t1) "; }
+cp_write() { warm; t0=$(now); nfs-cp "$work/data.raw" "$url/copy.raw?$q" >/dev/null; sync; t1=$(now); w[nfscp]+="$(mbps $t0 $t1) "; }
 for i in $(seq "$RUNS"); do
   # The data path: a new VDI each run (the write allocates every block, as on a new disk), the
   # one before deleted; nfs-cp writes a new file each run too.
@@ -69,7 +75,7 @@ for i in $(seq "$RUNS"); do
   dp="$run/datapath/$nfs_sr/$vdi"
   nbd="nbd+unix:///$vdi?socket=$dp/nbd"
   call nfs "$nfs_sr" vdi_attach "$vdi_json" >/dev/null; call nfs "$nfs_sr" vdi_activate "$vdi_json" >/dev/null
-  rm -f "$work/export/copy.raw"
+  rm -f "$export_dir/copy.raw"
   # Writes are timed until the bytes are on the server's disk: the data path's FLUSH is a
   # COMMIT, nfs-cp has none, so both are followed by a sync of the server's file system. Which
   # of the two writes first alternates from run to run: here the second writer of a run is
@@ -82,7 +88,7 @@ for i in $(seq "$RUNS"); do
   rm -f "$work/back.raw"; drop; t0=$(now); nfs-cp "$url/copy.raw?$q" "$work/back.raw" >/dev/null; t1=$(now); r[nfscp]+="$(mbps $t0 $t1) "
   cmp -s "$work/back.raw" "$work/data.raw" || { echo "nfs-cp read back differs" >&2; exit 1; }
 done
-rm -f "$work/export/copy.raw" "$work/back.raw"
+rm -f "$export_dir/copy.raw" "$work/back.raw"
 
 # Random 4 KiB reads of the full VHD: the data path, and qemu-nbd over qemu's nfs:// driver
 # (which finds the server through the portmapper: this server registered last).
@@ -96,7 +102,7 @@ for i in $(seq "$RUNS"); do
   call nfs "$nfs_sr" vdi_attach "$vdi_json" >/dev/null; call nfs "$nfs_sr" vdi_activate "$vdi_json" >/dev/null
   read -r i l < <(fio_run "$nbd"); iops[swiftsm]+="$i "; lat[swiftsm]+="$l "
   call nfs "$nfs_sr" vdi_deactivate "$vdi_json" >/dev/null
-  qemu-nbd -r -f vpc -x b -k "$work/q.sock" --shared=16 --persistent "nfs://127.0.0.1$work/export/$nfs_sr/$vdi.vhd" >"$work/q.log" 2>&1 &
+  qemu-nbd -r -f vpc -x b -k "$work/q.sock" --shared=16 --persistent "nfs://127.0.0.1$export_dir/$nfs_sr/$vdi.vhd" >"$work/q.log" 2>&1 &
   echo $! > "$work/q.pid"
   for _ in $(seq 200); do [ -S "$work/q.sock" ] && break; sleep 0.05; done
   read -r i l < <(fio_run "nbd+unix:///b?socket=$work/q.sock"); iops[qemu]+="$i "; lat[qemu]+="$l "
@@ -107,7 +113,7 @@ done
 declare -A lsnap lclone
 for d in nfs ext; do
   sr=$([ $d = nfs ] && echo "$nfs_sr" || echo "$ext_sr")
-  dir=$([ $d = nfs ] && echo "$work/export/$nfs_sr" || echo "$work/ext")
+  dir=$([ $d = nfs ] && echo "$export_dir/$nfs_sr" || echo "$work/ext")
   v=$(python3 scripts/smapi-request.py --uuid "$(call $d "$sr" vdi_create '{"args": ["10737418240", "lat", "", "", "false", "19700101T00:00:00Z", "", "false"]}')")
   j="{\"vdi_uuid\": \"$v\", \"vdi_location\": \"$v\", \"driver_params\": {}}"
   for i in $(seq "$CALLS"); do
@@ -121,13 +127,13 @@ done
 ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
 sw=$(median <<<"${w[swiftsm]}"); cw=$(median <<<"${w[nfscp]}"); sr_=$(median <<<"${r[swiftsm]}"); cr=$(median <<<"${r[nfscp]}")
 si=$(median <<<"${iops[swiftsm]}"); qi=$(median <<<"${iops[qemu]}")
-out="bench/results-nfs-$(date +%Y-%m-%d).md"
+out=${OUT:-bench/results-nfs-$(date +%Y-%m-%d).md}
 {
   echo "# NFS SR: data path vs nfs-cp and qemu-nbd over nfs://, snapshot and clone vs EXT"
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r);"
-  echo "NFS-Ganesha $(dpkg-query -W -f='${Version}' nfs-ganesha) (FSAL VFS) on loopback exporting a folder of $(df --output=fstype "$work" | tail -1),"
-  echo "libnfs $(dpkg-query -W -f='${Version}' libnfs13), qemu $(dpkg-query -W -f='${Version}' qemu-utils). Medians of $RUNS runs (calls: $CALLS); each run writes a new VDI and nfs-cp a new file; page cache dropped before each copy; writes timed until a sync of the server's file system returns (the data path's FLUSH is a COMMIT, nfs-cp sends none)."
+  echo "NFS-Ganesha $(dpkg-query -W -f='${Version}' nfs-ganesha) (FSAL VFS) on loopback exporting a folder on $(df --output=fstype "$export_dir" | tail -1),"
+  echo "libnfs $(dpkg-query -W -f='${Version}' libnfs13), qemu $(dpkg-query -W -f='${Version}' qemu-utils). Medians of $RUNS runs (calls: $CALLS); each run writes a new VDI and nfs-cp a new file; the source in the page cache before each write, page cache dropped before each read; writes timed until a sync of the server's file system returns (the data path's FLUSH is a COMMIT, nfs-cp sends none)."
   echo
   echo "| $SIZE_MB MiB | SwiftSM data path (NBD) | nfs-cp | ratio |"
   echo "|---|---|---|---|"

@@ -65,6 +65,61 @@ private let mib = 1 << 20
     /// the unfinished ones read old or new per sector, and the image checks clean.
     @Test(arguments: CrashOrderingTests.modes)
     func aCrashAnywhereKeepsEveryFinishedWrite(mode: CrashBudget.Mode) throws {
+        try Self.crashAnywhere(mode) { leaf, pieces in try leaf.finishPlannedWrite(pieces) }
+    }
+
+    /// The same with the bitmaps written by the caller (`presentPlannedWrite`, as the data path
+    /// sends them on an NFS or iSCSI pipeline), in reverse order: a crash at every store call
+    /// keeps every write whose bitmaps were written, and the image checks clean.
+    @Test(arguments: CrashOrderingTests.modes)
+    func aCrashAnywhereKeepsEveryWriteWhoseBitmapsTheCallerWrote(mode: CrashBudget.Mode) throws {
+        try Self.crashAnywhere(mode) { leaf, pieces in
+            let bitmaps = try leaf.presentPlannedWrite(pieces)
+            for m in bitmaps.reversed() { try leaf.store.write(m.bytes, at: m.storeOffset) }
+            leaf.plannedBitmapsWritten(bitmaps)
+        }
+    }
+
+    /// Bitmaps the caller writes: a block they fill reaches the batmap only at the next commit
+    /// (a batmap behind the bitmaps checks clean); bits whose bitmap was never written are
+    /// forgotten by `dropCaches` (the parent's bytes read through again).
+    @Test func callerWrittenBitmapsLeaveTheBatmapToTheNextCommit() throws {
+        let p = MemoryStoreProvider()
+        try Create.dynamic(at: "/sr/base.vhd", size: UInt64(8 * mib), provider: p)
+        let old = [UInt8](repeating: 0x11, count: 8 * mib)
+        try VHDChain(path: "/sr/base.vhd", provider: p, writable: true).write(old, at: 0)
+        try Snapshot.create(child: "/sr/leaf.vhd", parent: "/sr/base.vhd", provider: p)
+        let chain = try VHDChain(path: "/sr/leaf.vhd", provider: p, writable: true)
+        let leaf = chain.leaf
+        #expect(leaf.batmapHeader != nil)
+        let whole = [UInt8](repeating: 0xaa, count: 2 * mib)
+        let plan = try leaf.planWrite(sector: 0, count: whole.count / 512)
+        try Self.send(leaf, plan, whole)
+        let bitmaps = try leaf.presentPlannedWrite(plan)
+        #expect(bitmaps.map(\.block) == [0])
+        for m in bitmaps { try leaf.store.write(m.bytes, at: m.storeOffset) }
+        leaf.plannedBitmapsWritten(bitmaps)
+        #expect(try VHDChain(path: "/sr/leaf.vhd", provider: p).leaf.batmapSaysFull(0) == false, "the batmap waits for a commit")
+        try chain.flush()
+        #expect(try VHDChain(path: "/sr/leaf.vhd", provider: p).leaf.batmapSaysFull(0))
+        // A write whose bitmap never reaches the store: forgotten after dropCaches.
+        let part = [UInt8](repeating: 0xbb, count: 64 << 10)
+        let lost = try leaf.planWrite(sector: UInt64(4 * mib / 512), count: part.count / 512)
+        try Self.send(leaf, lost, part)
+        #expect(try leaf.presentPlannedWrite(lost).count == 1)
+        leaf.dropCaches()
+        var want = old
+        want.replaceSubrange(0..<whole.count, with: whole)
+        #expect(try chain.read(count: 8 * mib, at: 0) == want)
+        try chain.flush()
+        let reports = Check.run(path: "/sr/leaf.vhd", provider: p)
+        #expect(reports.allSatisfy { $0.valid }, "\(reports)")
+    }
+
+    /// Planned writes in three batches with a crash at every store call of `mode`, each batch
+    /// finished by `finish`; then the checks of `aCrashAnywhereKeepsEveryFinishedWrite`.
+    static func crashAnywhere(_ mode: CrashBudget.Mode,
+                              finish: @escaping (VHDImage, [VHDImage.PlannedSectors]) throws -> Void) throws {
         let setup = MemoryStoreProvider()
         var rng = SplitMix64(seed: 77)
         let size = 8 * mib
@@ -90,7 +145,7 @@ private let mib = 1 << 20
             for (i, batch) in batches.enumerated() {
                 let plans = try batch.map { try c.leaf.planWrite(sector: UInt64($0.offset / 512), count: $0.data.count / 512) }
                 for (plan, w) in zip(plans, batch).reversed() { try Self.send(c.leaf, plan, w.data) }
-                try c.leaf.finishPlannedWrite(plans.flatMap { $0 })
+                try finish(c.leaf, plans.flatMap { $0 })
                 if !p.budget.crashed { finished = i + 1 }
             }
         } verify: { crash in

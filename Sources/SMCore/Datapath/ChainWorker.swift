@@ -36,6 +36,20 @@ public final class ChainWorker: @unchecked Sendable {
         let error: Error?
     }
 
+    /// The bitmaps that make a batch of planned WRITEs visible, sent on the leaf store's
+    /// pipeline (or failed to), waiting for the chain thread to answer the batch.
+    struct WrittenBitmaps {
+        let batch: [WrittenData]
+        let bitmaps: [VHDImage.PlannedBitmap]
+        let error: Error?
+    }
+
+    /// What the chain thread finishes next of the planned WRITEs.
+    enum Finishing {
+        case data([WrittenData])
+        case bitmaps(WrittenBitmaps)
+    }
+
     /// One queued request.
     struct Job {
         let kind: DatapathRequestKind
@@ -43,6 +57,9 @@ public final class ChainWorker: @unchecked Sendable {
         let queued: UInt64
         let body: @Sendable (VHDChain) throws -> Outcome
         let completion: @Sendable (NBDCommandResult) -> Void
+        /// A planned WRITE's planning, which may run while bitmaps are being sent (it writes
+        /// no bitmap); other requests wait for them.
+        var planned = false
     }
 
     /// Threads running planned reads.
@@ -93,6 +110,11 @@ public final class ChainWorker: @unchecked Sendable {
     private var writesInFlight = 0
     /// Planned WRITEs whose data is sent, for the chain thread to finish.
     private var writtenData: [WrittenData] = []
+    /// Whether bitmaps of planned WRITEs are being sent on the leaf store's pipeline (one batch
+    /// at a time, so two writes of one bitmap are never in flight together).
+    private var bitmapsInFlight = false
+    /// Bitmaps sent, for the chain thread to answer their writes.
+    private var writtenBitmaps: [WrittenBitmaps] = []
     /// Whether WRITEs into the leaf send their data from I/O threads (`PlannedWrite`): its
     /// store takes several writers at once and is not a local file.
     private var leafPlansWrites = false
@@ -310,7 +332,7 @@ public final class ChainWorker: @unchecked Sendable {
         let length = UInt64(payload.readableBytes)
         let ticket = readMap.writeQueued(offset: offset, length: length)
         let map = readMap
-        enqueue(Job(kind: .write, bytes: length, queued: DispatchTime.now().uptimeNanoseconds, body: { chain in
+        var job = Job(kind: .write, bytes: length, queued: DispatchTime.now().uptimeNanoseconds, body: { chain in
             self.markChanged(offset: offset, length: length)
             do {
                 if let plan = try PlannedWrite.make(chain, payload, offset: offset) { return .write(plan) }
@@ -326,7 +348,9 @@ public final class ChainWorker: @unchecked Sendable {
             if case .done = result { refreshed = true }
             map.writeDone(ticket: ticket, offset: offset, length: length, refreshed: refreshed)
             completion(result)
-        }))
+        })
+        job.planned = true
+        enqueue(job)
     }
 
     /// Whether plain WRITEs are better planned (`submitPlannedWrite`) than run through the engine
@@ -334,22 +358,67 @@ public final class ChainWorker: @unchecked Sendable {
     public var plansWrites: Bool { mirrors.current == nil && condition.withLock { leafPlansWrites } }
 
     /// Makes the planned WRITEs of `batch` whose data was sent visible in the leaf (each block's
-    /// bitmap written once for all of them), and answers every one (on the chain thread).
+    /// bitmap written once for all of them) and answers every one (on the chain thread). When
+    /// the leaf's store has a pipeline up, the bitmaps go out on it and the chain thread goes on;
+    /// the batch is answered when they are written (`finishBitmaps`).
     private func finishWrites(_ batch: [WrittenData]) {
-        var failure: Error?
         let sent = batch.filter { $0.error == nil }
-        if !sent.isEmpty {
-            if let c = chain, sent.allSatisfy({ $0.plan.image === c.leaf }) {
-                do {
-                    try c.leaf.finishPlannedWrite(sent.flatMap(\.plan.pieces))
-                    for w in sent { readMap.refresh(c, offset: w.plan.offset, length: w.plan.payload.readableBytes) }
-                } catch {
-                    c.leaf.dropCaches()
-                    failure = error
-                }
+        guard !sent.isEmpty else { return answer(batch, nil) }
+        guard let c = chain, sent.allSatisfy({ $0.plan.image === c.leaf }) else {
+            return answer(batch, VHDError.invalidArgument("the chain changed under planned writes"))
+        }
+        let pieces = sent.flatMap { $0.plan.pieces }
+        do {
+            if let store = c.leaf.store as? any AsyncBlockStore, store.startsAsynchronously {
+                let bitmaps = try c.leaf.presentPlannedWrite(pieces)
+                if !bitmaps.isEmpty { return sendBitmaps(bitmaps, on: store, for: batch) }
             } else {
-                failure = VHDError.invalidArgument("the chain changed under planned writes")
+                try c.leaf.finishPlannedWrite(pieces)
             }
+        } catch {
+            c.leaf.dropCaches()
+            return answer(batch, error)
+        }
+        answer(batch, nil, refreshing: c)
+    }
+
+    /// Sends `bitmaps` on `store`'s pipeline, all at once; the chain thread answers `batch`
+    /// when the last one ended (`finishBitmaps`).
+    private func sendBitmaps(_ bitmaps: [VHDImage.PlannedBitmap], on store: any AsyncBlockStore, for batch: [WrittenData]) {
+        condition.withLock { bitmapsInFlight = true }
+        let countdown = PartCountdown(parts: bitmaps.count) { [self] error in
+            condition.withLock {
+                writtenBitmaps.append(WrittenBitmaps(batch: batch, bitmaps: bitmaps, error: error))
+                condition.broadcast()
+            }
+        }
+        // The bytes stay alive (and unchanged) in the countdown's closure until the last write ended.
+        for bitmap in bitmaps {
+            let bytes = bitmap.bytes.withUnsafeBytes { TransferredBuffer($0) }
+            store.startWrite(UnsafeRawBufferPointer(bytes.bytes), at: bitmap.storeOffset, completion: countdown.end)
+        }
+    }
+
+    /// Answers a batch whose bitmaps were sent: written, the batmap learns of the blocks they
+    /// fill; failed, the leaf forgets its cached bitmaps (read again from the store).
+    private func finishBitmaps(_ written: WrittenBitmaps) {
+        condition.withLock { bitmapsInFlight = false }
+        guard let c = chain, written.batch.allSatisfy({ $0.plan.image === c.leaf }) else {
+            return answer(written.batch, VHDError.invalidArgument("the chain changed under planned writes"))
+        }
+        if let error = written.error {
+            c.leaf.dropCaches()
+            return answer(written.batch, error)
+        }
+        c.leaf.plannedBitmapsWritten(written.bitmaps)
+        answer(written.batch, nil, refreshing: c)
+    }
+
+    /// Answers the planned WRITEs of `batch`: those whose data failed with their error, the
+    /// others with `failure` or done (the read map first brought up to date from `chain`).
+    private func answer(_ batch: [WrittenData], _ failure: Error?, refreshing chain: VHDChain? = nil) {
+        if failure == nil, let c = chain {
+            for w in batch where w.error == nil { readMap.refresh(c, offset: w.plan.offset, length: w.plan.payload.readableBytes) }
         }
         condition.withLock {
             writesInFlight -= batch.count
@@ -358,6 +427,23 @@ public final class ChainWorker: @unchecked Sendable {
         }
         for w in batch {
             if let e = w.error ?? failure { finish(w.job, .failed(ChainIO.errno(for: e))) } else { finish(w.job, .done) }
+        }
+    }
+
+    /// Takes what the chain thread finishes next of the planned WRITEs (under `condition`):
+    /// sent bitmaps first, then sent data while no bitmaps are in flight.
+    private func takeFinishing() -> Finishing? {
+        if !writtenBitmaps.isEmpty { return .bitmaps(writtenBitmaps.removeFirst()) }
+        guard !writtenData.isEmpty, !bitmapsInFlight else { return nil }
+        defer { writtenData.removeAll() }
+        return .data(writtenData)
+    }
+
+    /// Finishes what `takeFinishing` took (on the chain thread).
+    private func finish(_ finishing: Finishing) {
+        switch finishing {
+        case let .data(batch): finishWrites(batch)
+        case let .bitmaps(written): finishBitmaps(written)
         }
     }
 
@@ -560,11 +646,9 @@ public final class ChainWorker: @unchecked Sendable {
     private func drainIO() {
         condition.lock()
         while readsInFlight > 0 || writesInFlight > 0 {
-            if !writtenData.isEmpty {
-                let batch = writtenData
-                writtenData.removeAll()
+            if let finishing = takeFinishing() {
                 condition.unlock()
-                finishWrites(batch)
+                finish(finishing)
                 condition.lock()
                 continue
             }
@@ -722,18 +806,26 @@ public final class ChainWorker: @unchecked Sendable {
         if !accepted { completion(.failure(.closed)) }
     }
 
+    /// Whether planned WRITEs wait for the chain thread to finish them (under `condition`).
+    private var finishable: Bool { !writtenBitmaps.isEmpty || (!writtenData.isEmpty && !bitmapsInFlight) }
+
+    /// Whether the next job may run (under `condition`): while bitmaps are in flight, only the
+    /// planning of planned WRITEs, which writes none.
+    private var jobRunnable: Bool {
+        guard let next = jobs.first else { return false }
+        return !bitmapsInFlight || next.planned
+    }
+
     private func loop() {
         while true {
             condition.lock()
-            while busy || (controls.isEmpty && writtenData.isEmpty && (state != .running || jobs.isEmpty) && state != .closed) {
+            while busy || (controls.isEmpty && !finishable && (state != .running || !jobRunnable) && state != .closed) {
                 condition.wait()
             }
-            if !writtenData.isEmpty {
-                let batch = writtenData
-                writtenData.removeAll()
+            if let finishing = takeFinishing() {
                 busy = true
                 condition.unlock()
-                finishWrites(batch)
+                finish(finishing)
                 condition.withLock { busy = false }
                 continue
             }

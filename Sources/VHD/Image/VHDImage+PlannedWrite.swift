@@ -44,7 +44,8 @@ extension VHDImage {
             done += n
             s += UInt64(n)
         }
-        if !deferMetadata { try commit() }
+        // The BAT and footer now; a batmap changed by finished writes waits for the next commit.
+        if !deferMetadata { try commitAllocation() }
         return pieces
     }
 
@@ -52,6 +53,51 @@ extension VHDImage {
     /// written once with every run's bits, then the metadata committed (unless deferred).
     public func finishPlannedWrite(_ pieces: [PlannedSectors]) throws {
         guard writable else { throw VHDError.readOnly(path: path) }
+        for (b, ranges) in try plannedRanges(pieces) { try markPresent(b, ranges) }
+        if !deferMetadata { try commit() }
+    }
+
+    /// A block's bitmap as finished planned writes left it in memory, for a caller that writes
+    /// it to the store itself (`presentPlannedWrite`).
+    public struct PlannedBitmap: Sendable {
+        /// The block.
+        public let block: Int
+        /// Its bitmap.
+        public let bytes: [UInt8]
+        /// Where the bitmap goes in the store.
+        public let storeOffset: UInt64
+    }
+
+    /// As `finishPlannedWrite`, for a caller that writes the bitmaps itself (several at once,
+    /// with no thread waiting): sets the bits of `pieces` in the cached bitmaps and returns each
+    /// changed block's bitmap. Until the caller has written them all (then
+    /// `plannedBitmapsWritten`), it writes no other bitmap of this image; when one failed, it
+    /// calls `dropCaches`, so that the bits are read again from the store.
+    public func presentPlannedWrite(_ pieces: [PlannedSectors]) throws -> [PlannedBitmap] {
+        guard writable else { throw VHDError.readOnly(path: path) }
+        var changed: [PlannedBitmap] = []
+        for (b, ranges) in try plannedRanges(pieces) where !batmapSaysFull(b) {
+            var map = try bitmap(b)
+            var set = false
+            for range in ranges where SectorBitmap.set(&map, range) { set = true }
+            guard set else { continue }
+            bitmapCache[b] = map
+            changed.append(PlannedBitmap(block: b, bytes: map, storeOffset: UInt64(entry(b)) * 512))
+        }
+        return changed
+    }
+
+    /// Records that the bitmaps from `presentPlannedWrite` are in the store: the blocks they
+    /// fill are marked full in the batmap, which the next `commit` writes (a batmap behind the
+    /// bitmaps only sends readers to the bitmaps).
+    public func plannedBitmapsWritten(_ bitmaps: [PlannedBitmap]) {
+        guard batmapHeader != nil else { return }
+        for m in bitmaps where SectorBitmap.isFull(m.bytes, count: sectorsPerBlock) { setBatmapBit(m.block) }
+    }
+
+    /// The sector ranges `pieces` set, by block in the order they first appear; throws when a
+    /// piece is not within an allocated block.
+    private func plannedRanges(_ pieces: [PlannedSectors]) throws -> [(Int, [Range<Int>])] {
         var ranges: [Int: [Range<Int>]] = [:]
         var order: [Int] = []
         for p in pieces {
@@ -63,7 +109,6 @@ extension VHDImage {
             if ranges[b] == nil { order.append(b) }
             ranges[b, default: []].append(p.first..<p.first + p.count)
         }
-        for b in order { try markPresent(b, ranges[b]!) }
-        if !deferMetadata { try commit() }
+        return order.map { ($0, ranges[$0]!) }
     }
 }

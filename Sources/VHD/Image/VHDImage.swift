@@ -401,6 +401,13 @@ public final class VHDImage {
         footerDirty = true
     }
 
+    /// Writes pending BAT sectors and the footer, leaving a changed batmap for `commit`.
+    func commitAllocation() throws {
+        guard writable else { return }
+        try writeDirtyBATSectors()
+        if footerDirty || footerSource != .primary { try writeFooters(backup: footerSource == .backup) }
+    }
+
     /// Writes pending BAT sectors, batmap and the footer at the end of data.
     public func commit() throws {
         guard writable else { return }
