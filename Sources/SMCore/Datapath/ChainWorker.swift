@@ -349,7 +349,10 @@ public final class ChainWorker: @unchecked Sendable {
             map.writeDone(ticket: ticket, offset: offset, length: length, refreshed: refreshed)
             completion(result)
         })
-        job.planned = true
+        // Only a write that will be planned may run while bitmaps are in flight: an unaligned one
+        // goes through the engine, which writes bitmaps itself. (The leaf's store takes planned
+        // writes: bitmaps are only sent for planned writes.)
+        job.planned = length > 0 && offset % 512 == 0 && length % 512 == 0
         enqueue(job)
     }
 
