@@ -16,16 +16,22 @@ private let mib = 1 << 20
         }
     }
 
+    /// A writable snapshot `/sr/leaf.vhd` of an 8 MiB `/sr/base.vhd` whose first `filled` bytes
+    /// are 0x11 (returned).
+    static func leafOverFilledBase(_ p: MemoryStoreProvider, filled: Int) throws -> (VHDChain, [UInt8]) {
+        try Create.dynamic(at: "/sr/base.vhd", size: UInt64(8 * mib), provider: p)
+        let old = [UInt8](repeating: 0x11, count: filled)
+        try VHDChain(path: "/sr/base.vhd", provider: p, writable: true).write(old, at: 0)
+        try Snapshot.create(child: "/sr/leaf.vhd", parent: "/sr/base.vhd", provider: p)
+        return (try VHDChain(path: "/sr/leaf.vhd", provider: p, writable: true), old)
+    }
+
     /// Until finished, a planned write is invisible (the parent's bytes read through); once
     /// finished, it reads back (two writes sharing a block, finished together); the image
     /// checks clean.
     @Test func invisibleUntilFinishedThenPresent() throws {
         let p = MemoryStoreProvider()
-        try Create.dynamic(at: "/sr/base.vhd", size: UInt64(8 * mib), provider: p)
-        let old = [UInt8](repeating: 0x11, count: 4 * mib)
-        try VHDChain(path: "/sr/base.vhd", provider: p, writable: true).write(old, at: 0)
-        try Snapshot.create(child: "/sr/leaf.vhd", parent: "/sr/base.vhd", provider: p)
-        let chain = try VHDChain(path: "/sr/leaf.vhd", provider: p, writable: true)
+        let (chain, old) = try Self.leafOverFilledBase(p, filled: 4 * mib)
         let a = [UInt8](repeating: 0xaa, count: 64 << 10), b = [UInt8](repeating: 0xbb, count: 3 * mib)
         let pa = try chain.leaf.planWrite(sector: 128, count: a.count / 512)             // block 0
         let pb = try chain.leaf.planWrite(sector: UInt64(mib / 512), count: b.count / 512) // blocks 0 and 1, across
@@ -85,11 +91,7 @@ private let mib = 1 << 20
     /// forgotten by `dropCaches` (the parent's bytes read through again).
     @Test func callerWrittenBitmapsLeaveTheBatmapToTheNextCommit() throws {
         let p = MemoryStoreProvider()
-        try Create.dynamic(at: "/sr/base.vhd", size: UInt64(8 * mib), provider: p)
-        let old = [UInt8](repeating: 0x11, count: 8 * mib)
-        try VHDChain(path: "/sr/base.vhd", provider: p, writable: true).write(old, at: 0)
-        try Snapshot.create(child: "/sr/leaf.vhd", parent: "/sr/base.vhd", provider: p)
-        let chain = try VHDChain(path: "/sr/leaf.vhd", provider: p, writable: true)
+        let (chain, old) = try Self.leafOverFilledBase(p, filled: 8 * mib)
         let leaf = chain.leaf
         #expect(leaf.batmapHeader != nil)
         let whole = [UInt8](repeating: 0xaa, count: 2 * mib)
