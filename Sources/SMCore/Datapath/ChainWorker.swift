@@ -389,16 +389,15 @@ public final class ChainWorker: @unchecked Sendable {
     /// when the last one ended (`finishBitmaps`).
     private func sendBitmaps(_ bitmaps: [VHDImage.PlannedBitmap], on store: any AsyncBlockStore, for batch: [WrittenData]) {
         condition.withLock { bitmapsInFlight = true }
-        let countdown = PartCountdown(parts: bitmaps.count) { [self] error in
+        // The bytes stay alive (and unchanged) in the completion's closure until the last write ended.
+        let runs = bitmaps.map { bitmap in
+            (bytes: UnsafeRawBufferPointer(bitmap.bytes.withUnsafeBytes { TransferredBuffer($0) }.bytes), offset: bitmap.storeOffset)
+        }
+        store.startWrites(runs) { [self] error in
             condition.withLock {
                 writtenBitmaps.append(WrittenBitmaps(batch: batch, bitmaps: bitmaps, error: error))
                 condition.broadcast()
             }
-        }
-        // The bytes stay alive (and unchanged) in the countdown's closure until the last write ended.
-        for bitmap in bitmaps {
-            let bytes = bitmap.bytes.withUnsafeBytes { TransferredBuffer($0) }
-            store.startWrite(UnsafeRawBufferPointer(bytes.bytes), at: bitmap.storeOffset, completion: countdown.end)
         }
     }
 

@@ -47,13 +47,12 @@ struct PlannedWrite: @unchecked Sendable {
         // The payload stays alive (and unchanged) in the countdown's closure until the last run ended.
         let payload = self.payload
         let bytes = payload.withUnsafeReadableBytes { TransferredBuffer($0) }
-        let countdown = PartCountdown(parts: pieces.count) { error in
+        let runs = pieces.map { p in
+            (bytes: UnsafeRawBufferPointer(rebasing: bytes.bytes[p.bufferOffset..<p.bufferOffset + p.count * 512]), offset: p.storeOffset)
+        }
+        async.startWrites(runs) { error in
             withExtendedLifetime(payload) {}
             completion(error)
-        }
-        for p in pieces {
-            async.startWrite(UnsafeRawBufferPointer(rebasing: bytes.bytes[p.bufferOffset..<p.bufferOffset + p.count * 512]),
-                             at: p.storeOffset, completion: countdown.end)
         }
         return true
     }

@@ -76,13 +76,10 @@ extension VHDImage {
     public func presentPlannedWrite(_ pieces: [PlannedSectors]) throws -> [PlannedBitmap] {
         guard writable else { throw VHDError.readOnly(path: path) }
         var changed: [PlannedBitmap] = []
-        for (b, ranges) in try plannedRanges(pieces) where !batmapSaysFull(b) {
-            var map = try bitmap(b)
-            var set = false
-            for range in ranges where SectorBitmap.set(&map, range) { set = true }
-            guard set else { continue }
-            bitmapCache[b] = map
-            changed.append(PlannedBitmap(block: b, bytes: map, storeOffset: UInt64(entry(b)) * 512))
+        for (b, ranges) in try plannedRanges(pieces) {
+            if let map = try setCachedBits(b, ranges) {
+                changed.append(PlannedBitmap(block: b, bytes: map, storeOffset: UInt64(entry(b)) * 512))
+            }
         }
         return changed
     }

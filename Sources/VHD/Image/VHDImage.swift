@@ -324,14 +324,21 @@ public final class VHDImage {
     /// Sets bitmap bits for every range of `ranges` of allocated block `b` (after their data is
     /// written), writing the bitmap once.
     func markPresent(_ b: Int, _ ranges: [Range<Int>]) throws {
-        if batmapSaysFull(b) { return }
+        guard let map = try setCachedBits(b, ranges) else { return }
+        try store.write(map, at: UInt64(entry(b)) * 512)
+        if batmapHeader != nil, SectorBitmap.isFull(map, count: sectorsPerBlock) { setBatmapBit(b) }
+    }
+
+    /// Sets the bits of `ranges` in the cached bitmap of allocated block `b`: the new bitmap, or
+    /// nil when nothing changed (or the batmap marks the block full).
+    func setCachedBits(_ b: Int, _ ranges: [Range<Int>]) throws -> [UInt8]? {
+        if batmapSaysFull(b) { return nil }
         var map = try bitmap(b)
         var changed = false
         for range in ranges where SectorBitmap.set(&map, range) { changed = true }
-        guard changed else { return }
+        guard changed else { return nil }
         bitmapCache[b] = map
-        try store.write(map, at: UInt64(entry(b)) * 512)
-        if batmapHeader != nil, SectorBitmap.isFull(map, count: sectorsPerBlock) { setBatmapBit(b) }
+        return map
     }
 
     /// Replaces the whole bitmap of allocated block `b` (bulk operations).

@@ -16,6 +16,15 @@ public protocol AsyncBlockStore: ConcurrentReadStore {
     func startWrite(_ buffer: UnsafeRawBufferPointer, at offset: UInt64, completion: @escaping @Sendable (Error?) -> Void)
 }
 
+extension AsyncBlockStore {
+    /// Starts a write of each run at once; `completion` once every one ended, with the first
+    /// error (at once when there are none). The runs' bytes must stay valid until then.
+    public func startWrites(_ runs: [(bytes: UnsafeRawBufferPointer, offset: UInt64)], completion: @escaping @Sendable (Error?) -> Void) {
+        let countdown = PartCountdown(parts: runs.count, completion: completion)
+        for run in runs { startWrite(run.bytes, at: run.offset, completion: countdown.end) }
+    }
+}
+
 /// Waits for several asynchronous parts of one request: `completion` runs once, when the last
 /// part has ended, with the first error any part reported.
 public final class PartCountdown: @unchecked Sendable {
